@@ -1,0 +1,1 @@
+//! TODO(fields): being written.

@@ -1,0 +1,1 @@
+//! TODO(intstr): being written.

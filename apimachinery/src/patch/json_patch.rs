@@ -1,0 +1,1 @@
+//! TODO(json_patch): being written.

@@ -1,0 +1,1 @@
+//! TODO(merge_patch): being written.

@@ -1,0 +1,1 @@
+//! TODO(quantity): being written.

@@ -1,0 +1,214 @@
+//! [`Client`]: executes requests against one API server and classifies the answers.
+//!
+//! Contract:
+//! - Cheap to clone; clones share one pooled transport (and so one rate limiter).
+//! - A 2xx response is a success. Any other response becomes [`Error::Api`] when its body is a
+//!   `Status` (the HTTP `Retry-After` header is copied into `details.retryAfterSeconds` when the
+//!   body lacks it), else [`Error::UnexpectedResponse`] with the start of the body.
+//! - Typed decoding failures are [`Error::Decode`] naming what was decoded and from where.
+//! - Requests are pure values built elsewhere (`crate::request`); this module only executes.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+
+use rudder_apimachinery::status::Status;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::transport::{RequestKind, Transport};
+use crate::watch_stream::{LineStream, WatchStream};
+
+/// Either the object the server returned, or a `Status` (DELETE answers with either).
+#[derive(Debug, Clone, PartialEq)]
+// Objects (a Pod is ~2 KB inline) are usually larger than a Status; boxing either would only
+// add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub enum ObjectOrStatus<T> {
+    /// The object (e.g. a pod being deleted gracefully, or held by finalizers).
+    Object(T),
+    /// A `Success` Status (the object is gone).
+    Status(Status),
+}
+
+/// A handle to one API server. Clone freely.
+#[derive(Clone, Debug)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    config: Config,
+    transport: Transport,
+}
+
+/// How much of an error body is kept in [`Error::UnexpectedResponse`].
+const ERROR_BODY_PREVIEW: usize = 1024;
+/// Error bodies larger than this are not parsed as Status.
+const MAX_ERROR_BODY: usize = 1 << 20;
+
+impl Client {
+    /// Builds a client for `config` (no I/O happens until the first request).
+    pub fn new(config: Config) -> Result<Self> {
+        let transport = Transport::new(&config)?;
+        Ok(Self { inner: Arc::new(Inner { config, transport }) })
+    }
+
+    /// The configuration this client was built from.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// The namespace used when a namespaced call names none.
+    pub fn default_namespace(&self) -> &str {
+        &self.inner.config.default_namespace
+    }
+
+    fn absolute(&self, mut req: http::Request<Bytes>) -> Result<http::Request<Bytes>> {
+        if req.uri().scheme().is_none() {
+            let base = &self.inner.config.cluster_url;
+            let pq = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let base_path = base.path().trim_end_matches('/');
+            let mut parts = base.clone().into_parts();
+            let full = format!("{base_path}{pq}");
+            parts.path_and_query =
+                Some(full.parse().map_err(|e| Error::InvalidRequest(format!("bad request path {full:?}: {e}")))?);
+            *req.uri_mut() =
+                http::Uri::from_parts(parts).map_err(|e| Error::InvalidRequest(format!("bad URL for {pq:?}: {e}")))?;
+        }
+        Ok(req)
+    }
+
+    /// Sends a request (path relative to the server URL, or absolute) and returns the response
+    /// with its body unread. Non-2xx responses are turned into errors.
+    pub async fn send(&self, req: http::Request<Bytes>, kind: RequestKind) -> Result<http::Response<Incoming>> {
+        let req = self.absolute(req)?;
+        let method = req.method().to_string();
+        let url = path_of(req.uri());
+        let resp = self.inner.transport.send(req, kind).await?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        Err(error_from_response(resp, method, url).await)
+    }
+
+    /// Sends a request and returns the whole body.
+    pub async fn request_bytes(&self, req: http::Request<Bytes>) -> Result<Bytes> {
+        let url = path_of(req.uri());
+        let resp = self.send(req, RequestKind::Normal).await?;
+        read_body(resp.into_body(), &url).await
+    }
+
+    /// Sends a request and decodes the body as `T`.
+    pub async fn request<T: DeserializeOwned>(&self, req: http::Request<Bytes>) -> Result<T> {
+        let what = format!("{} from {} {}", short_type_name::<T>(), req.method(), path_of(req.uri()));
+        let bytes = self.request_bytes(req).await?;
+        serde_json::from_slice(&bytes).map_err(|source| Error::Decode { what, source })
+    }
+
+    /// Sends a request whose success answer is either a `T` or a `Status` (DELETE).
+    pub async fn request_object_or_status<T: DeserializeOwned>(
+        &self,
+        req: http::Request<Bytes>,
+    ) -> Result<ObjectOrStatus<T>> {
+        let what = format!("{} from {} {}", short_type_name::<T>(), req.method(), path_of(req.uri()));
+        let bytes = self.request_bytes(req).await?;
+        #[derive(serde::Deserialize)]
+        struct KindOnly<'a> {
+            #[serde(borrow, default)]
+            kind: Option<std::borrow::Cow<'a, str>>,
+        }
+        let probe: KindOnly<'_> =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Decode { what: what.clone(), source })?;
+        if probe.kind.as_deref() == Some("Status") {
+            let s: Status = serde_json::from_slice(&bytes).map_err(|source| Error::Decode { what, source })?;
+            return Ok(ObjectOrStatus::Status(s));
+        }
+        serde_json::from_slice(&bytes).map(ObjectOrStatus::Object).map_err(|source| Error::Decode { what, source })
+    }
+
+    /// Sends a request and returns the body as text.
+    pub async fn request_text(&self, req: http::Request<Bytes>) -> Result<String> {
+        let url = path_of(req.uri());
+        let b = self.request_bytes(req).await?;
+        String::from_utf8(b.to_vec()).map_err(|e| Error::Body { url, message: format!("body is not UTF-8: {e}") })
+    }
+
+    /// Starts a watch: returns the stream of decoded events once the server has answered 200.
+    pub async fn request_watch<T: DeserializeOwned>(&self, req: http::Request<Bytes>) -> Result<WatchStream<T>> {
+        let url = path_of(req.uri());
+        let resp = self.send(req, RequestKind::LongRunning).await?;
+        Ok(WatchStream::new(resp.into_body(), url))
+    }
+
+    /// Starts a streamed text response (followed logs): a stream of lines.
+    pub async fn request_lines(&self, req: http::Request<Bytes>) -> Result<LineStream> {
+        let url = path_of(req.uri());
+        let resp = self.send(req, RequestKind::LongRunning).await?;
+        Ok(LineStream::new(resp.into_body(), url))
+    }
+}
+
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+/// The path and query of a URI, for messages.
+pub(crate) fn path_of(uri: &http::Uri) -> String {
+    uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| uri.to_string())
+}
+
+async fn read_body(body: Incoming, url: &str) -> Result<Bytes> {
+    body.collect().await.map(|c| c.to_bytes()).map_err(|e| Error::Body { url: url.to_string(), message: e.to_string() })
+}
+
+/// Turns a non-2xx response into the matching error.
+pub(crate) async fn error_from_response(resp: http::Response<Incoming>, method: String, url: String) -> Error {
+    let code = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u32>().ok());
+    let body = match http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) => return Error::Body { url, message: format!("reading HTTP {code} error body: {e}") },
+    };
+    match serde_json::from_slice::<Status>(&body) {
+        Ok(mut status) if status.kind == "Status" || !status.reason.is_empty() => {
+            if status.code == 0 {
+                status.code = code;
+            }
+            if let Some(secs) = retry_after {
+                let d = status.details.get_or_insert_with(Default::default);
+                if d.retry_after_seconds.is_none() {
+                    d.retry_after_seconds = Some(secs);
+                }
+            }
+            Error::Api { status: Box::new(status), method, url }
+        }
+        _ => {
+            let text = String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_PREVIEW)]).trim().to_string();
+            if code < 400 {
+                return Error::UnexpectedResponse { code, method, url, body: text };
+            }
+            // As client-go does: a failure without a Status body gets one synthesized from
+            // the code, so `is_not_found()` and friends still classify it.
+            let kind = rudder_apimachinery::status::ReasonKind::from_code(code);
+            let mut status = Status::failure(code, kind, format!("the server responded with HTTP {code}: {text}"));
+            if let Some(secs) = retry_after {
+                status.details = Some(rudder_apimachinery::status::StatusDetails {
+                    retry_after_seconds: Some(secs),
+                    ..Default::default()
+                });
+            }
+            Error::Api { status: Box::new(status), method, url }
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! TODO(config helper): in-cluster configuration.

@@ -1,0 +1,1 @@
+//! TODO(config helper): kubeconfig loading and merging.

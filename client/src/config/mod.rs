@@ -1,0 +1,213 @@
+//! Connection configuration: where the API server is, how to trust it, who we are.
+//!
+//! Contract: a [`Config`] is plain data; loading it (kubeconfig, in-cluster, inference) lives in
+//! the submodules and never performs network I/O. Credentials are held in [`Secret`], whose
+//! `Debug` prints `[REDACTED]`, so a `Config` can be logged safely.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub mod exec;
+pub mod incluster;
+pub mod kubeconfig;
+
+pub use exec::ExecConfig;
+
+/// A value that must never be printed: tokens, passwords, private keys.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret<T>(T);
+
+impl<T> Secret<T> {
+    /// Wraps a secret value.
+    pub fn new(value: T) -> Self {
+        Secret(value)
+    }
+    /// The secret value. Do not log it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Secret<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[REDACTED]")
+    }
+}
+
+impl<T> From<T> for Secret<T> {
+    fn from(v: T) -> Self {
+        Secret(v)
+    }
+}
+
+/// Who the client authenticates as.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AuthInfo {
+    /// Bearer token.
+    pub token: Option<Secret<String>>,
+    /// File holding a bearer token; re-read when it changes (bound service-account tokens rotate).
+    pub token_file: Option<PathBuf>,
+    /// Basic-auth user name.
+    pub username: Option<String>,
+    /// Basic-auth password.
+    pub password: Option<Secret<String>>,
+    /// Client certificate chain, PEM.
+    pub client_certificate_pem: Option<Vec<u8>>,
+    /// Client private key (RSA PKCS#1/PKCS#8 or EC), PEM.
+    pub client_key_pem: Option<Secret<Vec<u8>>>,
+    /// Exec credential plugin.
+    pub exec: Option<ExecConfig>,
+}
+
+impl AuthInfo {
+    /// Whether any credential is configured.
+    pub fn is_empty(&self) -> bool {
+        self.token.is_none()
+            && self.token_file.is_none()
+            && self.username.is_none()
+            && self.client_certificate_pem.is_none()
+            && self.exec.is_none()
+    }
+}
+
+/// Impersonation headers (`Impersonate-User`, `-Uid`, `-Group`, `-Extra-*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Impersonation {
+    /// User to act as.
+    pub user: Option<String>,
+    /// UID to act as.
+    pub uid: Option<String>,
+    /// Groups to act as.
+    pub groups: Vec<String>,
+    /// Extra fields (`Impersonate-Extra-<key>`), in order.
+    pub extra: Vec<(String, Vec<String>)>,
+}
+
+/// Everything needed to talk to one API server as one identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The server, e.g. `https://192.168.49.2:8443` or `http://127.0.0.1:34567`.
+    pub cluster_url: http::Uri,
+    /// Namespace for namespaced calls that name none (the context's, else `default`).
+    pub default_namespace: String,
+    /// PEM bundle of CAs to trust instead of the system roots.
+    pub root_ca_pem: Option<Vec<u8>>,
+    /// Server name to verify instead of the URL's host (`tls-server-name`).
+    pub tls_server_name: Option<String>,
+    /// Skip TLS verification (only when the kubeconfig says so).
+    pub insecure_skip_tls_verify: bool,
+    /// Credentials.
+    pub auth: AuthInfo,
+    /// Impersonation.
+    pub impersonate: Option<Impersonation>,
+    /// HTTP CONNECT proxy (`proxy-url`).
+    pub proxy_url: Option<http::Uri>,
+    /// Client-side rate limit: sustained queries per second (client-go default 5). `None` or
+    /// `<= 0` disables the limiter.
+    pub qps: Option<f32>,
+    /// Client-side rate limit: burst (client-go default 10).
+    pub burst: u32,
+    /// Timeout of one request (not of watches), `None` for no timeout.
+    pub timeout: Option<Duration>,
+    /// How many times a 429/5xx-with-Retry-After or a reset connection is retried (client-go: 10).
+    pub max_retries: u32,
+    /// `User-Agent` header.
+    pub user_agent: String,
+    /// The kubeconfig context this came from, if any (for messages and exec cluster info).
+    pub context: Option<String>,
+}
+
+/// client-go's default QPS.
+pub const DEFAULT_QPS: f32 = 5.0;
+/// client-go's default burst.
+pub const DEFAULT_BURST: u32 = 10;
+/// client-go's default maximum number of retries.
+pub const DEFAULT_MAX_RETRIES: u32 = 10;
+
+/// `rudder/<version> (<os>/<arch>)`.
+pub fn default_user_agent() -> String {
+    format!("rudder/{} ({}/{})", env!("CARGO_PKG_VERSION"), std::env::consts::OS, std::env::consts::ARCH)
+}
+
+impl Config {
+    /// A configuration for `cluster_url` with no credentials and client-go's defaults.
+    pub fn new(cluster_url: http::Uri) -> Self {
+        Self {
+            cluster_url,
+            default_namespace: "default".into(),
+            root_ca_pem: None,
+            tls_server_name: None,
+            insecure_skip_tls_verify: false,
+            auth: AuthInfo::default(),
+            impersonate: None,
+            proxy_url: None,
+            qps: Some(DEFAULT_QPS),
+            burst: DEFAULT_BURST,
+            timeout: Some(Duration::from_secs(295)),
+            max_retries: DEFAULT_MAX_RETRIES,
+            user_agent: default_user_agent(),
+            context: None,
+        }
+    }
+
+    /// Disables the client-side rate limiter (builder style).
+    pub fn without_rate_limit(mut self) -> Self {
+        self.qps = None;
+        self
+    }
+
+    /// Whether the server URL is https (credentials are only sent over https).
+    pub fn is_https(&self) -> bool {
+        self.cluster_url.scheme_str() == Some("https")
+    }
+}
+
+/// An error loading configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A kubeconfig file is not valid YAML of the expected shape.
+    #[error("cannot parse kubeconfig {path}: {message}")]
+    Parse {
+        /// The file (or `<memory>`).
+        path: PathBuf,
+        /// The parser's message with position.
+        message: String,
+    },
+    /// No kubeconfig was found and not running in a cluster.
+    #[error("no configuration found: {0}")]
+    NotFound(String),
+    /// The selected context does not exist.
+    #[error("context {name:?} not found; contexts are: {}", available.join(", "))]
+    UnknownContext {
+        /// The requested context.
+        name: String,
+        /// The contexts that exist.
+        available: Vec<String>,
+    },
+    /// A context names a cluster or user that does not exist, or a required field is missing.
+    #[error("invalid kubeconfig: {0}")]
+    Invalid(String),
+    /// Base64 `*-data` could not be decoded.
+    #[error("invalid base64 in {field}: {source}")]
+    Base64 {
+        /// The field.
+        field: String,
+        /// Why.
+        #[source]
+        source: base64::DecodeError,
+    },
+    /// The exec credential plugin failed.
+    #[error("exec plugin: {0}")]
+    Exec(String),
+}

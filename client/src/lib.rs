@@ -1,0 +1,38 @@
+//! # rudder-client
+//!
+//! Talks to a Kubernetes API server the way client-go does: configuration from kubeconfig or
+//! the in-cluster service account ([`config`]), a pooled HTTP/2 transport with TLS, auth, rate
+//! limiting and retries ([`transport`]), the [`Client`] that executes requests, pure request
+//! building ([`request`]), typed access to any kind ([`api`]) and client-go-style group
+//! accessors ([`clientset`]), the [`dynamic`] client, [`discovery`], a [`restmapper`], the
+//! list [`pager`], and incremental watch decoding ([`watch_stream`]).
+//!
+//! With the `testing` feature, [`testing`] provides an embedded API server that speaks the
+//! real protocol over real sockets, for tests, examples and benchmarks.
+
+#![warn(missing_docs)]
+
+#[macro_use]
+mod builtins;
+
+pub mod api;
+pub mod client;
+pub mod clientset;
+pub mod config;
+pub mod discovery;
+pub mod dynamic;
+pub mod error;
+pub mod pager;
+pub mod request;
+pub mod restmapper;
+#[cfg(feature = "testing")]
+pub mod testing;
+pub mod transport;
+pub mod watch_stream;
+
+pub use client::{Client, ObjectOrStatus};
+pub use config::Config;
+pub use error::{Error, Result};
+
+/// Re-export of the apimachinery crate, so users need one dependency.
+pub use rudder_apimachinery as apimachinery;

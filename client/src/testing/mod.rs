@@ -1,0 +1,3 @@
+//! TODO(server helpers): the embedded API server.
+
+pub mod registry;

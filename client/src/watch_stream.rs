@@ -1,0 +1,240 @@
+//! Incremental decoding of newline-delimited JSON bodies: watch streams and followed logs.
+//!
+//! Contract:
+//! - Bytes are split on `\n` as they arrive; an event split across chunks is reassembled, many
+//!   events in one chunk are all yielded, and a line wholly inside one chunk is decoded in place
+//!   without copying.
+//! - Memory is bounded by the largest single event (plus one chunk), never by the stream length.
+//! - A clean end of the body ends the stream; a trailing partial line is decoded if complete
+//!   JSON, else reported as an error. An ERROR event becomes an `Err(Error::Api)` item and ends
+//!   the stream.
+
+use std::collections::VecDeque;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::Stream;
+use http_body::Body;
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+
+use rudder_apimachinery::watch::WatchEvent;
+
+use crate::error::{Error, Result};
+
+/// Splits a byte body into complete lines (without the `\n`).
+pub struct LineStream<B = Incoming> {
+    body: B,
+    url: String,
+    partial: BytesMut,
+    ready: VecDeque<Bytes>,
+    done: bool,
+}
+
+impl<B> LineStream<B> {
+    /// Wraps a body.
+    pub fn new(body: B, url: impl Into<String>) -> Self {
+        Self { body, url: url.into(), partial: BytesMut::new(), ready: VecDeque::new(), done: false }
+    }
+
+    /// The URL being read (for error messages).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn split(&mut self, mut chunk: Bytes) {
+        while let Some(pos) = memchr(b'\n', &chunk) {
+            let line = chunk.split_to(pos);
+            chunk.advance(1);
+            if self.partial.is_empty() {
+                if !line.is_empty() {
+                    self.ready.push_back(line);
+                }
+            } else {
+                self.partial.extend_from_slice(&line);
+                let whole = self.partial.split().freeze();
+                self.ready.push_back(whole);
+            }
+        }
+        if !chunk.is_empty() {
+            self.partial.extend_from_slice(&chunk);
+        }
+    }
+}
+
+fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
+    hay.iter().position(|b| *b == needle)
+}
+
+impl<B> Stream for LineStream<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            if let Some(l) = self.ready.pop_front() {
+                return Poll::Ready(Some(Ok(l)));
+            }
+            if self.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.split(data);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.done = true;
+                    let url = self.url.clone();
+                    return Poll::Ready(Some(Err(Error::Body { url, message: e.to_string() })));
+                }
+                Poll::Ready(None) => {
+                    self.done = true;
+                    if !self.partial.iter().all(|b| b.is_ascii_whitespace()) {
+                        let rest = self.partial.split().freeze();
+                        self.ready.push_back(rest);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A stream of decoded watch events.
+pub struct WatchStream<T, B = Incoming> {
+    lines: LineStream<B>,
+    ended: bool,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T, B> WatchStream<T, B> {
+    /// Wraps a body.
+    pub fn new(body: B, url: impl Into<String>) -> Self {
+        Self { lines: LineStream::new(body, url), ended: false, _t: PhantomData }
+    }
+}
+
+impl<T, B> Stream for WatchStream<T, B>
+where
+    T: DeserializeOwned,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Item = Result<WatchEvent<T>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        loop {
+            let line = match Pin::new(&mut self.lines).poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Ready(Some(Err(e))) => {
+                    self.ended = true;
+                    return Poll::Ready(Some(Err(e)));
+                }
+                Poll::Ready(Some(Ok(l))) => l,
+            };
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            return Poll::Ready(Some(match serde_json::from_slice::<WatchEvent<T>>(&line) {
+                Ok(WatchEvent::Error(status)) => {
+                    self.ended = true;
+                    Err(Error::Api {
+                        status: Box::new(status),
+                        method: "GET".into(),
+                        url: self.lines.url().to_string(),
+                    })
+                }
+                Ok(ev) => Ok(ev),
+                Err(source) => Err(Error::Decode { what: format!("watch event from {}", self.lines.url()), source }),
+            }));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    use k8s_openapi::api::core::v1::ConfigMap;
+
+    type TestBody =
+        StreamBody<futures::stream::Iter<std::vec::IntoIter<std::result::Result<Frame<Bytes>, std::io::Error>>>>;
+
+    fn body(chunks: Vec<Vec<u8>>) -> TestBody {
+        let frames: Vec<std::result::Result<Frame<Bytes>, std::io::Error>> =
+            chunks.into_iter().map(|c| Ok(Frame::data(Bytes::from(c)))).collect();
+        StreamBody::new(futures::stream::iter(frames))
+    }
+
+    fn event(name: &str, pad: usize) -> Vec<u8> {
+        let data = "x".repeat(pad);
+        format!(r#"{{"type":"ADDED","object":{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}},"data":{{"k":"{data}"}}}}}}"#)
+            .into_bytes()
+    }
+
+    async fn names(chunks: Vec<Vec<u8>>) -> Vec<String> {
+        let s = WatchStream::<ConfigMap, _>::new(body(chunks), "/w");
+        s.map(|e| match e.unwrap() {
+            WatchEvent::Added(cm) => cm.metadata.name.unwrap(),
+            other => panic!("{other:?}"),
+        })
+        .collect()
+        .await
+    }
+
+    #[tokio::test]
+    async fn events_split_across_chunks_and_many_per_chunk() {
+        let mut all = Vec::new();
+        for i in 0..50 {
+            all.extend(event(&format!("cm{i}"), i * 7));
+            all.push(b'\n');
+        }
+        let want: Vec<String> = (0..50).map(|i| format!("cm{i}")).collect();
+        for size in [1usize, 3, 17, 100, 4096, all.len()] {
+            let chunks: Vec<Vec<u8>> = all.chunks(size).map(|c| c.to_vec()).collect();
+            assert_eq!(names(chunks).await, want, "chunk size {size}");
+        }
+    }
+
+    #[tokio::test]
+    async fn large_objects_and_missing_final_newline() {
+        let mut a = event("big", 5 << 20);
+        a.push(b'\n');
+        a.extend(event("last", 1));
+        let chunks: Vec<Vec<u8>> = a.chunks(65536).map(|c| c.to_vec()).collect();
+        assert_eq!(names(chunks).await, ["big", "last"]);
+    }
+
+    #[tokio::test]
+    async fn error_event_is_an_error_item_and_ends_the_stream() {
+        let e = br#"{"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 45 (58)","reason":"Expired","code":410}}"#;
+        let mut all = e.to_vec();
+        all.push(b'\n');
+        all.extend(event("after", 1));
+        let items: Vec<_> = WatchStream::<ConfigMap, _>::new(body(vec![all]), "/w").collect().await;
+        assert_eq!(items.len(), 1);
+        assert!(items[0].as_ref().unwrap_err().is_expired());
+    }
+
+    #[tokio::test]
+    async fn malformed_line_is_a_decode_error_and_the_stream_goes_on() {
+        let mut all = b"{not json}\n".to_vec();
+        all.extend(event("ok", 1));
+        let items: Vec<_> = WatchStream::<ConfigMap, _>::new(body(vec![all]), "/w").collect().await;
+        assert!(matches!(items[0], Err(Error::Decode { .. })));
+        assert!(items[1].is_ok());
+    }
+}

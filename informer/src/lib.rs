@@ -1,0 +1,3 @@
+//! # rudder-informer
+//!
+//! client-go's `tools/cache` for Rust. Being written.
