@@ -18,3 +18,40 @@ pub struct ExecConfig {
     /// `Never`, `IfAvailable` or `Always`.
     pub interactive_mode: Option<String>,
 }
+
+/// Credentials an exec plugin returned (`ExecCredential.status`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExecCredentials {
+    /// Bearer token.
+    pub token: Option<crate::config::Secret<String>>,
+    /// Client certificate, PEM.
+    pub client_certificate_pem: Option<Vec<u8>>,
+    /// Client key, PEM.
+    pub client_key_pem: Option<crate::config::Secret<Vec<u8>>>,
+    /// When the credentials expire (`None`: never).
+    pub expiration: Option<std::time::SystemTime>,
+}
+
+/// Runs an exec plugin on demand and caches its credentials until they expire.
+///
+/// STUB — the config helper implements this; the signatures are the agreed contract.
+#[derive(Debug)]
+pub struct ExecCredentialProvider {
+    config: ExecConfig,
+}
+
+impl ExecCredentialProvider {
+    /// A provider for `config`; `cluster` is what KUBERNETES_EXEC_INFO carries when
+    /// `provideClusterInfo` is set (server URL, CA data, tls-server-name, insecure, proxy-url).
+    pub fn new(config: ExecConfig, cluster: Option<serde_json::Value>) -> Self {
+        let _ = cluster;
+        Self { config }
+    }
+
+    /// Cached credentials, or the plugin's fresh output when none are cached, they have
+    /// expired, or `force_refresh` is set (after a 401). Never blocks a tokio worker.
+    pub async fn credentials(&self, force_refresh: bool) -> Result<ExecCredentials, crate::config::ConfigError> {
+        let _ = force_refresh;
+        Err(crate::config::ConfigError::Exec(format!("{}: not implemented yet", self.config.command)))
+    }
+}
