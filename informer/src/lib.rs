@@ -1,3 +1,9 @@
 //! # rudder-informer
 //!
-//! client-go's `tools/cache` for Rust. Being written.
+//! client-go's `tools/cache` for Rust.
+
+#![warn(missing_docs)]
+
+pub mod backoff;
+pub mod list_watch;
+pub mod reflector;

@@ -1,0 +1,575 @@
+//! `Reflector`: keeps a store in step with one collection on the API server, by listing and
+//! then watching, with client-go's rules.
+//!
+//! Contract (client-go `tools/cache/reflector.go`):
+//! - The first list asks for resourceVersion "0" (the server may answer from its cache); later
+//!   lists ask for the last-synced resourceVersion; "" (a consistent read) only after a list or
+//!   watch failed with 410 Expired/Gone or "too large resource version". A list that gets 410 is
+//!   retried at once with "".
+//! - Lists are paged (500 per page) when listing at "" or "0"; at a specific resourceVersion
+//!   paging is off so the server's cache can answer. An expired continue token falls back to
+//!   one full list at the same resourceVersion (client-go's pager `FullListIfExpired`).
+//! - After a list, the store is replaced with the items and the list's resourceVersion.
+//! - Watches start at the last-synced resourceVersion with bookmarks on and a server timeout
+//!   drawn uniformly from [min, 2*min) (min = 5 minutes). ADDED/MODIFIED/DELETED go to the
+//!   store; BOOKMARK only advances the last-synced resourceVersion; an ERROR ends the watch.
+//! - A watch that ends normally is resumed WITHOUT a new list; one that ends within 1 s with no
+//!   events counts as a failure (backoff, then resume). 410 on a watch relists at the
+//!   last-synced resourceVersion ("too large resource version": at ""). Connection refused and
+//!   429 back off and retry the watch only. Any other failure backs off and relists.
+//! - Backoff: [`Backoff`] (800 ms doubling, jittered, capped at 30 s, reset after 2 minutes).
+//! - Streaming lists (watch with sendInitialEvents=true, resourceVersionMatch=NotOlderThan,
+//!   collecting events until the bookmark annotated `k8s.io/initial-events-end`, then replacing
+//!   the store and continuing on the same stream) are used by default; when the server refuses
+//!   them (400/403/404/405/406/415/422) the reflector falls back to list+watch for good, on any
+//!   other failure for that attempt only.
+//! - Every `resync_period`, if `should_resync` says so, the store is told to resync.
+//! - The last-synced resourceVersion and the last error are observable at any time
+//!   ([`ReflectorStatus`]); cancelling the token stops the reflector promptly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use parking_lot::RwLock;
+use rand::Rng;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use rudder_apimachinery::keys::key_of;
+use rudder_apimachinery::meta::HasMetadata;
+use rudder_apimachinery::options::{ListOptions, ResourceVersionMatch};
+use rudder_apimachinery::status::ReasonKind;
+use rudder_apimachinery::watch::WatchEvent;
+use rudder_client::Error;
+
+use crate::backoff::Backoff;
+use crate::list_watch::{ListerWatcher, WatchEvents};
+
+/// Where a reflector puts what it sees (a DeltaFIFO, an in-order FIFO, or a plain store).
+pub trait ReflectorStore<K>: Send + Sync {
+    /// An object was added (watch ADDED).
+    fn add(&self, obj: Arc<K>);
+    /// An object was modified (watch MODIFIED).
+    fn update(&self, obj: Arc<K>);
+    /// An object was deleted (watch DELETED); `obj` is its last state.
+    fn delete(&self, obj: Arc<K>);
+    /// The whole collection as of `resource_version` (after a list or a streaming list).
+    fn replace(&self, objs: Vec<Arc<K>>, resource_version: &str);
+    /// Periodic resync.
+    fn resync(&self);
+}
+
+/// A hook run on every object before it is stored (e.g. to drop managedFields).
+pub type Transform<K> = Arc<dyn Fn(K) -> K + Send + Sync>;
+/// Decides at each resync tick whether to resync.
+pub type ShouldResync = Arc<dyn Fn() -> bool + Send + Sync>;
+/// Called with every list/watch error (client-go's WatchErrorHandler).
+pub type ErrorHandler = Arc<dyn Fn(&Error) + Send + Sync>;
+
+/// Reflector settings.
+#[derive(Clone)]
+pub struct ReflectorOptions<K> {
+    /// Name for logs.
+    pub name: String,
+    /// Page size of paged lists (client-go: 500).
+    pub page_size: i64,
+    /// Try streaming lists first (client-go 1.35+ default).
+    pub use_watch_list: bool,
+    /// Watch timeouts are drawn from `[min_watch_timeout, 2 * min_watch_timeout)`.
+    pub min_watch_timeout: Duration,
+    /// Resync period (`None`: never).
+    pub resync_period: Option<Duration>,
+    /// Backoff between failed attempts.
+    pub backoff: Backoff,
+    /// Runs on every object before it is stored.
+    pub transform: Option<Transform<K>>,
+    /// Decides whether a resync tick resyncs (default: always).
+    pub should_resync: Option<ShouldResync>,
+    /// Called with every list/watch error.
+    pub error_handler: Option<ErrorHandler>,
+}
+
+impl<K> Default for ReflectorOptions<K> {
+    fn default() -> Self {
+        Self {
+            name: "reflector".into(),
+            page_size: 500,
+            use_watch_list: true,
+            min_watch_timeout: Duration::from_secs(300),
+            resync_period: None,
+            backoff: Backoff::default(),
+            transform: None,
+            should_resync: None,
+            error_handler: None,
+        }
+    }
+}
+
+/// What a reflector has achieved, readable while it runs.
+#[derive(Debug, Default)]
+pub struct ReflectorStatus {
+    inner: RwLock<StatusInner>,
+}
+
+#[derive(Debug, Default)]
+struct StatusInner {
+    last_sync_resource_version: String,
+    last_error: Option<Arc<Error>>,
+    synced_once: bool,
+    watch_list_refused: bool,
+}
+
+impl ReflectorStatus {
+    /// The resourceVersion of the last list, watch event or bookmark seen ("" before the first).
+    pub fn last_sync_resource_version(&self) -> String {
+        self.inner.read().last_sync_resource_version.clone()
+    }
+    /// The last list or watch error (cleared by the next successful list).
+    pub fn last_error(&self) -> Option<Arc<Error>> {
+        self.inner.read().last_error.clone()
+    }
+    /// Whether a list (or streaming list) has completed at least once.
+    pub fn has_listed(&self) -> bool {
+        self.inner.read().synced_once
+    }
+    /// Whether the server refused streaming lists and the reflector fell back to list+watch.
+    pub fn watch_list_refused(&self) -> bool {
+        self.inner.read().watch_list_refused
+    }
+}
+
+/// How a watch ended.
+enum WatchEnd {
+    Cancelled,
+    /// The server ended the stream (timeout) or the connection dropped.
+    Closed {
+        events: usize,
+        elapsed: Duration,
+    },
+    /// An ERROR event or an unrecoverable stream error.
+    Failed(Error),
+}
+
+/// Keeps a [`ReflectorStore`] in step with a collection.
+pub struct Reflector<K, L, S> {
+    lw: Arc<L>,
+    store: Arc<S>,
+    opts: ReflectorOptions<K>,
+    status: Arc<ReflectorStatus>,
+    /// Set after 410 / too-large-RV: the next list must be a consistent read ("").
+    last_sync_rv_unavailable: bool,
+}
+
+impl<K, L, S> Reflector<K, L, S>
+where
+    K: HasMetadata + Send + Sync + 'static,
+    L: ListerWatcher<K>,
+    S: ReflectorStore<K> + 'static,
+{
+    /// A reflector feeding `store` from `lw`.
+    pub fn new(lw: Arc<L>, store: Arc<S>, opts: ReflectorOptions<K>) -> Self {
+        Self { lw, store, opts, status: Arc::new(ReflectorStatus::default()), last_sync_rv_unavailable: false }
+    }
+
+    /// The status handle (clone it before `run`).
+    pub fn status(&self) -> Arc<ReflectorStatus> {
+        self.status.clone()
+    }
+
+    fn record_error(&self, e: Error) {
+        tracing::debug!(reflector = %self.opts.name, error = %e, "list/watch failed");
+        if let Some(h) = &self.opts.error_handler {
+            h(&e);
+        }
+        self.status.inner.write().last_error = Some(Arc::new(e));
+    }
+
+    fn set_rv(&self, rv: &str) {
+        if !rv.is_empty() {
+            self.status.inner.write().last_sync_resource_version = rv.to_string();
+        }
+    }
+
+    fn last_rv(&self) -> String {
+        self.status.last_sync_resource_version()
+    }
+
+    /// The resourceVersion the next list asks for (client-go's `relistResourceVersion`).
+    fn relist_resource_version(&self) -> String {
+        if self.last_sync_rv_unavailable {
+            return String::new();
+        }
+        let rv = self.last_rv();
+        if rv.is_empty() {
+            "0".into()
+        } else {
+            rv
+        }
+    }
+
+    fn prepare(&self, obj: K) -> Arc<K> {
+        match &self.opts.transform {
+            Some(t) => Arc::new(t(obj)),
+            None => Arc::new(obj),
+        }
+    }
+
+    fn watch_timeout(&self) -> i64 {
+        let min = self.opts.min_watch_timeout.as_secs_f64();
+        (min * (1.0 + rand::rng().random::<f64>())) as i64
+    }
+
+    /// Sleeps for the next backoff delay; false when cancelled meanwhile.
+    async fn back_off(&mut self, cancel: &CancellationToken) -> bool {
+        let d = self.opts.backoff.next_delay();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = cancel.cancelled() => false,
+        }
+    }
+
+    /// Runs until `cancel` fires.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        'relist: loop {
+            if cancel.is_cancelled() {
+                return;
+            }
+            let mut pending: Option<WatchEvents<K>> = None;
+            let mut listed = false;
+            if self.opts.use_watch_list && !self.status.watch_list_refused() {
+                match self.watch_list(&cancel).await {
+                    Err(WatchListFailure::Cancelled) => return,
+                    Ok(stream) => {
+                        pending = Some(stream);
+                        listed = true;
+                    }
+                    Err(WatchListFailure::Refused(e)) => {
+                        tracing::info!(reflector = %self.opts.name, error = %e, "streaming list refused; using list+watch");
+                        self.status.inner.write().watch_list_refused = true;
+                        self.record_error(e);
+                    }
+                    Err(WatchListFailure::Failed(e)) => {
+                        self.record_error(e);
+                    }
+                }
+            }
+            if !listed {
+                let listing = tokio::select! {
+                    r = self.list() => r,
+                    _ = cancel.cancelled() => return,
+                };
+                if let Err(e) = listing {
+                    self.record_error(e);
+                    if !self.back_off(&cancel).await {
+                        return;
+                    }
+                    continue 'relist;
+                }
+            }
+            // Watch, resuming as long as the rules allow.
+            loop {
+                let stream = match pending.take() {
+                    Some(s) => s,
+                    None => {
+                        let opts = ListOptions {
+                            resource_version: Some(self.last_rv()),
+                            timeout_seconds: Some(self.watch_timeout()),
+                            allow_watch_bookmarks: true,
+                            ..ListOptions::default()
+                        };
+                        let started = tokio::select! {
+                            r = self.lw.watch(&opts) => r,
+                            _ = cancel.cancelled() => return,
+                        };
+                        match started {
+                            Ok(s) => s,
+                            Err(e) => {
+                                let retry_watch = e.is_connect() || e.is_too_many_requests();
+                                let expired = e.is_expired();
+                                if e.is_too_large_resource_version() {
+                                    self.last_sync_rv_unavailable = true;
+                                }
+                                self.record_error(e);
+                                if expired {
+                                    continue 'relist;
+                                }
+                                if !self.back_off(&cancel).await {
+                                    return;
+                                }
+                                if retry_watch {
+                                    continue;
+                                }
+                                continue 'relist;
+                            }
+                        }
+                    }
+                };
+                match self.handle_watch(stream, &cancel).await {
+                    WatchEnd::Cancelled => return,
+                    WatchEnd::Closed { events, elapsed } => {
+                        if events == 0 && elapsed < Duration::from_secs(1) {
+                            self.record_error(Error::Body {
+                                url: self.opts.name.clone(),
+                                message: "very short watch: the watch ended within 1s without events".into(),
+                            });
+                            if !self.back_off(&cancel).await {
+                                return;
+                            }
+                        }
+                        continue;
+                    }
+                    WatchEnd::Failed(e) => {
+                        let expired = e.is_expired();
+                        if e.is_too_large_resource_version() {
+                            self.last_sync_rv_unavailable = true;
+                        }
+                        let body_error = matches!(e, Error::Body { .. } | Error::Connect { .. });
+                        self.record_error(e);
+                        if body_error {
+                            // The connection broke mid-stream: resume the watch.
+                            if !self.back_off(&cancel).await {
+                                return;
+                            }
+                            continue;
+                        }
+                        if !expired && !self.back_off(&cancel).await {
+                            return;
+                        }
+                        continue 'relist;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Lists (at the relist resourceVersion; on 410 again at "") and replaces the store.
+    async fn list(&mut self) -> Result<(), Error> {
+        let rv = self.relist_resource_version();
+        let result = match self.list_at(&rv).await {
+            Err(e) if (e.is_expired() || e.is_too_large_resource_version()) && !rv.is_empty() => {
+                self.record_error(e);
+                self.last_sync_rv_unavailable = true;
+                self.list_at("").await
+            }
+            other => other,
+        };
+        let (items, list_rv) = result?;
+        self.store.replace(items, &list_rv);
+        self.set_rv(&list_rv);
+        self.last_sync_rv_unavailable = false;
+        let mut st = self.status.inner.write();
+        st.synced_once = true;
+        st.last_error = None;
+        Ok(())
+    }
+
+    /// One complete list at `rv`, following continue tokens.
+    async fn list_at(&self, rv: &str) -> Result<(Vec<Arc<K>>, String), Error> {
+        let paged = rv.is_empty() || rv == "0";
+        let mut opts = ListOptions {
+            resource_version: (!rv.is_empty()).then(|| rv.to_string()),
+            limit: (paged && self.opts.page_size > 0).then_some(self.opts.page_size),
+            ..ListOptions::default()
+        };
+        let mut items: Vec<Arc<K>> = Vec::new();
+        let mut list_rv = String::new();
+        loop {
+            let page = match self.lw.list(&opts).await {
+                Ok(p) => p,
+                Err(e) if e.is_expired() && opts.continue_token.is_some() => {
+                    // The continue token expired: one full list at the original resourceVersion.
+                    let full = ListOptions {
+                        resource_version: (!rv.is_empty()).then(|| rv.to_string()),
+                        ..Default::default()
+                    };
+                    let p = self.lw.list(&full).await?;
+                    items.clear();
+                    list_rv = p.resource_version().to_string();
+                    items.extend(p.items.into_iter().map(|o| self.prepare(o)));
+                    return Ok((items, list_rv));
+                }
+                Err(e) => return Err(e),
+            };
+            if list_rv.is_empty() {
+                list_rv = page.resource_version().to_string();
+            }
+            let next = page.continue_token().map(str::to_string);
+            items.reserve(page.items.len());
+            items.extend(page.items.into_iter().map(|o| self.prepare(o)));
+            match next {
+                Some(c) => {
+                    opts.continue_token = Some(c);
+                    opts.resource_version = None;
+                }
+                None => return Ok((items, list_rv)),
+            }
+        }
+    }
+
+    /// A streaming list: returns the watch stream positioned after the initial events, with
+    /// the store replaced.
+    async fn watch_list(&mut self, cancel: &CancellationToken) -> Result<WatchEvents<K>, WatchListFailure> {
+        let rv = if self.last_sync_rv_unavailable { String::new() } else { self.last_rv() };
+        let opts = ListOptions {
+            resource_version: Some(rv),
+            resource_version_match: Some(ResourceVersionMatch::NotOlderThan),
+            send_initial_events: Some(true),
+            allow_watch_bookmarks: true,
+            timeout_seconds: Some(self.watch_timeout()),
+            ..ListOptions::default()
+        };
+        let started = tokio::select! {
+            r = self.lw.watch(&opts) => r,
+            _ = cancel.cancelled() => return Err(WatchListFailure::Cancelled),
+        };
+        let mut stream = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let refused = matches!(
+                    e.reason_kind(),
+                    Some(
+                        ReasonKind::BadRequest
+                            | ReasonKind::Forbidden
+                            | ReasonKind::NotFound
+                            | ReasonKind::MethodNotAllowed
+                            | ReasonKind::NotAcceptable
+                            | ReasonKind::UnsupportedMediaType
+                            | ReasonKind::Invalid
+                    )
+                );
+                if e.is_too_large_resource_version() || e.is_expired() {
+                    self.last_sync_rv_unavailable = true;
+                }
+                return Err(if refused { WatchListFailure::Refused(e) } else { WatchListFailure::Failed(e) });
+            }
+        };
+        let mut items: Vec<Arc<K>> = Vec::new();
+        loop {
+            let next = tokio::select! {
+                n = stream.next() => n,
+                _ = cancel.cancelled() => return Err(WatchListFailure::Cancelled),
+            };
+            match next {
+                None => {
+                    return Err(WatchListFailure::Failed(Error::Body {
+                        url: self.opts.name.clone(),
+                        message: "streaming list ended before the initial-events-end bookmark".into(),
+                    }))
+                }
+                Some(Err(e)) => {
+                    if e.is_expired() || e.is_too_large_resource_version() {
+                        self.last_sync_rv_unavailable = true;
+                    }
+                    return Err(WatchListFailure::Failed(e));
+                }
+                Some(Ok(WatchEvent::Added(o))) => items.push(self.prepare(o)),
+                Some(Ok(WatchEvent::Modified(o))) => {
+                    let o = self.prepare(o);
+                    let key = key_of(o.as_ref());
+                    match items.iter_mut().find(|i| key_of(i.as_ref()) == key) {
+                        Some(slot) => *slot = o,
+                        None => items.push(o),
+                    }
+                }
+                Some(Ok(WatchEvent::Deleted(o))) => {
+                    let key = key_of(&o);
+                    items.retain(|i| key_of(i.as_ref()) != key);
+                }
+                Some(Ok(WatchEvent::Bookmark(b))) => {
+                    if b.is_initial_events_end() {
+                        let rv = b.metadata.resource_version;
+                        self.store.replace(std::mem::take(&mut items), &rv);
+                        self.set_rv(&rv);
+                        self.last_sync_rv_unavailable = false;
+                        let mut st = self.status.inner.write();
+                        st.synced_once = true;
+                        st.last_error = None;
+                        return Ok(stream);
+                    }
+                }
+                Some(Ok(WatchEvent::Error(s))) => {
+                    return Err(WatchListFailure::Failed(Error::Api {
+                        status: Box::new(s),
+                        method: "GET".into(),
+                        url: self.opts.name.clone(),
+                    }))
+                }
+            }
+        }
+    }
+
+    /// Feeds watch events into the store until the stream ends, fails or is cancelled.
+    async fn handle_watch(&mut self, mut stream: WatchEvents<K>, cancel: &CancellationToken) -> WatchEnd {
+        let start = Instant::now();
+        let mut events = 0usize;
+        let resync_every = self.opts.resync_period.filter(|d| !d.is_zero());
+        let mut next_resync = resync_every.map(|d| Instant::now() + d);
+        loop {
+            let resync_at = next_resync;
+            let next = tokio::select! {
+                n = stream.next() => n,
+                _ = cancel.cancelled() => return WatchEnd::Cancelled,
+                _ = async {
+                    match resync_at {
+                        Some(t) => tokio::time::sleep_until(t).await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    if self.opts.should_resync.as_ref().is_none_or(|f| f()) {
+                        self.store.resync();
+                    }
+                    next_resync = resync_every.map(|d| Instant::now() + d);
+                    continue;
+                }
+            };
+            match next {
+                None => return WatchEnd::Closed { events, elapsed: start.elapsed() },
+                Some(Err(e)) => return WatchEnd::Failed(e),
+                Some(Ok(ev)) => {
+                    events += 1;
+                    match ev {
+                        WatchEvent::Added(o) => {
+                            let o = self.prepare(o);
+                            let rv = o.resource_version().map(str::to_string);
+                            self.store.add(o);
+                            if let Some(rv) = rv {
+                                self.set_rv(&rv);
+                            }
+                        }
+                        WatchEvent::Modified(o) => {
+                            let o = self.prepare(o);
+                            let rv = o.resource_version().map(str::to_string);
+                            self.store.update(o);
+                            if let Some(rv) = rv {
+                                self.set_rv(&rv);
+                            }
+                        }
+                        WatchEvent::Deleted(o) => {
+                            let o = self.prepare(o);
+                            let rv = o.resource_version().map(str::to_string);
+                            self.store.delete(o);
+                            if let Some(rv) = rv {
+                                self.set_rv(&rv);
+                            }
+                        }
+                        WatchEvent::Bookmark(b) => self.set_rv(&b.metadata.resource_version),
+                        WatchEvent::Error(s) => {
+                            return WatchEnd::Failed(Error::Api {
+                                status: Box::new(s),
+                                method: "GET".into(),
+                                url: self.opts.name.clone(),
+                            })
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum WatchListFailure {
+    Cancelled,
+    Refused(Error),
+    Failed(Error),
+}
