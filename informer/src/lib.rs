@@ -6,4 +6,5 @@
 
 pub mod backoff;
 pub mod list_watch;
+pub mod processor;
 pub mod reflector;

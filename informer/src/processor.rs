@@ -1,0 +1,396 @@
+//! Event handlers of a shared informer and the processor that fans notifications out to them.
+//!
+//! Contract (client-go's `sharedProcessor` / `processorListener`):
+//! - Every registered handler has its own unbounded buffer and its own thread, so a slow or
+//!   blocking handler delays only itself, never the informer or other handlers. Handlers are
+//!   plain synchronous callbacks (enqueue into a workqueue from them); a handler that panics is
+//!   logged and keeps receiving later notifications.
+//! - Notifications reach each handler in the order the informer produced them.
+//! - Resync notifications (updates whose old and new objects have the same resourceVersion)
+//!   go only to handlers whose own resync period is due; periods under 1 s are raised to 1 s.
+//! - Per-registration `has_synced`: the informer has synced AND this handler has processed
+//!   every notification flagged as part of the initial list.
+//! - `on_delete` receives a [`DeletedObject`], which is either the final object or a tombstone
+//!   (key + last known state) for a deletion the informer missed, so handlers cannot confuse
+//!   the two (client-go's `DeletedFinalStateUnknown` that crashes type assertions).
+
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use tokio::time::Instant;
+
+/// The smallest resync period a handler may have (client-go's `minimumResyncPeriod`).
+pub const MINIMUM_RESYNC_PERIOD: Duration = Duration::from_secs(1);
+
+/// What `on_delete` receives.
+#[derive(Debug)]
+pub enum DeletedObject<K> {
+    /// The object's final state, as the API server reported its deletion.
+    Final(Arc<K>),
+    /// The deletion was not observed (it happened while the watch was down and a relist found
+    /// the object gone): the key and the last state the cache knew.
+    Unknown {
+        /// `namespace/name`.
+        key: String,
+        /// The last known state.
+        last_known: Arc<K>,
+    },
+}
+
+impl<K> Clone for DeletedObject<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Final(o) => Self::Final(o.clone()),
+            Self::Unknown { key, last_known } => Self::Unknown { key: key.clone(), last_known: last_known.clone() },
+        }
+    }
+}
+
+impl<K> DeletedObject<K> {
+    /// The object: the final state or the last known one.
+    pub fn object(&self) -> &Arc<K> {
+        match self {
+            Self::Final(o) => o,
+            Self::Unknown { last_known, .. } => last_known,
+        }
+    }
+    /// Whether the deletion was missed (a tombstone).
+    pub fn is_tombstone(&self) -> bool {
+        matches!(self, Self::Unknown { .. })
+    }
+}
+
+/// One notification for handlers.
+#[derive(Debug)]
+pub enum Notification<K> {
+    /// An object appeared; `is_initial_list` while the informer delivers its initial state
+    /// (or, for a handler added late, the store's contents at the time it was added).
+    Add {
+        /// The object.
+        obj: Arc<K>,
+        /// Part of the initial list.
+        is_initial_list: bool,
+    },
+    /// An object changed (or, with equal resourceVersions, a resync).
+    Update {
+        /// The previous state.
+        old: Arc<K>,
+        /// The new state.
+        new: Arc<K>,
+    },
+    /// An object was deleted.
+    Delete(DeletedObject<K>),
+}
+
+impl<K> Clone for Notification<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Self::Add { obj, is_initial_list } => Self::Add { obj: obj.clone(), is_initial_list: *is_initial_list },
+            Self::Update { old, new } => Self::Update { old: old.clone(), new: new.clone() },
+            Self::Delete(d) => Self::Delete(d.clone()),
+        }
+    }
+}
+
+/// Receives an informer's notifications. All methods default to doing nothing.
+pub trait ResourceEventHandler<K>: Send + Sync + 'static {
+    /// An object was added.
+    fn on_add(&self, obj: &Arc<K>, is_initial_list: bool) {
+        let _ = (obj, is_initial_list);
+    }
+    /// An object was updated (also called for resyncs, with `old` and `new` at the same
+    /// resourceVersion).
+    fn on_update(&self, old: &Arc<K>, new: &Arc<K>) {
+        let _ = (old, new);
+    }
+    /// An object was deleted.
+    fn on_delete(&self, obj: &DeletedObject<K>) {
+        let _ = obj;
+    }
+}
+
+type AddFn<K> = Box<dyn Fn(&Arc<K>, bool) + Send + Sync>;
+type UpdateFn<K> = Box<dyn Fn(&Arc<K>, &Arc<K>) + Send + Sync>;
+type DeleteFn<K> = Box<dyn Fn(&DeletedObject<K>) + Send + Sync>;
+
+/// A handler built from closures (client-go's `ResourceEventHandlerFuncs`).
+///
+/// ```
+/// use rudder_informer::processor::HandlerFns;
+/// let h = HandlerFns::<String>::new()
+///     .on_add(|obj, _initial| println!("added {obj}"))
+///     .on_delete(|d| println!("deleted {}", d.object()));
+/// ```
+pub struct HandlerFns<K> {
+    add: Option<AddFn<K>>,
+    update: Option<UpdateFn<K>>,
+    delete: Option<DeleteFn<K>>,
+}
+
+impl<K> Default for HandlerFns<K> {
+    fn default() -> Self {
+        Self { add: None, update: None, delete: None }
+    }
+}
+
+impl<K> HandlerFns<K> {
+    /// A handler that does nothing yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Sets the add callback.
+    pub fn on_add(mut self, f: impl Fn(&Arc<K>, bool) + Send + Sync + 'static) -> Self {
+        self.add = Some(Box::new(f));
+        self
+    }
+    /// Sets the update callback.
+    pub fn on_update(mut self, f: impl Fn(&Arc<K>, &Arc<K>) + Send + Sync + 'static) -> Self {
+        self.update = Some(Box::new(f));
+        self
+    }
+    /// Sets the delete callback.
+    pub fn on_delete(mut self, f: impl Fn(&DeletedObject<K>) + Send + Sync + 'static) -> Self {
+        self.delete = Some(Box::new(f));
+        self
+    }
+}
+
+impl<K: Send + Sync + 'static> ResourceEventHandler<K> for HandlerFns<K> {
+    fn on_add(&self, obj: &Arc<K>, is_initial_list: bool) {
+        if let Some(f) = &self.add {
+            f(obj, is_initial_list)
+        }
+    }
+    fn on_update(&self, old: &Arc<K>, new: &Arc<K>) {
+        if let Some(f) = &self.update {
+            f(old, new)
+        }
+    }
+    fn on_delete(&self, obj: &DeletedObject<K>) {
+        if let Some(f) = &self.delete {
+            f(obj)
+        }
+    }
+}
+
+/// A handler that forwards notifications into a tokio channel: the basis of an informer's
+/// `Stream` of events.
+pub struct ChannelHandler<K>(pub tokio::sync::mpsc::UnboundedSender<Notification<K>>);
+
+impl<K: Send + Sync + 'static> ResourceEventHandler<K> for ChannelHandler<K> {
+    fn on_add(&self, obj: &Arc<K>, is_initial_list: bool) {
+        let _ = self.0.send(Notification::Add { obj: obj.clone(), is_initial_list });
+    }
+    fn on_update(&self, old: &Arc<K>, new: &Arc<K>) {
+        let _ = self.0.send(Notification::Update { old: old.clone(), new: new.clone() });
+    }
+    fn on_delete(&self, obj: &DeletedObject<K>) {
+        let _ = self.0.send(Notification::Delete(obj.clone()));
+    }
+}
+
+struct ListenerShared {
+    /// Initial-list notifications sent but not yet processed.
+    pending_initial: AtomicUsize,
+    stopped: AtomicBool,
+    finished: AtomicBool,
+    done: tokio::sync::Notify,
+}
+
+struct Listener<K> {
+    id: u64,
+    tx: mpsc::Sender<Notification<K>>,
+    resync_period: Option<Duration>,
+    next_resync: Mutex<Instant>,
+    shared: Arc<ListenerShared>,
+}
+
+/// Fans notifications out to the registered handlers.
+pub struct Processor<K> {
+    listeners: RwLock<Vec<Listener<K>>>,
+    syncing: Mutex<HashSet<u64>>,
+    next_id: AtomicU64,
+    upstream_synced: Arc<AtomicBool>,
+}
+
+impl<K: Send + Sync + 'static> Processor<K> {
+    /// A processor; `upstream_synced` is the informer's own HasSynced flag.
+    pub fn new(upstream_synced: Arc<AtomicBool>) -> Self {
+        Self {
+            listeners: RwLock::new(Vec::new()),
+            syncing: Mutex::new(HashSet::new()),
+            next_id: AtomicU64::new(1),
+            upstream_synced,
+        }
+    }
+
+    /// Registers a handler. `initial` objects (the store's contents, for a handler added after
+    /// start) are delivered first as initial-list adds, before any later notification.
+    pub fn add(
+        &self,
+        handler: Arc<dyn ResourceEventHandler<K>>,
+        resync_period: Option<Duration>,
+        initial: Vec<Arc<K>>,
+    ) -> Registration {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let resync_period = resync_period.filter(|d| !d.is_zero()).map(|d| d.max(MINIMUM_RESYNC_PERIOD));
+        let shared = Arc::new(ListenerShared {
+            pending_initial: AtomicUsize::new(0),
+            stopped: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
+            done: tokio::sync::Notify::new(),
+        });
+        let (tx, rx) = mpsc::channel::<Notification<K>>();
+        let thread_shared = shared.clone();
+        let spawned = std::thread::Builder::new().name(format!("rudder-handler-{id}")).spawn(move || {
+            run_listener(handler, rx, &thread_shared);
+            thread_shared.finished.store(true, Ordering::SeqCst);
+            thread_shared.done.notify_waiters();
+        });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start a handler thread");
+            shared.finished.store(true, Ordering::SeqCst);
+        }
+        // Queue the initial adds while holding the write lock, so no live notification can
+        // overtake them.
+        let mut listeners = self.listeners.write();
+        for obj in initial {
+            shared.pending_initial.fetch_add(1, Ordering::SeqCst);
+            if tx.send(Notification::Add { obj, is_initial_list: true }).is_err() {
+                shared.pending_initial.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let next = Instant::now() + resync_period.unwrap_or_default();
+        listeners.push(Listener { id, tx, resync_period, next_resync: Mutex::new(next), shared: shared.clone() });
+        Registration { id, shared, upstream_synced: self.upstream_synced.clone() }
+    }
+
+    /// Removes a handler: it receives nothing more; notifications already queued are dropped.
+    /// Returns false if it was not registered.
+    pub fn remove(&self, reg: &Registration) -> bool {
+        let mut ls = self.listeners.write();
+        let before = ls.len();
+        ls.retain(|l| l.id != reg.id);
+        reg.shared.stopped.store(true, Ordering::SeqCst);
+        self.syncing.lock().remove(&reg.id);
+        before != ls.len()
+    }
+
+    /// Sends a notification to every handler, or (for a resync) only to those due.
+    pub fn distribute(&self, n: Notification<K>, is_sync: bool) {
+        let listeners = self.listeners.read();
+        let syncing = if is_sync { Some(self.syncing.lock().clone()) } else { None };
+        for l in listeners.iter() {
+            if let Some(s) = &syncing {
+                if !s.contains(&l.id) {
+                    continue;
+                }
+            }
+            let initial = matches!(n, Notification::Add { is_initial_list: true, .. });
+            if initial {
+                l.shared.pending_initial.fetch_add(1, Ordering::SeqCst);
+            }
+            if l.tx.send(n.clone()).is_err() && initial {
+                l.shared.pending_initial.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// Decides which handlers are due for a resync now; true if any is (the reflector then
+    /// resyncs). client-go's `shouldResync`.
+    pub fn should_resync(&self) -> bool {
+        let now = Instant::now();
+        let listeners = self.listeners.read();
+        let mut syncing = self.syncing.lock();
+        syncing.clear();
+        for l in listeners.iter() {
+            let Some(p) = l.resync_period else { continue };
+            let mut next = l.next_resync.lock();
+            if now >= *next {
+                syncing.insert(l.id);
+                *next = now + p;
+            }
+        }
+        !syncing.is_empty()
+    }
+
+    /// The smallest resync period among handlers (the informer's resync check period).
+    pub fn min_resync_period(&self) -> Option<Duration> {
+        self.listeners.read().iter().filter_map(|l| l.resync_period).min()
+    }
+
+    /// Number of registered handlers.
+    pub fn len(&self) -> usize {
+        self.listeners.read().len()
+    }
+
+    /// Whether no handler is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Stops every handler (queued notifications still drain) and forgets them.
+    pub fn shutdown(&self) -> Vec<Registration> {
+        let mut ls = self.listeners.write();
+        ls.drain(..)
+            .map(|l| Registration { id: l.id, shared: l.shared, upstream_synced: self.upstream_synced.clone() })
+            .collect()
+    }
+}
+
+fn run_listener<K: 'static>(handler: Arc<dyn ResourceEventHandler<K>>, rx: mpsc::Receiver<Notification<K>>, shared: &ListenerShared) {
+    for n in rx {
+        if shared.stopped.load(Ordering::SeqCst) {
+            break;
+        }
+        let initial = matches!(n, Notification::Add { is_initial_list: true, .. });
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| match &n {
+            Notification::Add { obj, is_initial_list } => handler.on_add(obj, *is_initial_list),
+            Notification::Update { old, new } => handler.on_update(old, new),
+            Notification::Delete(d) => handler.on_delete(d),
+        }));
+        if outcome.is_err() {
+            tracing::error!("an event handler panicked; it keeps receiving later events");
+        }
+        if initial {
+            shared.pending_initial.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A handler's registration: its own HasSynced, and removal.
+#[derive(Clone)]
+pub struct Registration {
+    id: u64,
+    shared: Arc<ListenerShared>,
+    upstream_synced: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Registration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration").field("id", &self.id).field("has_synced", &self.has_synced()).finish()
+    }
+}
+
+impl Registration {
+    /// True once the informer has synced and this handler has processed its initial list.
+    pub fn has_synced(&self) -> bool {
+        self.upstream_synced.load(Ordering::SeqCst) && self.shared.pending_initial.load(Ordering::SeqCst) == 0
+    }
+
+    /// Waits until the handler's thread has finished (after removal or shutdown).
+    pub async fn stopped(&self) {
+        loop {
+            let notified = self.shared.done.notified();
+            if self.shared.finished.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
