@@ -123,7 +123,10 @@ impl FieldSelector {
                 continue;
             }
             let Some((at, op, op_len)) = find_operator(term) else {
-                return Err(err(start, format!("can't understand term {term:?}: expected field=value, field==value or field!=value")));
+                return Err(err(
+                    start,
+                    format!("can't understand term {term:?}: expected field=value, field==value or field!=value"),
+                ));
             };
             let field = term.get(..at).unwrap_or("");
             if field.is_empty() {
@@ -167,10 +170,7 @@ impl FieldSelector {
     /// If the selector requires `field` to equal one specific value, that value (the first `=`
     /// requirement on it); lets the server and indexers narrow a list, e.g. by `metadata.name`.
     pub fn requires_exact_match(&self, field: &str) -> Option<&str> {
-        self.requirements
-            .iter()
-            .find(|r| r.field == field && r.op == Operator::Equals)
-            .map(|r| r.value.as_str())
+        self.requirements.iter().find(|r| r.field == field && r.op == Operator::Equals).map(|r| r.value.as_str())
     }
 }
 
@@ -257,4 +257,194 @@ fn unescape_value(raw: &str) -> Result<String, (usize, String)> {
         return Err((at, "invalid escape sequence: \\ at the end of the value".to_owned()));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn req(field: &str, op: Operator, value: &str) -> Requirement {
+        Requirement { field: field.into(), op, value: value.into() }
+    }
+
+    fn assert_round_trip(sel: &FieldSelector) {
+        let printed = sel.to_string();
+        let again = FieldSelector::parse(&printed).unwrap_or_else(|e| panic!("{printed:?} does not reparse: {e}"));
+        assert_eq!(&again, sel, "round trip of {printed:?}");
+    }
+
+    #[test]
+    fn parses_terms_in_input_order_with_unescaped_values() {
+        use Operator::{Equals as Eq, NotEquals as Ne};
+        let cases: Vec<(&str, Vec<Requirement>, &str)> = vec![
+            ("", vec![], ""),
+            (",", vec![], ""),
+            (",,", vec![], ""),
+            ("a=b", vec![req("a", Eq, "b")], "a=b"),
+            ("a==b", vec![req("a", Eq, "b")], "a=b"),
+            ("a!=b", vec![req("a", Ne, "b")], "a!=b"),
+            ("a=", vec![req("a", Eq, "")], "a="),
+            ("a!=", vec![req("a", Ne, "")], "a!="),
+            ("c=d,a!=b", vec![req("c", Eq, "d"), req("a", Ne, "b")], "c=d,a!=b"),
+            ("a=b,,c=d,", vec![req("a", Eq, "b"), req("c", Eq, "d")], "a=b,c=d"),
+            (r"a=x\,y", vec![req("a", Eq, "x,y")], r"a=x\,y"),
+            (r"a=x\=y", vec![req("a", Eq, "x=y")], r"a=x\=y"),
+            (r"a=x\\y", vec![req("a", Eq, r"x\y")], r"a=x\\y"),
+            (r"a=x\\", vec![req("a", Eq, r"x\")], r"a=x\\"),
+            (r"a=\\\,\=", vec![req("a", Eq, r"\,=")], r"a=\\\,\="),
+            ("a=b!c", vec![req("a", Eq, "b!c")], "a=b!c"),
+            ("a=!", vec![req("a", Eq, "!")], "a=!"),
+            ("a!b=c", vec![req("a!b", Eq, "c")], "a!b=c"),
+            ("a = b", vec![req("a ", Eq, " b")], "a = b"),
+            ("ñ=ü 🦀", vec![req("ñ", Eq, "ü 🦀")], "ñ=ü 🦀"),
+            (r"a\,b=c", vec![req(r"a\,b", Eq, "c")], r"a\,b=c"),
+            (r"a\=b", vec![req(r"a\", Eq, "b")], r"a\=b"),
+            (r"a\==b", vec![req(r"a\", Eq, "b")], r"a\=b"),
+            (r"a\!=b,c=d", vec![req(r"a\", Ne, "b"), req("c", Eq, "d")], r"a\!=b,c=d"),
+            (
+                "metadata.name=x,spec.nodeName!=",
+                vec![req("metadata.name", Eq, "x"), req("spec.nodeName", Ne, "")],
+                "metadata.name=x,spec.nodeName!=",
+            ),
+        ];
+        for (input, want, printed) in cases {
+            let sel = FieldSelector::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+            assert_eq!(sel.requirements(), want.as_slice(), "{input:?}");
+            assert_eq!(sel.is_empty(), want.is_empty());
+            assert_eq!(sel.to_string(), printed, "{input:?}");
+            assert_round_trip(&sel);
+            assert_eq!(input.parse::<FieldSelector>().unwrap(), sel);
+        }
+    }
+
+    #[test]
+    fn reports_errors_with_positions() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("a", 0, "can't understand term \"a\""),
+            (" ", 0, "can't understand term \" \""),
+            ("a=b,c", 4, "can't understand term \"c\""),
+            (r"a=b\,c=d", 6, "unescaped character in value: '='"),
+            ("=b", 0, "empty field name"),
+            ("==b", 0, "empty field name"),
+            ("a=b,!=c", 4, "empty field name"),
+            (r"a=x\y", 3, r"invalid escape sequence: \y"),
+            (r"a=x\ü", 3, r"invalid escape sequence: \ü"),
+            (r"a=x\", 3, "invalid escape sequence"),
+            (r"a=x\\\", 5, "invalid escape sequence"),
+            ("a=b=c", 3, "unescaped character in value: '='"),
+            ("a===b", 3, "unescaped character in value: '='"),
+            ("a!==b", 3, "unescaped character in value: '='"),
+            ("ü=x,b=c=d", 8, "unescaped character"),
+        ];
+        for (input, position, message) in cases {
+            let e = FieldSelector::parse(input).expect_err(input);
+            assert_eq!(e.input, *input);
+            assert_eq!(e.position, *position, "{input:?}: {e}");
+            assert!(e.message.contains(message), "{input:?}: {:?} lacks {message:?}", e.message);
+        }
+        assert_eq!(
+            FieldSelector::parse("a=b,c").unwrap_err().to_string(),
+            "invalid field selector \"a=b,c\" at position 4: can't understand term \"c\": expected field=value, \
+             field==value or field!=value"
+        );
+    }
+
+    #[test]
+    fn matches_absent_fields_as_empty() {
+        let object: BTreeMap<&str, &str> = BTreeMap::from([("metadata.name", "x"), ("spec.nodeName", "")]);
+        let get_owned = |f: &str| object.get(f).map(|v| v.to_string());
+        let cases: &[(&str, bool)] = &[
+            ("", true),
+            ("metadata.name=x", true),
+            ("metadata.name==x", true),
+            ("metadata.name=y", false),
+            ("metadata.name!=x", false),
+            ("metadata.name!=y", true),
+            ("spec.nodeName=", true),
+            ("spec.nodeName!=", false),
+            ("missing=", true),
+            ("missing!=", false),
+            ("missing=a", false),
+            ("missing!=a", true),
+            ("metadata.name=x,spec.nodeName=", true),
+            ("metadata.name=x,spec.nodeName=n", false),
+        ];
+        for (input, want) in cases {
+            let sel = FieldSelector::parse(input).unwrap();
+            assert_eq!(sel.matches(&get_owned), *want, "{input:?}");
+            assert_eq!(sel.matches_ref(|f| object.get(f).copied()), *want, "{input:?} via matches_ref");
+        }
+    }
+
+    #[test]
+    fn escaping_round_trips() {
+        assert_eq!(escape_value("plain"), "plain");
+        assert!(matches!(escape_value("plain"), Cow::Borrowed(_)));
+        assert_eq!(escape_value(r"a,b=c\d"), r"a\,b\=c\\d");
+        for value in ["", ",", "=", "\\", r"\\,==,", "!=", "a b", "ü,🦀=", "\\=", "x\\"] {
+            for op in [Operator::Equals, Operator::NotEquals] {
+                let sel = FieldSelector::new(vec![req("f", op, value), req("g", Operator::Equals, value)]);
+                assert_round_trip(&sel);
+                assert_eq!(FieldSelector::parse(&sel.to_string()).unwrap().requirements()[0].value, value);
+            }
+        }
+    }
+
+    #[test]
+    fn requires_exact_match() {
+        let sel = FieldSelector::parse("a!=1,a=2,b!=3").unwrap();
+        assert_eq!(sel.requires_exact_match("a"), Some("2"));
+        assert_eq!(sel.requires_exact_match("b"), None);
+        assert_eq!(sel.requires_exact_match("c"), None);
+    }
+
+    #[test]
+    fn hostile_inputs_do_not_panic() {
+        let long = "a".repeat(100_000);
+        let inputs = [
+            format!("{long}=b"),
+            format!("a={long}"),
+            long.clone(),
+            "\\".repeat(10_001),
+            format!("a={}", "\\,".repeat(10_000)),
+            ",".repeat(10_000),
+            "a=b,".repeat(10_000),
+            "\0=\0".into(),
+            "🦀\\🦀=🦀".into(),
+            "((=))".into(),
+        ];
+        for input in &inputs {
+            if let Ok(sel) = FieldSelector::parse(input) {
+                assert_round_trip(&sel);
+                let _ = sel.matches_ref(|_| None);
+            }
+        }
+    }
+
+    /// Deterministic pseudo-random inputs: nothing panics and whatever parses round-trips.
+    #[test]
+    fn random_inputs_round_trip_or_fail_cleanly() {
+        const PIECES: &[&str] = &["a", "b.c", "=", "==", "!=", "!", "\\", ",", " ", "ü", "", "x\\,", "\\="];
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut parsed = 0;
+        for _ in 0..20_000 {
+            let len = next() % 10;
+            let input: String = (0..len).map(|_| PIECES[(next() % PIECES.len() as u64) as usize]).collect();
+            match FieldSelector::parse(&input) {
+                Ok(sel) => {
+                    parsed += 1;
+                    assert_round_trip(&sel);
+                }
+                Err(e) => assert!(e.position <= input.len(), "{input:?}: {e}"),
+            }
+        }
+        assert!(parsed > 100, "the walk should hit valid selectors, got {parsed}");
+    }
 }

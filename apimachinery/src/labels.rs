@@ -204,11 +204,8 @@ impl Selector {
     pub fn parse(input: &str) -> Result<Self, ParseError> {
         let tokens = lex(input);
         let mut p = Parser { input, tokens, next: 0 };
-        let requirements = p.parse().map_err(|(position, message)| ParseError {
-            input: input.to_owned(),
-            position,
-            message,
-        })?;
+        let requirements =
+            p.parse().map_err(|(position, message)| ParseError { input: input.to_owned(), position, message })?;
         Ok(Self::new(requirements))
     }
 
@@ -235,7 +232,7 @@ impl Selector {
 
     /// Adds a requirement, keeping canonical order. Adding to [`Selector::nothing`] keeps it
     /// matching nothing.
-    pub fn add(mut self, requirement: Requirement) -> Self {
+    pub fn with_requirement(mut self, requirement: Requirement) -> Self {
         if !self.nothing {
             let pos = self.requirements.partition_point(|r| r.sort_key() <= requirement.sort_key());
             self.requirements.insert(pos, requirement);
@@ -621,11 +618,7 @@ struct Parser<'a> {
 impl<'a> Parser<'a> {
     fn token(&self, ctx: Ctx) -> Token<'a> {
         let idx = self.next.min(self.tokens.len().saturating_sub(1));
-        let mut t = self
-            .tokens
-            .get(idx)
-            .copied()
-            .unwrap_or(Token { tok: Tok::End, text: "", pos: self.input.len() });
+        let mut t = self.tokens.get(idx).copied().unwrap_or(Token { tok: Tok::End, text: "", pos: self.input.len() });
         if ctx == Ctx::Values && matches!(t.tok, Tok::In | Tok::NotIn) {
             t.tok = Tok::Ident;
         }
@@ -1137,7 +1130,7 @@ mod tests {
     }
 
     #[test]
-    fn everything_nothing_and_add() {
+    fn everything_nothing_and_with_requirement() {
         assert!(Selector::everything().is_empty());
         assert!(!Selector::everything().is_nothing());
         assert!(!Selector::nothing().is_empty());
@@ -1148,11 +1141,11 @@ mod tests {
 
         let a = Requirement::new("a", Operator::Equals, ["1"]).unwrap();
         let b = Requirement::new("b", Operator::Exists, Vec::<String>::new()).unwrap();
-        let sel = Selector::everything().add(b.clone()).add(a.clone());
+        let sel = Selector::everything().with_requirement(b.clone()).with_requirement(a.clone());
         assert_eq!(sel.to_string(), "a=1,b");
         assert_eq!(sel, parse_ok("b,a=1"));
         assert_eq!(sel, Selector::new(vec![b.clone(), a.clone()]));
-        let none = Selector::nothing().add(a);
+        let none = Selector::nothing().with_requirement(a);
         assert!(none.is_nothing());
         assert!(!none.matches(&labels(&[("a", "1")])));
     }
@@ -1259,7 +1252,10 @@ mod tests {
                 "values set can't be empty",
             ),
             (
-                LabelSelector { match_expressions: Some(vec![expr("a", "Exists", Some(&["x"]))]), ..Default::default() },
+                LabelSelector {
+                    match_expressions: Some(vec![expr("a", "Exists", Some(&["x"]))]),
+                    ..Default::default()
+                },
                 "matchExpressions[0]",
                 "values set must be empty",
             ),
@@ -1339,8 +1335,8 @@ mod tests {
     #[test]
     fn random_inputs_round_trip_or_fail_cleanly() {
         const PIECES: &[&str] = &[
-            "a", "b", "k8s.io/x", "in", "notin", "=", "==", "!=", "!", "(", ")", ",", " ", "\t", ">", "<", "1", "-", "_",
-            ".", "/", "ü", "", "v1", "0",
+            "a", "b", "k8s.io/x", "in", "notin", "=", "==", "!=", "!", "(", ")", ",", " ", "\t", ">", "<", "1", "-",
+            "_", ".", "/", "ü", "", "v1", "0",
         ];
         let set = labels(&[("a", "1"), ("b", ""), ("k8s.io/x", "v1")]);
         let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
