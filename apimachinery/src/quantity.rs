@@ -37,6 +37,9 @@ const MAX_DIGITS: usize = 38;
 const MAX_BINARY: u128 = i64::MAX as u128;
 /// Largest accepted decimal exponent magnitude (Go stores it in an `int32` it negates).
 const MAX_EXPONENT: i64 = i32::MAX as i64;
+/// Largest normalized exponent: its canonical form (a multiple of three, rounded down) still
+/// fits [`MAX_EXPONENT`], so every canonical string parses back.
+const MAX_NORMALIZED_EXPONENT: i64 = MAX_EXPONENT + 1;
 /// How much of an offending input an error keeps.
 const ERROR_INPUT_LIMIT: usize = 64;
 
@@ -67,7 +70,7 @@ pub enum ParseQuantityErrorKind {
     /// A character that does not belong in an exponent.
     #[error("unexpected character in exponent")]
     InvalidExponent,
-    /// The decimal exponent is beyond ±2147483647.
+    /// The decimal exponent is beyond ±2147483647, or the value beyond 10^2147483648.
     #[error("exponent out of range (at most ±2147483647)")]
     ExponentOutOfRange,
     /// The value needs more than 38 significant decimal digits.
@@ -179,7 +182,7 @@ fn normalize(mut mag: u128, mut exp: i64) -> Option<(u128, i64)> {
         mag /= 10;
         exp += 1;
     }
-    if digit_count(mag) > MAX_DIGITS as i64 {
+    if digit_count(mag) > MAX_DIGITS as i64 || exp > MAX_NORMALIZED_EXPONENT {
         return None;
     }
     Some((mag, exp))
@@ -312,9 +315,7 @@ impl Quantity {
             "Ti" => (Format::BinarySI, 0, 4),
             "Pi" => (Format::BinarySI, 0, 5),
             "Ei" => (Format::BinarySI, 0, 6),
-            _ if suffix.starts_with(['e', 'E']) => {
-                (Format::DecimalExponent, parse_exponent(s, pos + 1)?, 0)
-            }
+            _ if suffix.starts_with(['e', 'E']) => (Format::DecimalExponent, parse_exponent(s, pos + 1)?, 0),
             _ => return Err(err(pos, K::UnknownSuffix)),
         };
 
@@ -329,6 +330,9 @@ impl Quantity {
         let (digits, exp) = round_digits(&digits, exp);
         if digits.is_empty() {
             return Ok(Quantity { mantissa: 0, exponent: 0, format });
+        }
+        if exp > MAX_NORMALIZED_EXPONENT && format != Format::BinarySI {
+            return Err(err(number_start, K::ExponentOutOfRange));
         }
 
         let (mag, exp) = if format == Format::BinarySI && digits.len() as i64 + exp > 19 {
@@ -475,8 +479,8 @@ impl Quantity {
 
 fn pow10_f64(e: i32) -> f64 {
     const EXACT: [f64; 23] = [
-        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
-        1e19, 1e20, 1e21, 1e22,
+        1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
+        1e20, 1e21, 1e22,
     ];
     match usize::try_from(e.unsigned_abs()) {
         Ok(i) if i < EXACT.len() => {
@@ -841,6 +845,7 @@ mod tests {
             ("5000E", "5e21"),
             ("1e999999999", "1e999999999"),
             ("1e2147483647", "10e2147483646"),
+            ("10e2147483647", "100e2147483646"),
             ("1e-2147483647", "1e-9"),
             ("12345678901234567890123456789012345678", "12345678901234567890123456789012345678"),
         ];
@@ -899,6 +904,8 @@ mod tests {
             ("1e2147483648", 2, K::ExponentOutOfRange),
             ("1e-2147483648", 3, K::ExponentOutOfRange),
             ("1e99999999999999999999999999999", 2, K::ExponentOutOfRange),
+            ("100e2147483647", 0, K::ExponentOutOfRange),
+            ("-1000e2147483646", 1, K::ExponentOutOfRange),
             ("123456789012345678901234567890123456789", 0, K::TooManyDigits),
             ("1µ", 1, K::UnknownSuffix),
         ];
@@ -928,6 +935,43 @@ mod tests {
         assert_eq!((-big).value(), i64::MIN);
         assert!(big.as_approx_f64().is_infinite());
         assert_eq!(big.checked_add(&q("1")), None);
+        let top = q("50e2147483647");
+        assert_eq!(top.checked_add(&top), None, "1e2147483649 would not print parseably");
+        assert_eq!(q("10e2147483647").checked_add(&q("90e2147483647")), None);
+    }
+
+    /// A small deterministic in-tree fuzz over the grammar's alphabet: every accepted string's
+    /// canonical form parses back to the same value, and ordering agrees with subtraction.
+    #[test]
+    fn random_strings_round_trip() {
+        const ALPHABET: &[u8] = b"0123456789012345.+-eEinumkKMGTP";
+        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut accepted = Vec::new();
+        for _ in 0..20_000 {
+            let len = 1 + (next() % 12) as usize;
+            let s: String = (0..len).map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize] as char).collect();
+            let Ok(parsed) = Quantity::parse(&s) else { continue };
+            let canonical = parsed.to_string();
+            let again = Quantity::parse(&canonical).unwrap_or_else(|e| panic!("{s:?} -> {canonical:?}: {e}"));
+            assert_eq!(again, parsed, "{s:?} -> {canonical:?}");
+            let second = again.to_string();
+            assert_eq!(q(&second).to_string(), second, "{s:?} -> {canonical:?} -> {second:?}");
+            accepted.push(parsed);
+        }
+        assert!(accepted.len() > 1000, "only {} accepted", accepted.len());
+        for pair in accepted.windows(2) {
+            let (a, b) = (pair[0], pair[1]);
+            if let Some(diff) = a.checked_sub(&b) {
+                assert_eq!(a.cmp(&b), diff.signum().cmp(&0), "{a} vs {b}");
+                assert_eq!(diff.checked_add(&b), Some(a), "{a} - {b} + {b}");
+            }
+        }
     }
 
     #[test]
@@ -944,7 +988,7 @@ mod tests {
         assert!(q("1e999999999") > q("9223372036854775807"));
         assert!(q("1n") > q("0"));
         assert!(q("999n") < q("1u"));
-        let mut v = vec![q("1Gi"), q("1G"), q("-5"), q("100m"), q("0")];
+        let mut v = [q("1Gi"), q("1G"), q("-5"), q("100m"), q("0")];
         v.sort();
         let s: Vec<String> = v.iter().map(Quantity::to_string).collect();
         assert_eq!(s, ["-5", "0", "100m", "1G", "1Gi"]);

@@ -184,7 +184,8 @@ fn array_index(token: &str, len: usize, for_insert: bool, pointer: &str) -> Resu
     if token == "-" {
         return if for_insert { Ok(len) } else { Err(format!("{pointer:?}: '-' names no existing element")) };
     }
-    let valid = !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) && (token == "0" || !token.starts_with('0'));
+    let valid =
+        !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) && (token == "0" || !token.starts_with('0'));
     let index = if valid { token.parse::<usize>().ok() } else { None };
     let Some(index) = index else {
         return Err(format!("{pointer:?}: {token:?} is not a valid array index"));
@@ -353,7 +354,10 @@ mod tests {
         assert!(ok(json!([{"op": "test", "path": "/arr/2", "value": 20}])).is_err());
         assert!(ok(json!([{"op": "test", "path": "/arr/99999999999999999999999", "value": 20}])).is_err());
         assert!(ok(json!([{"op": "test", "path": "/arr/1", "value": 20.0}])).is_ok());
-        assert_eq!(ok(json!([{"op": "add", "path": "/arr/2", "value": 30}])).map(|d| d["arr"].clone()), Ok(json!([10, 20, 30])));
+        assert_eq!(
+            ok(json!([{"op": "add", "path": "/arr/2", "value": 30}])).map(|d| d["arr"].clone()),
+            Ok(json!([10, 20, 30]))
+        );
         assert!(ok(json!([{"op": "add", "path": "/arr/3", "value": 30}])).is_err());
         assert!(ok(json!([{"op": "add", "path": "/arr/x/y", "value": 30}])).is_err());
         assert!(ok(json!([{"op": "add", "path": "/a~1b/c", "value": 30}])).is_err());

@@ -153,7 +153,8 @@ mod tests {
             apply(&mut doc, &patch);
             assert_eq!(doc, modified, "create({original}, {modified}) = {patch}");
         }
-        let patch = create(&json!({"a": 1, "b": {"c": 1, "d": 2}, "e": [1]}), &json!({"a": 1, "b": {"c": 1}, "e": [1]}));
+        let patch =
+            create(&json!({"a": 1, "b": {"c": 1, "d": 2}, "e": [1]}), &json!({"a": 1, "b": {"c": 1}, "e": [1]}));
         assert_eq!(patch, json!({"b": {"d": null}}));
         assert_eq!(create(&json!({"a": 1}), &json!({"a": 1})), json!({}));
         // RFC examples whose result has no null members: create(target, result) reproduces it.
