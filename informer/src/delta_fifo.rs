@@ -449,3 +449,277 @@ impl<K: HasMetadata + Send + Sync + 'static> Queue<K> for DeltaFIFO<K> {
         DeltaFIFO::len(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indexer::Indexer;
+    use crate::test_util::{obj, Obj};
+
+    /// `(type, key, version or None for a tombstone without object, is tombstone)`.
+    type Summary = (DeltaType, String, Option<u32>, bool);
+
+    fn summarize(d: &[Delta<Obj>]) -> Vec<Summary> {
+        d.iter().map(|d| (d.kind, d.object.key(), d.object.object().map(|o| o.v), d.object.is_tombstone())).collect()
+    }
+
+    fn s(kind: DeltaType, key: &str, v: Option<u32>, tomb: bool) -> Summary {
+        (kind, key.to_string(), v, tomb)
+    }
+
+    async fn pop_one(f: &DeltaFIFO<Obj>) -> (Vec<Summary>, bool) {
+        let mut out = None;
+        f.pop(|p, initial| {
+            if let Popped::Deltas(d) = p {
+                out = Some((summarize(d), initial));
+            }
+            Ok::<(), ProcessError<()>>(())
+        })
+        .await
+        .unwrap();
+        out.unwrap()
+    }
+
+    fn known(objs: &[Arc<Obj>]) -> Arc<Indexer<Obj>> {
+        let idx = Arc::new(Indexer::new());
+        for o in objs {
+            idx.add(o.clone()).unwrap();
+        }
+        idx
+    }
+
+    fn fifo_with(idx: &Arc<Indexer<Obj>>) -> DeltaFIFO<Obj> {
+        DeltaFIFO::new(Some(idx.clone() as Arc<dyn KeyListerGetter<Obj>>))
+    }
+
+    fn tomb(key: &str, o: Option<Arc<Obj>>) -> DeltaObject<Obj> {
+        DeltaObject::DeletedFinalStateUnknown { key: key.into(), obj: o }
+    }
+
+    #[test]
+    fn dedup_of_consecutive_deletes() {
+        use DeltaType::*;
+        let a = |v| DeltaObject::Object(obj("ns", "a", v));
+        let cases: Vec<(&str, Vec<(DeltaType, DeltaObject<Obj>)>, Vec<Summary>)> = vec![
+            ("two deletes keep the older", vec![(Deleted, a(1)), (Deleted, a(2))], vec![s(Deleted, "ns/a", Some(1), false)]),
+            (
+                "older tombstone yields to newer",
+                vec![(Deleted, tomb("ns/a", None)), (Deleted, a(2))],
+                vec![s(Deleted, "ns/a", Some(2), false)],
+            ),
+            (
+                "newer tombstone yields to older",
+                vec![(Deleted, a(1)), (Deleted, tomb("ns/a", Some(obj("ns", "a", 9))))],
+                vec![s(Deleted, "ns/a", Some(1), false)],
+            ),
+            (
+                "two tombstones keep the newer",
+                vec![(Deleted, tomb("ns/a", Some(obj("ns", "a", 1)))), (Deleted, tomb("ns/a", Some(obj("ns", "a", 2))))],
+                vec![s(Deleted, "ns/a", Some(2), true)],
+            ),
+            (
+                "only the two newest merge",
+                vec![(Added, a(1)), (Deleted, a(2)), (Deleted, a(3))],
+                vec![s(Added, "ns/a", Some(1), false), s(Deleted, "ns/a", Some(2), false)],
+            ),
+            (
+                "non-deletes never merge",
+                vec![(Updated, a(1)), (Updated, a(2)), (Sync, a(3))],
+                vec![s(Updated, "ns/a", Some(1), false), s(Updated, "ns/a", Some(2), false), s(Sync, "ns/a", Some(3), false)],
+            ),
+        ];
+        for (name, input, want) in cases {
+            let mut st = State { items: HashMap::new(), queue: VecDeque::new(), populated: false, initial_population_count: 0, closed: false };
+            for (k, o) in input {
+                st.queue_action("ns/a".into(), k, o);
+            }
+            assert_eq!(summarize(&st.items["ns/a"]), want, "{name}");
+            assert_eq!(st.queue.len(), 1, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn key_keeps_its_place_and_pop_takes_the_whole_list() {
+        let f = DeltaFIFO::new(None);
+        f.add(obj("ns", "a", 1)).unwrap();
+        f.add(obj("ns", "b", 1)).unwrap();
+        f.update(obj("ns", "a", 2)).unwrap();
+        f.delete(obj("ns", "b", 2)).unwrap();
+        assert_eq!(f.list_keys(), ["ns/a", "ns/b"]);
+        assert_eq!(f.get_by_key("ns/a").map(|d| d.len()), Some(2));
+        use DeltaType::*;
+        assert_eq!(pop_one(&f).await.0, [s(Added, "ns/a", Some(1), false), s(Updated, "ns/a", Some(2), false)]);
+        f.add(obj("ns", "a", 3)).unwrap(); // back of the line now
+        assert_eq!(pop_one(&f).await.0, [s(Added, "ns/b", Some(1), false), s(Deleted, "ns/b", Some(2), false)]);
+        assert_eq!(pop_one(&f).await.0, [s(Added, "ns/a", Some(3), false)]);
+        assert!(f.is_empty());
+    }
+
+    #[test]
+    fn delete_of_unknown_key_adds_nothing() {
+        // No known objects, nothing queued.
+        let f = DeltaFIFO::new(None);
+        f.delete(obj("ns", "a", 1)).unwrap();
+        assert!(f.is_empty());
+        // Known to the store.
+        let idx = known(&[obj("ns", "a", 1)]);
+        let f = fifo_with(&idx);
+        f.delete(obj("ns", "b", 1)).unwrap();
+        assert!(f.is_empty());
+        f.delete(obj("ns", "a", 1)).unwrap();
+        assert_eq!(f.list_keys(), ["ns/a"]);
+        // Queued but unknown.
+        let f = fifo_with(&idx);
+        f.add(obj("ns", "c", 1)).unwrap();
+        f.delete(obj("ns", "c", 2)).unwrap();
+        assert_eq!(f.get_by_key("ns/c").unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn replace_emits_replaced_then_tombstones_for_queued_and_known_keys() {
+        use DeltaType::*;
+        let idx = known(&[obj("ns", "a", 1), obj("ns", "b", 1), obj("ns", "c", 1)]);
+        let f = fifo_with(&idx);
+        f.update(obj("ns", "b", 2)).unwrap(); // queued, vanishes
+        f.add(obj("ns", "d", 1)).unwrap(); // queued only, vanishes
+        f.delete(obj("ns", "e", 1)).unwrap(); // unknown: ignored
+        f.replace(vec![obj("ns", "a", 5)], "10").unwrap();
+        assert_eq!(f.list_keys(), ["ns/b", "ns/d", "ns/a", "ns/c"]);
+        assert_eq!(pop_one(&f).await.0, [s(Updated, "ns/b", Some(2), false), s(Deleted, "ns/b", Some(2), true)]);
+        assert_eq!(pop_one(&f).await.0, [s(Added, "ns/d", Some(1), false), s(Deleted, "ns/d", Some(1), true)]);
+        assert_eq!(pop_one(&f).await.0, [s(Replaced, "ns/a", Some(5), false)]);
+        assert_eq!(pop_one(&f).await.0, [s(Deleted, "ns/c", Some(1), true)]);
+    }
+
+    #[test]
+    fn replace_tombstone_unwraps_a_queued_tombstone() {
+        let f = DeltaFIFO::new(None);
+        f.add(obj("ns", "a", 1)).unwrap();
+        f.replace(vec![], "1").unwrap();
+        f.replace(vec![], "2").unwrap();
+        let d = f.get_by_key("ns/a").unwrap();
+        // Second tombstone carries the object (not a tombstone of a tombstone) and replaced the first.
+        assert_eq!(summarize(&d), [s(DeltaType::Added, "ns/a", Some(1), false), s(DeltaType::Deleted, "ns/a", Some(1), true)]);
+    }
+
+    #[test]
+    fn resync_skips_keys_with_queued_deltas() {
+        let idx = known(&[obj("ns", "a", 1), obj("ns", "b", 1)]);
+        let f = fifo_with(&idx);
+        f.update(obj("ns", "a", 2)).unwrap();
+        f.resync().unwrap();
+        assert_eq!(summarize(&f.get_by_key("ns/a").unwrap()), [s(DeltaType::Updated, "ns/a", Some(2), false)]);
+        assert_eq!(summarize(&f.get_by_key("ns/b").unwrap()), [s(DeltaType::Sync, "ns/b", Some(1), false)]);
+        // Without known objects resync does nothing.
+        let f = DeltaFIFO::<Obj>::new(None);
+        f.resync().unwrap();
+        assert!(f.is_empty());
+    }
+
+    #[tokio::test]
+    async fn has_synced_semantics() {
+        // Nothing happened yet.
+        assert!(!DeltaFIFO::<Obj>::new(None).has_synced());
+        // Add before any replace: synced at once, and later replaces do not unsync.
+        let f = DeltaFIFO::new(None);
+        f.add(obj("ns", "a", 1)).unwrap();
+        assert!(f.has_synced());
+        f.replace(vec![obj("ns", "b", 1)], "1").unwrap();
+        assert!(f.has_synced());
+        // Replace first: synced after as many pops as keys it left (listed + deletions).
+        let idx = known(&[obj("ns", "gone", 1)]);
+        let f = fifo_with(&idx);
+        f.replace(vec![obj("ns", "a", 1), obj("ns", "b", 1)], "1").unwrap();
+        assert!(!f.has_synced());
+        f.add(obj("ns", "c", 1)).unwrap(); // after the replace: not part of the initial list
+        let mut initial = Vec::new();
+        for _ in 0..3 {
+            initial.push(pop_one(&f).await.1);
+            assert_eq!(f.has_synced(), initial.len() == 3);
+        }
+        assert_eq!(initial, [true, true, true]);
+        assert!(!pop_one(&f).await.1);
+        // An empty first replace syncs at once.
+        let f = DeltaFIFO::<Obj>::new(None);
+        f.replace(vec![], "1").unwrap();
+        assert!(f.has_synced());
+    }
+
+    #[tokio::test]
+    async fn close_wakes_pops_and_queued_items_still_drain() {
+        let f = Arc::new(DeltaFIFO::<Obj>::new(None));
+        let waiter = {
+            let f = f.clone();
+            tokio::spawn(async move { f.pop(|_, _| Ok::<(), ProcessError<()>>(())).await })
+        };
+        tokio::task::yield_now().await;
+        f.close();
+        assert_eq!(waiter.await.unwrap(), Err(PopError::Closed));
+        let f = DeltaFIFO::new(None);
+        f.add(obj("ns", "a", 1)).unwrap();
+        f.add(obj("ns", "b", 1)).unwrap();
+        f.close();
+        assert!(f.is_closed());
+        assert_eq!(pop_one(&f).await.0[0].1, "ns/a");
+        assert_eq!(pop_one(&f).await.0[0].1, "ns/b");
+        assert_eq!(f.pop(|_, _| Ok::<(), ProcessError<()>>(())).await, Err(PopError::Closed));
+    }
+
+    #[tokio::test]
+    async fn blocked_pop_wakes_on_add() {
+        let f = Arc::new(DeltaFIFO::<Obj>::new(None));
+        let waiter = {
+            let f = f.clone();
+            tokio::spawn(async move {
+                let mut key = String::new();
+                f.pop(|p, _| {
+                    if let Popped::Deltas(d) = p {
+                        key = d[0].object.key();
+                    }
+                    Ok::<(), ProcessError<()>>(())
+                })
+                .await
+                .map(|_| key)
+            })
+        };
+        tokio::task::yield_now().await;
+        f.add(obj("ns", "a", 1)).unwrap();
+        assert_eq!(waiter.await.unwrap().unwrap(), "ns/a");
+    }
+
+    #[tokio::test]
+    async fn requeue_puts_the_deltas_back_at_the_end() {
+        let f = DeltaFIFO::new(None);
+        f.add(obj("ns", "a", 1)).unwrap();
+        f.add(obj("ns", "b", 1)).unwrap();
+        let r = f.pop(|_, _| Err(ProcessError::Requeue("try later"))).await;
+        assert_eq!(r, Err(PopError::Requeued("try later")));
+        assert_eq!(f.list_keys(), ["ns/b", "ns/a"]);
+        let r = f.pop(|_, _| Err(ProcessError::Failed("broken"))).await;
+        assert_eq!(r, Err(PopError::Failed("broken")));
+        assert_eq!(f.list_keys(), ["ns/a"]);
+    }
+
+    #[tokio::test]
+    async fn transformer_applies_on_entry_but_not_to_sync_or_tombstones() {
+        let idx = known(&[obj("ns", "k", 1)]);
+        let t: TransformFunc<Obj> = Arc::new(|o: Arc<Obj>| {
+            if o.v == 666 {
+                return Err("evil".into());
+            }
+            let mut c = (*o).clone();
+            c.v += 100;
+            Ok(Arc::new(c))
+        });
+        let f = fifo_with(&idx).with_transformer(t);
+        f.add(obj("ns", "a", 1)).unwrap();
+        f.resync().unwrap();
+        assert_eq!(f.get_by_key("ns/a").unwrap()[0].object.object().unwrap().v, 101);
+        assert_eq!(f.get_by_key("ns/k").unwrap()[0].object.object().unwrap().v, 1, "sync not transformed");
+        assert!(matches!(f.replace(vec![obj("ns", "x", 1), obj("ns", "y", 666)], "1"), Err(FifoError::Transform { ref key, .. }) if key == "ns/y"));
+        assert_eq!(f.list_keys(), ["ns/a", "ns/k"], "failed replace queued nothing");
+        f.replace(vec![obj("ns", "a", 2)], "1").unwrap();
+        let k = f.get_by_key("ns/k").unwrap();
+        assert_eq!(k.last().unwrap().object.object().unwrap().v, 1, "tombstone object untouched");
+    }
+}

@@ -463,3 +463,198 @@ impl<K: HasMetadata + Send + Sync + 'static> Store<K> for Indexer<K> {
         Indexer::replace(self, list, resource_version)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+    use crate::test_util::{obj, tagged, Obj};
+
+    fn tags_index() -> (String, IndexFunc<Obj>) {
+        ("tags".to_string(), index_func(|o: &Obj| o.tags.clone()))
+    }
+
+    fn failing_on(tag: &'static str) -> (String, IndexFunc<Obj>) {
+        let f: IndexFunc<Obj> = Arc::new(move |o: &Obj| {
+            if o.tags.iter().any(|t| t == tag) {
+                Err(IndexFuncError::from(format!("cannot index tag {tag}")))
+            } else {
+                Ok(o.tags.clone())
+            }
+        });
+        ("picky".to_string(), f)
+    }
+
+    #[test]
+    fn add_get_list_delete_and_namespace_index() {
+        let idx = Indexer::new();
+        let a = obj("ns1", "a", 1);
+        assert!(idx.add(a.clone()).unwrap().is_none());
+        idx.add(obj("ns1", "b", 1)).unwrap();
+        idx.add(obj("ns2", "c", 1)).unwrap();
+        idx.add(obj("", "node-1", 1)).unwrap();
+        // Reads hand out the stored Arc, not a copy.
+        assert!(Arc::ptr_eq(&idx.get_by_key("ns1/a").unwrap(), &a));
+        assert!(Arc::ptr_eq(&idx.get(&a).unwrap(), &a));
+        assert_eq!(idx.len(), 4);
+        assert_eq!(idx.index_keys(NAMESPACE_INDEX, "ns1").unwrap(), ["ns1/a", "ns1/b"]);
+        assert_eq!(idx.index_keys(NAMESPACE_INDEX, "").unwrap(), ["node-1"]);
+        assert_eq!(idx.list_index_func_values(NAMESPACE_INDEX), ["", "ns1", "ns2"]);
+        let old = idx.update(obj("ns1", "a", 2)).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&old, &a));
+        assert_eq!(idx.get_by_key("ns1/a").unwrap().v, 2);
+        assert_eq!(idx.delete(&obj("ns2", "c", 0)).unwrap().v, 1);
+        assert_eq!(idx.list_index_func_values(NAMESPACE_INDEX), ["", "ns1"], "empty value set dropped");
+        assert!(idx.delete_key("ns2/c").is_none());
+        let mut keys = idx.list_keys();
+        keys.sort();
+        assert_eq!(keys, ["node-1", "ns1/a", "ns1/b"]);
+        assert_eq!(idx.list().len(), 3);
+    }
+
+    #[test]
+    fn multi_valued_index_follows_updates() {
+        let idx = Indexer::with_indexers([tags_index()]).unwrap();
+        idx.add(tagged("ns", "a", 1, &["x", "y", "y"])).unwrap();
+        idx.add(tagged("ns", "b", 1, &["y"])).unwrap();
+        assert_eq!(idx.index_keys("tags", "y").unwrap(), ["ns/a", "ns/b"]);
+        assert_eq!(idx.list_index_func_values("tags"), ["x", "y"]);
+        idx.update(tagged("ns", "a", 2, &["z"])).unwrap();
+        assert_eq!(idx.index_keys("tags", "y").unwrap(), ["ns/b"]);
+        assert_eq!(idx.index_keys("tags", "x").unwrap(), Vec::<String>::new());
+        assert_eq!(idx.list_index_func_values("tags"), ["y", "z"]);
+        let by: Vec<u32> = idx.by_index("tags", "z").unwrap().iter().map(|o| o.v).collect();
+        assert_eq!(by, [2]);
+        // index(): objects sharing any value with the probe.
+        let mut hits: Vec<String> =
+            idx.index("tags", &tagged("ns", "probe", 0, &["y", "z"])).unwrap().iter().map(|o| key_of(&**o)).collect();
+        hits.sort();
+        assert_eq!(hits, ["ns/a", "ns/b"]);
+    }
+
+    #[test]
+    fn unknown_index_is_an_error() {
+        let idx: Indexer<Obj> = Indexer::new();
+        assert_eq!(idx.by_index("nope", "x").unwrap_err(), IndexError::UnknownIndex { name: "nope".into() });
+        assert!(matches!(idx.index_keys("nope", "x"), Err(IndexError::UnknownIndex { .. })));
+        assert!(matches!(idx.index("nope", &Obj::default()), Err(IndexError::UnknownIndex { .. })));
+        assert!(idx.list_index_func_values("nope").is_empty());
+    }
+
+    #[test]
+    fn index_function_errors_change_nothing() {
+        let idx = Indexer::with_indexers([failing_on("bad")]).unwrap();
+        idx.add(tagged("ns", "a", 1, &["ok"])).unwrap();
+        let err = idx.update(tagged("ns", "a", 2, &["bad"])).unwrap_err();
+        assert_eq!(
+            err,
+            IndexError::Func { index: "picky".into(), key: "ns/a".into(), source: "cannot index tag bad".into() }
+        );
+        assert_eq!(idx.get_by_key("ns/a").unwrap().v, 1);
+        assert_eq!(idx.index_keys("picky", "ok").unwrap(), ["ns/a"]);
+        let err = idx.replace(vec![tagged("ns", "b", 1, &["ok"]), tagged("ns", "c", 1, &["bad"])], "7").unwrap_err();
+        assert!(matches!(err, IndexError::Func { ref key, .. } if key == "ns/c"));
+        assert_eq!(idx.list_keys(), ["ns/a"]);
+        assert_eq!(idx.resource_version(), "");
+        // A failing function on an existing object refuses the new index.
+        let idx2 = Indexer::new();
+        idx2.add(tagged("ns", "a", 1, &["bad"])).unwrap();
+        assert!(matches!(idx2.add_indexers([failing_on("bad")]), Err(IndexError::Func { .. })));
+        assert_eq!(idx2.index_names(), [NAMESPACE_INDEX]);
+    }
+
+    #[test]
+    fn add_indexers_on_populated_store() {
+        let idx = Indexer::new();
+        idx.add(tagged("ns", "a", 1, &["x"])).unwrap();
+        idx.add(tagged("ns", "b", 1, &["x", "y"])).unwrap();
+        idx.add_indexers([tags_index()]).unwrap();
+        assert_eq!(idx.index_keys("tags", "x").unwrap(), ["ns/a", "ns/b"]);
+        assert_eq!(idx.index_keys("tags", "y").unwrap(), ["ns/b"]);
+        // Later writes keep the added index consistent.
+        idx.delete_key("ns/b");
+        assert_eq!(idx.list_index_func_values("tags"), ["x"]);
+        assert_eq!(idx.add_indexers([tags_index()]).unwrap_err(), IndexError::Conflict { name: "tags".into() });
+        let ns = (NAMESPACE_INDEX.to_string(), index_func(|_: &Obj| vec![]));
+        assert!(matches!(idx.add_indexers([ns]), Err(IndexError::Conflict { .. })));
+        let twice = [("t".to_string(), index_func(|_: &Obj| vec![])), ("t".to_string(), index_func(|_: &Obj| vec![]))];
+        assert!(matches!(idx.add_indexers(twice), Err(IndexError::Conflict { .. })));
+        assert_eq!(idx.index_names(), [NAMESPACE_INDEX, "tags"]);
+    }
+
+    #[test]
+    fn replace_rebuilds_indices() {
+        let idx = Indexer::with_indexers([tags_index()]).unwrap();
+        idx.add(tagged("ns", "a", 1, &["x"])).unwrap();
+        idx.add(tagged("other", "b", 1, &["y"])).unwrap();
+        idx.replace(vec![tagged("ns", "a", 2, &["z"]), tagged("ns", "c", 1, &["z"]), tagged("ns", "c", 2, &["w"])], "42")
+            .unwrap();
+        assert_eq!(idx.resource_version(), "42");
+        assert_eq!(idx.list_index_func_values("tags"), ["w", "z"], "later duplicate wins");
+        assert_eq!(idx.index_keys("tags", "z").unwrap(), ["ns/a"]);
+        assert_eq!(idx.list_index_func_values(NAMESPACE_INDEX), ["ns"]);
+        assert_eq!(idx.get_by_key("ns/c").unwrap().v, 2);
+    }
+
+    /// Random operations against a naive model; after each, every index must agree with it.
+    #[test]
+    fn random_operations_match_a_naive_model() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let idx = Indexer::with_indexers([tags_index()]).unwrap();
+        let mut model: BTreeMap<String, Arc<Obj>> = BTreeMap::new();
+        let names = ["a", "b", "c", "d", "e", "f"];
+        let spaces = ["", "n1", "n2"];
+        let tags = ["t1", "t2", "t3", "t4"];
+        let random_obj = |rng: &mut StdRng, v: u32| {
+            let ns = spaces[rng.random_range(0..spaces.len())];
+            let name = names[rng.random_range(0..names.len())];
+            let n = rng.random_range(0..4);
+            let t: Vec<&str> = (0..n).map(|_| tags[rng.random_range(0..tags.len())]).collect();
+            tagged(ns, name, v, &t)
+        };
+        for step in 0..2000u32 {
+            match rng.random_range(0..10) {
+                0..=5 => {
+                    let o = random_obj(&mut rng, step);
+                    idx.add(o.clone()).unwrap();
+                    model.insert(key_of(&*o), o);
+                }
+                6..=8 => {
+                    let o = random_obj(&mut rng, step);
+                    let removed = idx.delete(&o);
+                    assert_eq!(removed.is_some(), model.remove(&key_of(&*o)).is_some());
+                }
+                _ => {
+                    let list: Vec<Arc<Obj>> = (0..rng.random_range(0..8)).map(|_| random_obj(&mut rng, step)).collect();
+                    idx.replace(list.clone(), "rv").unwrap();
+                    model = list.into_iter().map(|o| (key_of(&*o), o)).collect();
+                }
+            }
+            let mut keys = idx.list_keys();
+            keys.sort();
+            assert_eq!(keys, model.keys().cloned().collect::<Vec<_>>(), "step {step}");
+            let expect = |f: &dyn Fn(&Obj) -> Vec<String>| {
+                let mut m: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+                for (k, o) in &model {
+                    for v in f(o) {
+                        m.entry(v).or_default().insert(k.clone());
+                    }
+                }
+                m
+            };
+            for (name, m) in [
+                (NAMESPACE_INDEX, expect(&|o: &Obj| vec![o.namespace().unwrap_or("").to_string()])),
+                ("tags", expect(&|o: &Obj| o.tags.clone())),
+            ] {
+                assert_eq!(idx.list_index_func_values(name), m.keys().cloned().collect::<Vec<_>>(), "step {step}");
+                for (v, ks) in &m {
+                    assert_eq!(idx.index_keys(name, v).unwrap(), ks.iter().cloned().collect::<Vec<_>>());
+                }
+            }
+        }
+    }
+}

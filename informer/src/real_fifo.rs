@@ -321,3 +321,201 @@ impl<K: HasMetadata + Send + Sync + 'static> Queue<K> for RealFIFO<K> {
         RealFIFO::len(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::indexer::Indexer;
+    use crate::store::{apply_delta, sync_all};
+    use crate::test_util::{obj, Obj};
+
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        D(DeltaType, String, u32),
+        All(String, Vec<String>),
+        Sync,
+    }
+
+    async fn pop_one(f: &RealFIFO<Obj>) -> (Seen, bool) {
+        let mut out = None;
+        f.pop(|p, initial| {
+            out = Some((
+                match p {
+                    Popped::Deltas(d) => {
+                        assert_eq!(d.len(), 1);
+                        Seen::D(d[0].kind, d[0].object.key(), d[0].object.object().map_or(0, |o| o.v))
+                    }
+                    Popped::ReplacedAll(r) => {
+                        Seen::All(r.resource_version.clone(), r.objects.iter().map(|o| key_of(&**o)).collect())
+                    }
+                    Popped::SyncAll => Seen::Sync,
+                },
+                initial,
+            ));
+            Ok::<(), ProcessError<()>>(())
+        })
+        .await
+        .unwrap();
+        out.unwrap()
+    }
+
+    fn change(c: &StoreChange<Obj>) -> String {
+        match c {
+            StoreChange::Added(o) => format!("add {}@{}", key_of(&**o), o.v),
+            StoreChange::Updated { old, new } => format!("update {}@{}->{}", key_of(&**new), old.v, new.v),
+            StoreChange::Deleted(d) => {
+                format!("delete {}@{} tombstone={}", d.key(), d.object().map_or(0, |o| o.v), d.is_tombstone())
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_event_in_arrival_order_without_merging() {
+        let f = RealFIFO::new();
+        f.add(obj("ns", "a", 1)).unwrap();
+        f.update(obj("ns", "a", 2)).unwrap();
+        f.delete(obj("ns", "a", 3)).unwrap();
+        f.delete(obj("ns", "a", 4)).unwrap();
+        f.add(obj("ns", "b", 1)).unwrap();
+        use DeltaType::*;
+        let want = [(Added, "ns/a", 1), (Updated, "ns/a", 2), (Deleted, "ns/a", 3), (Deleted, "ns/a", 4), (Added, "ns/b", 1)];
+        for (k, key, v) in want {
+            assert_eq!(pop_one(&f).await.0, Seen::D(k, key.into(), v));
+        }
+        assert!(f.is_empty());
+    }
+
+    #[tokio::test]
+    async fn relist_is_one_atomic_item_applied_against_the_cache() {
+        let idx = Indexer::new();
+        let f = RealFIFO::new();
+        // Events before the relist are applied before it, so deletions see them.
+        f.add(obj("ns", "a", 1)).unwrap();
+        f.add(obj("ns", "c", 1)).unwrap();
+        f.add(obj("ns", "z", 1)).unwrap();
+        f.replace(vec![obj("ns", "a", 2), obj("ns", "b", 1)], "9").unwrap();
+        f.add(obj("ns", "d", 1)).unwrap();
+        assert_eq!(f.len(), 5);
+        let mut log = Vec::new();
+        while !f.is_empty() {
+            f.pop(|p, _| {
+                match p {
+                    Popped::Deltas(d) => log.push(change(&apply_delta(&idx, &d[0]).unwrap())),
+                    Popped::ReplacedAll(r) => log.extend(r.apply(&idx).unwrap().iter().map(change)),
+                    Popped::SyncAll => log.extend(sync_all(&idx).iter().map(change)),
+                }
+                Ok::<(), ProcessError<()>>(())
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(
+            log,
+            [
+                "add ns/a@1",
+                "add ns/c@1",
+                "add ns/z@1",
+                "delete ns/c@1 tombstone=true",
+                "delete ns/z@1 tombstone=true",
+                "update ns/a@1->2",
+                "add ns/b@1",
+                "add ns/d@1",
+            ]
+        );
+        let mut keys = idx.list_keys();
+        keys.sort();
+        assert_eq!(keys, ["ns/a", "ns/b", "ns/d"]);
+        assert_eq!(idx.resource_version(), "9");
+    }
+
+    #[tokio::test]
+    async fn resync_is_one_item() {
+        let idx = Indexer::new();
+        idx.add(obj("ns", "a", 1)).unwrap();
+        let f = RealFIFO::<Obj>::new();
+        f.resync().unwrap();
+        assert_eq!(f.len(), 1);
+        assert_eq!(pop_one(&f).await.0, Seen::Sync);
+        assert_eq!(sync_all(&idx).iter().map(change).collect::<Vec<_>>(), ["update ns/a@1->1"]);
+    }
+
+    #[tokio::test]
+    async fn has_synced_semantics() {
+        assert!(!RealFIFO::<Obj>::new().has_synced());
+        let f = RealFIFO::new();
+        f.delete(obj("ns", "a", 1)).unwrap();
+        assert!(f.has_synced(), "an event before any replace syncs at once");
+        let f = RealFIFO::new();
+        f.replace(vec![obj("ns", "a", 1)], "1").unwrap();
+        f.add(obj("ns", "b", 1)).unwrap();
+        assert!(!f.has_synced());
+        assert_eq!(pop_one(&f).await, (Seen::All("1".into(), vec!["ns/a".into()]), true));
+        assert!(f.has_synced());
+        assert!(!pop_one(&f).await.1);
+        // A failed handler still counts as processed; a requeue does not.
+        let f = RealFIFO::<Obj>::new();
+        f.replace(vec![], "1").unwrap();
+        assert_eq!(f.pop(|_, _| Err(ProcessError::Requeue(()))).await, Err(PopError::Requeued(())));
+        assert!(!f.has_synced());
+        assert_eq!(f.pop(|_, _| Err(ProcessError::Failed(()))).await, Err(PopError::Failed(())));
+        assert!(f.has_synced());
+    }
+
+    #[tokio::test]
+    async fn requeue_keeps_the_item_first_in_line() {
+        let f = RealFIFO::new();
+        f.add(obj("ns", "a", 1)).unwrap();
+        f.add(obj("ns", "b", 1)).unwrap();
+        assert_eq!(f.pop(|_, _| Err(ProcessError::Requeue(()))).await, Err(PopError::Requeued(())));
+        assert_eq!(pop_one(&f).await.0, Seen::D(DeltaType::Added, "ns/a".into(), 1));
+    }
+
+    #[tokio::test]
+    async fn close_drains_then_reports_closed() {
+        let f = Arc::new(RealFIFO::<Obj>::new());
+        let waiter = {
+            let f = f.clone();
+            tokio::spawn(async move { f.pop(|_, _| Ok::<(), ProcessError<()>>(())).await })
+        };
+        tokio::task::yield_now().await;
+        f.close();
+        assert_eq!(waiter.await.unwrap(), Err(PopError::Closed));
+        let f = RealFIFO::new();
+        f.add(obj("ns", "a", 1)).unwrap();
+        f.close();
+        assert_eq!(pop_one(&f).await.0, Seen::D(DeltaType::Added, "ns/a".into(), 1));
+        assert_eq!(f.pop(|_, _| Ok::<(), ProcessError<()>>(())).await, Err(PopError::Closed));
+    }
+
+    /// Both FIFOs behind the `Queue` trait, as the informer will hold them.
+    async fn drain_keys<Q: Queue<Obj>>(q: &Q) -> Vec<String> {
+        let mut keys = Vec::new();
+        q.close();
+        loop {
+            let r = q
+                .pop(|p, _| {
+                    if let Popped::Deltas(d) = p {
+                        keys.extend(d.iter().map(|d| d.object.key()));
+                    }
+                    Ok::<(), ProcessError<()>>(())
+                })
+                .await;
+            if r == Err(PopError::Closed) {
+                return keys;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn both_fifos_implement_queue() {
+        let d = crate::delta_fifo::DeltaFIFO::new(None);
+        let r = RealFIFO::new();
+        let adders: [&dyn Fn(Arc<Obj>) -> Result<(), FifoError>; 2] = [&|o| d.add(o), &|o| r.add(o)];
+        for add in adders {
+            add(obj("ns", "a", 1)).unwrap();
+            add(obj("ns", "a", 2)).unwrap();
+        }
+        assert_eq!(drain_keys(&d).await, ["ns/a", "ns/a"]);
+        assert_eq!(drain_keys(&r).await, ["ns/a", "ns/a"]);
+    }
+}
