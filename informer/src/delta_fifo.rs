@@ -291,7 +291,11 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
                         tracing::debug!(%key, "key vanished from known objects during replace; tombstone without object");
                     }
                     queued_deletions += 1;
-                    st.queue_action(key.clone(), DeltaType::Deleted, DeltaObject::DeletedFinalStateUnknown { key, obj });
+                    st.queue_action(
+                        key.clone(),
+                        DeltaType::Deleted,
+                        DeltaObject::DeletedFinalStateUnknown { key, obj },
+                    );
                 }
             }
             if !st.populated {
@@ -500,8 +504,13 @@ mod tests {
     fn dedup_of_consecutive_deletes() {
         use DeltaType::*;
         let a = |v| DeltaObject::Object(obj("ns", "a", v));
-        let cases: Vec<(&str, Vec<(DeltaType, DeltaObject<Obj>)>, Vec<Summary>)> = vec![
-            ("two deletes keep the older", vec![(Deleted, a(1)), (Deleted, a(2))], vec![s(Deleted, "ns/a", Some(1), false)]),
+        type Case = (&'static str, Vec<(DeltaType, DeltaObject<Obj>)>, Vec<Summary>);
+        let cases: Vec<Case> = vec![
+            (
+                "two deletes keep the older",
+                vec![(Deleted, a(1)), (Deleted, a(2))],
+                vec![s(Deleted, "ns/a", Some(1), false)],
+            ),
             (
                 "older tombstone yields to newer",
                 vec![(Deleted, tomb("ns/a", None)), (Deleted, a(2))],
@@ -514,7 +523,10 @@ mod tests {
             ),
             (
                 "two tombstones keep the newer",
-                vec![(Deleted, tomb("ns/a", Some(obj("ns", "a", 1)))), (Deleted, tomb("ns/a", Some(obj("ns", "a", 2))))],
+                vec![
+                    (Deleted, tomb("ns/a", Some(obj("ns", "a", 1)))),
+                    (Deleted, tomb("ns/a", Some(obj("ns", "a", 2)))),
+                ],
                 vec![s(Deleted, "ns/a", Some(2), true)],
             ),
             (
@@ -525,11 +537,21 @@ mod tests {
             (
                 "non-deletes never merge",
                 vec![(Updated, a(1)), (Updated, a(2)), (Sync, a(3))],
-                vec![s(Updated, "ns/a", Some(1), false), s(Updated, "ns/a", Some(2), false), s(Sync, "ns/a", Some(3), false)],
+                vec![
+                    s(Updated, "ns/a", Some(1), false),
+                    s(Updated, "ns/a", Some(2), false),
+                    s(Sync, "ns/a", Some(3), false),
+                ],
             ),
         ];
         for (name, input, want) in cases {
-            let mut st = State { items: HashMap::new(), queue: VecDeque::new(), populated: false, initial_population_count: 0, closed: false };
+            let mut st = State {
+                items: HashMap::new(),
+                queue: VecDeque::new(),
+                populated: false,
+                initial_population_count: 0,
+                closed: false,
+            };
             for (k, o) in input {
                 st.queue_action("ns/a".into(), k, o);
             }
@@ -599,7 +621,10 @@ mod tests {
         f.replace(vec![], "2").unwrap();
         let d = f.get_by_key("ns/a").unwrap();
         // Second tombstone carries the object (not a tombstone of a tombstone) and replaced the first.
-        assert_eq!(summarize(&d), [s(DeltaType::Added, "ns/a", Some(1), false), s(DeltaType::Deleted, "ns/a", Some(1), true)]);
+        assert_eq!(
+            summarize(&d),
+            [s(DeltaType::Added, "ns/a", Some(1), false), s(DeltaType::Deleted, "ns/a", Some(1), true)]
+        );
     }
 
     #[test]
@@ -716,7 +741,9 @@ mod tests {
         f.resync().unwrap();
         assert_eq!(f.get_by_key("ns/a").unwrap()[0].object.object().unwrap().v, 101);
         assert_eq!(f.get_by_key("ns/k").unwrap()[0].object.object().unwrap().v, 1, "sync not transformed");
-        assert!(matches!(f.replace(vec![obj("ns", "x", 1), obj("ns", "y", 666)], "1"), Err(FifoError::Transform { ref key, .. }) if key == "ns/y"));
+        assert!(
+            matches!(f.replace(vec![obj("ns", "x", 1), obj("ns", "y", 666)], "1"), Err(FifoError::Transform { ref key, .. }) if key == "ns/y")
+        );
         assert_eq!(f.list_keys(), ["ns/a", "ns/k"], "failed replace queued nothing");
         f.replace(vec![obj("ns", "a", 2)], "1").unwrap();
         let k = f.get_by_key("ns/k").unwrap();

@@ -153,7 +153,8 @@ fn compute<K>(def: &IndexDef<K>, obj: &K, key: &str) -> Result<Vec<String>, Inde
 }
 
 fn compute_with<K>(name: &str, func: &IndexFunc<K>, obj: &K, key: &str) -> Result<Vec<String>, IndexError> {
-    let mut v = func(obj).map_err(|source| IndexError::Func { index: name.to_string(), key: key.to_string(), source })?;
+    let mut v =
+        func(obj).map_err(|source| IndexError::Func { index: name.to_string(), key: key.to_string(), source })?;
     if v.len() > 1 {
         v.sort_unstable();
         v.dedup();
@@ -591,8 +592,11 @@ mod tests {
         let idx = Indexer::with_indexers([tags_index()]).unwrap();
         idx.add(tagged("ns", "a", 1, &["x"])).unwrap();
         idx.add(tagged("other", "b", 1, &["y"])).unwrap();
-        idx.replace(vec![tagged("ns", "a", 2, &["z"]), tagged("ns", "c", 1, &["z"]), tagged("ns", "c", 2, &["w"])], "42")
-            .unwrap();
+        idx.replace(
+            vec![tagged("ns", "a", 2, &["z"]), tagged("ns", "c", 1, &["z"]), tagged("ns", "c", 2, &["w"])],
+            "42",
+        )
+        .unwrap();
         assert_eq!(idx.resource_version(), "42");
         assert_eq!(idx.list_index_func_values("tags"), ["w", "z"], "later duplicate wins");
         assert_eq!(idx.index_keys("tags", "z").unwrap(), ["ns/a"]);

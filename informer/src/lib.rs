@@ -35,6 +35,4 @@ mod test_util;
 pub use delta_fifo::{Delta, DeltaFIFO, DeltaObject, DeltaType, Deltas};
 pub use indexer::{IndexError, IndexFunc, IndexFuncError, Indexer, NAMESPACE_INDEX};
 pub use real_fifo::{RealFIFO, RealItem, ReplacedAll};
-pub use store::{
-    FifoError, KeyListerGetter, PopError, Popped, ProcessError, Queue, Store, StoreChange, TransformFunc,
-};
+pub use store::{FifoError, KeyListerGetter, PopError, Popped, ProcessError, Queue, Store, StoreChange, TransformFunc};

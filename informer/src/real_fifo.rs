@@ -193,7 +193,10 @@ impl<K: HasMetadata + Send + Sync + 'static> RealFIFO<K> {
     /// Queues one `ReplacedAll` item. Transformation happens first; on error nothing is queued.
     pub fn replace(&self, list: Vec<Arc<K>>, resource_version: &str) -> Result<(), FifoError> {
         let objects = list.into_iter().map(|o| self.transform(o)).collect::<Result<Vec<_>, _>>()?;
-        self.push(RealItem::ReplacedAll(ReplacedAll { resource_version: resource_version.to_string(), objects }), false);
+        self.push(
+            RealItem::ReplacedAll(ReplacedAll { resource_version: resource_version.to_string(), objects }),
+            false,
+        );
         Ok(())
     }
 
@@ -378,7 +381,8 @@ mod tests {
         f.delete(obj("ns", "a", 4)).unwrap();
         f.add(obj("ns", "b", 1)).unwrap();
         use DeltaType::*;
-        let want = [(Added, "ns/a", 1), (Updated, "ns/a", 2), (Deleted, "ns/a", 3), (Deleted, "ns/a", 4), (Added, "ns/b", 1)];
+        let want =
+            [(Added, "ns/a", 1), (Updated, "ns/a", 2), (Deleted, "ns/a", 3), (Deleted, "ns/a", 4), (Added, "ns/b", 1)];
         for (k, key, v) in want {
             assert_eq!(pop_one(&f).await.0, Seen::D(k, key.into(), v));
         }

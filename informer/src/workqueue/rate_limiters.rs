@@ -132,7 +132,11 @@ impl BucketRateLimiter {
     /// A full bucket of `burst` tokens refilled at `qps` per second. An infinite `qps` never
     /// delays; a zero, negative or NaN `qps` gives `Duration::MAX` once the burst is spent.
     pub fn new(qps: f64, burst: u32) -> Self {
-        Self { qps, burst: f64::from(burst), bucket: Mutex::new(Bucket { tokens: f64::from(burst), last: Instant::now() }) }
+        Self {
+            qps,
+            burst: f64::from(burst),
+            bucket: Mutex::new(Bucket { tokens: f64::from(burst), last: Instant::now() }),
+        }
     }
 
     fn reserve(&self) -> Duration {
@@ -142,9 +146,10 @@ impl BucketRateLimiter {
         let now = Instant::now();
         let mut b = self.bucket.lock();
         let elapsed = now.saturating_duration_since(b.last).as_secs_f64();
-        let refill = if self.qps > 0.0 { elapsed * self.qps } else { 0.0 };
+        let refills = self.qps > 0.0;
+        let refill = if refills { elapsed * self.qps } else { 0.0 };
         let tokens = (b.tokens + refill).min(self.burst) - 1.0;
-        if tokens < 0.0 && !(self.qps > 0.0) {
+        if tokens < 0.0 && !refills {
             // No refill will ever pay the debt; do not record it (x/time/rate: not ok).
             return Duration::MAX;
         }
