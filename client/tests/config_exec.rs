@@ -200,7 +200,7 @@ printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential",
                     "server": "https://k.example:6443",
                     "certificate-authority-data": "Q0EgUEVN",
                     "tls-server-name": "k.internal",
-                    "proxy-url": "http://proxy:3128/",
+                    "proxy-url": "http://proxy:3128",
                     "config": {"audience": "rudder"},
                 }
             }

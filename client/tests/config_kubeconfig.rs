@@ -382,7 +382,7 @@ contexts:
     );
     assert_eq!(config.proxy_url.as_ref().unwrap().to_string(), "http://proxy.local:3128/");
     let info = config.exec_cluster_info();
-    assert_eq!(info["proxy-url"], "http://proxy.local:3128/");
+    assert_eq!(info["proxy-url"], "http://proxy.local:3128");
     assert_eq!(info["tls-server-name"], "k.internal");
 }
 
@@ -535,4 +535,17 @@ fn infer_prefers_kubeconfig_then_incluster_then_explains() {
     let msg = err.to_string();
     assert!(matches!(err, ConfigError::NotFound(_)), "{msg}");
     assert!(msg.contains("KUBECONFIG") && msg.contains("KUBERNETES_SERVICE_HOST"), "{msg}");
+}
+
+#[test]
+fn hostile_yaml_is_an_error_not_a_panic() {
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let laughs = "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\n\
+                  c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\n\
+                  e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\n\
+                  extensions: [{name: x, extension: [*f, *f, *f, *f, *f, *f, *f, *f, *f]}]\n";
+    for input in [deep.as_str(), laughs, "--- {}\n--- {}\n", "clusters: [{name: [1]}]", "\u{feff}\t: :"] {
+        let _ = Kubeconfig::from_yaml(input);
+    }
+    assert!(Kubeconfig::from_yaml(&deep).is_err());
 }

@@ -1,7 +1,8 @@
 //! Connection configuration: where the API server is, how to trust it, who we are.
 //!
-//! Contract: a [`Config`] is plain data; loading it (kubeconfig, in-cluster, inference) lives in
-//! the submodules and never performs network I/O. Credentials are held in [`Secret`], whose
+//! Contract: a [`Config`] is plain data; loading it lives in the submodules ([`kubeconfig`]:
+//! kubectl's loading and merging rules; [`incluster`]: the pod's service account; [`infer`]:
+//! kubeconfig, else in-cluster; [`exec`]: credential plugins) and never performs network I/O. Credentials are held in [`Secret`], whose
 //! `Debug` prints `[REDACTED]`, so a `Config` can be logged safely.
 
 use std::fmt;
@@ -193,13 +194,7 @@ impl Config {
 
     /// The server URL as written (without the trailing `/` that [`http::Uri`] adds).
     pub fn server_url(&self) -> String {
-        match self.cluster_url.path_and_query().map(|p| p.as_str()) {
-            None | Some("/") => match (self.cluster_url.scheme_str(), self.cluster_url.authority()) {
-                (Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
-                _ => self.cluster_url.to_string(),
-            },
-            _ => self.cluster_url.to_string(),
-        }
+        uri_without_root_slash(&self.cluster_url)
     }
 
     /// What an exec plugin receives as `spec.cluster` in `KUBERNETES_EXEC_INFO` when its
@@ -220,7 +215,7 @@ impl Config {
             m.insert("certificate-authority-data".into(), base64::engine::general_purpose::STANDARD.encode(ca).into());
         }
         if let Some(proxy) = &self.proxy_url {
-            m.insert("proxy-url".into(), proxy.to_string().into());
+            m.insert("proxy-url".into(), uri_without_root_slash(proxy).into());
         }
         if let Some(config) = &self.exec_cluster_config {
             m.insert("config".into(), config.clone());
@@ -235,6 +230,14 @@ impl Config {
         let exec = self.auth.exec.as_ref()?;
         let cluster = exec.provide_cluster_info.then(|| self.exec_cluster_info());
         Some(ExecCredentialProvider::new(exec.clone(), cluster))
+    }
+}
+
+/// `uri` as text, without the `/` path that [`http::Uri`] adds to `scheme://authority`.
+fn uri_without_root_slash(uri: &http::Uri) -> String {
+    match (uri.path_and_query().map(|p| p.as_str()), uri.scheme_str(), uri.authority()) {
+        (None | Some("/"), Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+        _ => uri.to_string(),
     }
 }
 
