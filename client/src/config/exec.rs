@@ -1,7 +1,52 @@
-//! TODO(config helper): exec credential plugins.
+//! Exec credential plugins (`client.authentication.k8s.io` v1, v1beta1 and v1alpha1).
+//!
+//! Contract:
+//! - The plugin runs as `command args...` through `tokio::process` (never blocking a worker)
+//!   with `env` added to the parent environment and `KUBERNETES_EXEC_INFO` set to an
+//!   `ExecCredential` JSON: `apiVersion`, `kind`, `spec.interactive` (stdin is a terminal and
+//!   `interactiveMode` allows it) and, when `provideClusterInfo` is set, `spec.cluster`.
+//! - `interactiveMode`: `Never` gives the plugin no stdin; `IfAvailable` passes the terminal
+//!   when there is one; `Always` fails without a terminal. v1 requires the field; older versions
+//!   default to `IfAvailable`. A non-interactive plugin's stderr is captured for error messages;
+//!   an interactive one talks to the user directly.
+//! - The output must be an `ExecCredential` of the configured `apiVersion` with `status.token` or
+//!   `status.clientCertificateData` + `status.clientKeyData` (PEM) and an optional RFC 3339
+//!   `status.expirationTimestamp`.
+//! - Credentials are cached until their expiration (compared with the wall clock, without skew,
+//!   as client-go does) and the plugin is run again when `credentials(true)` is called (after a
+//!   401). Concurrent callers share one run: a tokio mutex is held only around the plugin run.
+//! - The run has a timeout ([`DEFAULT_TIMEOUT`], [`DEFAULT_INTERACTIVE_TIMEOUT`]); the child is
+//!   killed when it expires.
+//! - Errors: a missing command shows `installHint`; a non-zero exit shows the (truncated)
+//!   stderr; malformed output or an apiVersion mismatch is an error that never echoes the
+//!   output (it may hold a token). `Debug` never shows tokens, keys or env values.
+
+use std::fmt;
+use std::io::IsTerminal as _;
+use std::process::Stdio;
+use std::time::{Duration, SystemTime};
+
+use serde::Deserialize;
+
+use crate::config::{ConfigError, Secret};
+
+/// `client.authentication.k8s.io/v1`.
+pub const API_V1: &str = "client.authentication.k8s.io/v1";
+/// `client.authentication.k8s.io/v1beta1`.
+pub const API_V1BETA1: &str = "client.authentication.k8s.io/v1beta1";
+/// `client.authentication.k8s.io/v1alpha1` (accepted for old plugins).
+pub const API_V1ALPHA1: &str = "client.authentication.k8s.io/v1alpha1";
+
+/// How long a non-interactive plugin may run.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long an interactive plugin (one that may prompt the user) may run.
+pub const DEFAULT_INTERACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// How much of a failing plugin's stderr goes into the error message.
+const STDERR_LIMIT: usize = 2048;
 
 /// An exec credential plugin as the kubeconfig declares it (`users[].user.exec`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ExecConfig {
     /// `apiVersion` of the ExecCredential (`client.authentication.k8s.io/v1` or `v1beta1`).
     pub api_version: String,
@@ -19,6 +64,21 @@ pub struct ExecConfig {
     pub interactive_mode: Option<String>,
 }
 
+impl fmt::Debug for ExecConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, _)| (k.as_str(), "[REDACTED]")).collect();
+        f.debug_struct("ExecConfig")
+            .field("api_version", &self.api_version)
+            .field("command", &self.command)
+            .field("args", &self.args)
+            .field("env", &env)
+            .field("install_hint", &self.install_hint)
+            .field("provide_cluster_info", &self.provide_cluster_info)
+            .field("interactive_mode", &self.interactive_mode)
+            .finish()
+    }
+}
+
 /// Credentials an exec plugin returned (`ExecCredential.status`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExecCredentials {
@@ -32,26 +92,305 @@ pub struct ExecCredentials {
     pub expiration: Option<std::time::SystemTime>,
 }
 
+impl ExecCredentials {
+    /// Whether the credentials have expired at `now` (client-go: `now` is after the expiration).
+    pub fn is_expired_at(&self, now: SystemTime) -> bool {
+        self.expiration.is_some_and(|exp| now > exp)
+    }
+}
+
+/// The interactive mode a configuration asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InteractiveMode {
+    Never,
+    IfAvailable,
+    Always,
+}
+
+fn interactive_mode(config: &ExecConfig) -> Result<InteractiveMode, ConfigError> {
+    match config.interactive_mode.as_deref().filter(|m| !m.is_empty()) {
+        Some("Never") => Ok(InteractiveMode::Never),
+        Some("IfAvailable") => Ok(InteractiveMode::IfAvailable),
+        Some("Always") => Ok(InteractiveMode::Always),
+        Some(other) => Err(ConfigError::Exec(format!(
+            "{}: invalid interactiveMode {other:?} (expected Never, IfAvailable or Always)",
+            config.command
+        ))),
+        None if config.api_version == API_V1 => {
+            Err(ConfigError::Exec(format!("{}: interactiveMode must be set for {API_V1}", config.command)))
+        }
+        None => Ok(InteractiveMode::IfAvailable),
+    }
+}
+
+fn check_api_version(config: &ExecConfig) -> Result<(), ConfigError> {
+    match config.api_version.as_str() {
+        API_V1 | API_V1BETA1 | API_V1ALPHA1 => Ok(()),
+        other => Err(ConfigError::Exec(format!(
+            "{}: unsupported apiVersion {other:?} (expected {API_V1}, {API_V1BETA1} or {API_V1ALPHA1})",
+            config.command
+        ))),
+    }
+}
+
+/// The `KUBERNETES_EXEC_INFO` document: an `ExecCredential` with `spec.interactive` and, when
+/// given (and the version has the field), `spec.cluster`.
+pub fn exec_info(api_version: &str, interactive: bool, cluster: Option<&serde_json::Value>) -> serde_json::Value {
+    let mut spec = serde_json::Map::new();
+    spec.insert("interactive".into(), interactive.into());
+    if let Some(cluster) = cluster.filter(|_| api_version != API_V1ALPHA1) {
+        spec.insert("cluster".into(), cluster.clone());
+    }
+    serde_json::json!({
+        "apiVersion": api_version,
+        "kind": "ExecCredential",
+        "spec": spec,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecCredentialDoc {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    status: Option<ExecCredentialStatus>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExecCredentialStatus {
+    #[serde(default)]
+    expiration_timestamp: Option<String>,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    client_certificate_data: Option<String>,
+    #[serde(default)]
+    client_key_data: Option<String>,
+}
+
+/// Parses a plugin's output: an `ExecCredential` JSON whose `apiVersion` must equal
+/// `expected_api_version`. Error messages describe what is wrong but never echo the input.
+pub fn parse_exec_credential(output: &[u8], expected_api_version: &str) -> Result<ExecCredentials, ConfigError> {
+    let doc: ExecCredentialDoc = serde_json::from_slice(output).map_err(|e| {
+        ConfigError::Exec(format!(
+            "output is not an ExecCredential JSON object (line {}, column {}: {})",
+            e.line(),
+            e.column(),
+            classify(&e)
+        ))
+    })?;
+    if doc.kind.as_deref() != Some("ExecCredential") {
+        return Err(ConfigError::Exec(format!("output has kind {:?}, expected \"ExecCredential\"", doc.kind)));
+    }
+    if doc.api_version.as_deref() != Some(expected_api_version) {
+        return Err(ConfigError::Exec(format!(
+            "output has apiVersion {:?}, but the kubeconfig asks for {expected_api_version:?}",
+            doc.api_version
+        )));
+    }
+    let status = doc.status.ok_or_else(|| ConfigError::Exec("output has no status".into()))?;
+    let expiration = match status.expiration_timestamp.as_deref().filter(|s| !s.is_empty()) {
+        Some(ts) => Some(SystemTime::from(ts.parse::<jiff::Timestamp>().map_err(|e| {
+            ConfigError::Exec(format!("status.expirationTimestamp {ts:?} is not an RFC 3339 time: {e}"))
+        })?)),
+        None => None,
+    };
+    let token = status.token.filter(|t| !t.is_empty());
+    let cert = status.client_certificate_data.filter(|c| !c.is_empty());
+    let key = status.client_key_data.filter(|k| !k.is_empty());
+    match (&token, &cert, &key) {
+        (_, Some(_), None) => {
+            return Err(ConfigError::Exec("status has clientCertificateData but no clientKeyData".into()))
+        }
+        (_, None, Some(_)) => {
+            return Err(ConfigError::Exec("status has clientKeyData but no clientCertificateData".into()))
+        }
+        (None, None, None) => {
+            return Err(ConfigError::Exec(
+                "status has neither a token nor clientCertificateData and clientKeyData".into(),
+            ))
+        }
+        _ => {}
+    }
+    Ok(ExecCredentials {
+        token: token.map(Secret::new),
+        client_certificate_pem: cert.map(String::into_bytes),
+        client_key_pem: key.map(|k| Secret::new(k.into_bytes())),
+        expiration,
+    })
+}
+
+/// A description of a JSON error that cannot contain the input's text (serde's messages may
+/// quote an unexpected string, which could be a token).
+fn classify(e: &serde_json::Error) -> &'static str {
+    match e.classify() {
+        serde_json::error::Category::Io => "I/O error",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "unexpected shape",
+        serde_json::error::Category::Eof => "unexpected end of input",
+    }
+}
+
+/// Cuts `s` to at most `limit` bytes on a character boundary, marking the cut.
+fn truncate(s: &str, limit: usize) -> String {
+    let s = s.trim();
+    if s.len() <= limit {
+        return s.to_string();
+    }
+    let mut end = limit;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... (truncated)", &s[..end])
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    credentials: Option<ExecCredentials>,
+    /// Bumped on every successful run, so a caller that waited for a run can tell.
+    generation: u64,
+}
+
 /// Runs an exec plugin on demand and caches its credentials until they expire.
 ///
-/// STUB — the config helper implements this; the signatures are the agreed contract.
+/// Build one per client and share it; it is cheap to call [`credentials`](Self::credentials)
+/// on every request.
 #[derive(Debug)]
 pub struct ExecCredentialProvider {
     config: ExecConfig,
+    cluster: Option<serde_json::Value>,
+    timeout: Option<Duration>,
+    cache: parking_lot::Mutex<Cache>,
+    /// Held while the plugin runs, so concurrent callers share one run.
+    run: tokio::sync::Mutex<()>,
 }
 
 impl ExecCredentialProvider {
     /// A provider for `config`; `cluster` is what KUBERNETES_EXEC_INFO carries when
     /// `provideClusterInfo` is set (server URL, CA data, tls-server-name, insecure, proxy-url).
+    /// See [`crate::Config::exec_provider`], which builds both from a [`crate::Config`].
     pub fn new(config: ExecConfig, cluster: Option<serde_json::Value>) -> Self {
-        let _ = cluster;
-        Self { config }
+        Self {
+            config,
+            cluster,
+            timeout: None,
+            cache: parking_lot::Mutex::new(Cache::default()),
+            run: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Sets how long one plugin run may take (default [`DEFAULT_TIMEOUT`], or
+    /// [`DEFAULT_INTERACTIVE_TIMEOUT`] when the plugin gets the terminal).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The plugin configuration.
+    pub fn config(&self) -> &ExecConfig {
+        &self.config
+    }
+
+    fn cached(&self) -> (Option<ExecCredentials>, u64) {
+        let cache = self.cache.lock();
+        (cache.credentials.clone(), cache.generation)
     }
 
     /// Cached credentials, or the plugin's fresh output when none are cached, they have
     /// expired, or `force_refresh` is set (after a 401). Never blocks a tokio worker.
     pub async fn credentials(&self, force_refresh: bool) -> Result<ExecCredentials, crate::config::ConfigError> {
-        let _ = force_refresh;
-        Err(crate::config::ConfigError::Exec(format!("{}: not implemented yet", self.config.command)))
+        let (cached, seen_generation) = self.cached();
+        if !force_refresh {
+            if let Some(c) = cached.filter(|c| !c.is_expired_at(SystemTime::now())) {
+                return Ok(c);
+            }
+        }
+        let _running = self.run.lock().await;
+        let (cached, generation) = self.cached();
+        if let Some(c) = cached.filter(|c| !c.is_expired_at(SystemTime::now())) {
+            // Someone else ran the plugin while we waited: their result is as fresh as ours would be.
+            if generation != seen_generation || !force_refresh {
+                return Ok(c);
+            }
+        }
+        let fresh = self.run_plugin().await?;
+        let mut cache = self.cache.lock();
+        cache.credentials = Some(fresh.clone());
+        cache.generation = cache.generation.wrapping_add(1);
+        Ok(fresh)
+    }
+
+    /// Runs the plugin once and parses its output (no caching).
+    async fn run_plugin(&self) -> Result<ExecCredentials, ConfigError> {
+        let config = &self.config;
+        check_api_version(config)?;
+        let mode = interactive_mode(config)?;
+        let terminal = std::io::stdin().is_terminal();
+        let interactive = match mode {
+            InteractiveMode::Never => false,
+            InteractiveMode::IfAvailable => terminal,
+            InteractiveMode::Always if terminal => true,
+            InteractiveMode::Always => {
+                return Err(ConfigError::Exec(format!(
+                    "{}: interactiveMode is Always but stdin is not a terminal",
+                    config.command
+                )))
+            }
+        };
+        let info = exec_info(&config.api_version, interactive, self.cluster.as_ref());
+
+        let mut cmd = tokio::process::Command::new(&config.command);
+        cmd.args(&config.args)
+            .envs(config.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("KUBERNETES_EXEC_INFO", info.to_string())
+            .stdout(Stdio::piped())
+            .kill_on_drop(true);
+        if interactive {
+            cmd.stdin(Stdio::inherit()).stderr(Stdio::inherit());
+        } else {
+            cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+        }
+        let child = cmd.spawn().map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                let hint = config
+                    .install_hint
+                    .as_deref()
+                    .map(|h| format!("\n{h}"))
+                    .unwrap_or_else(|| "\n(the kubeconfig gives no installHint)".into());
+                ConfigError::Exec(format!("executable {:?} not found: {e}{hint}", config.command))
+            } else {
+                ConfigError::Exec(format!("cannot run {:?}: {e}", config.command))
+            }
+        })?;
+        let timeout = self.timeout.unwrap_or(if interactive { DEFAULT_INTERACTIVE_TIMEOUT } else { DEFAULT_TIMEOUT });
+        let output = tokio::time::timeout(timeout, child.wait_with_output())
+            .await
+            .map_err(|_| {
+                ConfigError::Exec(format!("{:?} did not finish within {timeout:?}; killed it", config.command))
+            })?
+            .map_err(|e| ConfigError::Exec(format!("waiting for {:?} failed: {e}", config.command)))?;
+        if !output.status.success() {
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            return Err(ConfigError::Exec(format!(
+                "{:?} failed ({}): {}",
+                config.command,
+                output.status,
+                truncate(&stderr, STDERR_LIMIT)
+            )));
+        }
+        parse_exec_credential(&output.stdout, &config.api_version)
+            .map_err(|e| ConfigError::Exec(format!("{:?}: {}", config.command, strip_prefix(e))))
+    }
+}
+
+/// The message of an `Exec` error without the `exec plugin: ` prefix, for re-wrapping.
+fn strip_prefix(e: ConfigError) -> String {
+    match e {
+        ConfigError::Exec(m) => m,
+        other => other.to_string(),
     }
 }

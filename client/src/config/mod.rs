@@ -1,7 +1,8 @@
 //! Connection configuration: where the API server is, how to trust it, who we are.
 //!
-//! Contract: a [`Config`] is plain data; loading it (kubeconfig, in-cluster, inference) lives in
-//! the submodules and never performs network I/O. Credentials are held in [`Secret`], whose
+//! Contract: a [`Config`] is plain data; loading it lives in the submodules ([`kubeconfig`]:
+//! kubectl's loading and merging rules; [`incluster`]: the pod's service account; [`infer`]:
+//! kubeconfig, else in-cluster; [`exec`]: credential plugins) and never performs network I/O. Credentials are held in [`Secret`], whose
 //! `Debug` prints `[REDACTED]`, so a `Config` can be logged safely.
 
 use std::fmt;
@@ -10,9 +11,12 @@ use std::time::Duration;
 
 pub mod exec;
 pub mod incluster;
+pub mod infer;
 pub mod kubeconfig;
 
-pub use exec::ExecConfig;
+pub use exec::{ExecConfig, ExecCredentialProvider, ExecCredentials};
+pub use infer::ConfigSources;
+pub use kubeconfig::{Kubeconfig, KubeconfigOptions};
 
 /// A value that must never be printed: tokens, passwords, private keys.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -38,6 +42,18 @@ impl<T> fmt::Debug for Secret<T> {
 impl<T> From<T> for Secret<T> {
     fn from(v: T) -> Self {
         Secret(v)
+    }
+}
+
+impl<T: serde::Serialize> serde::Serialize for Secret<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        T::deserialize(deserializer).map(Secret)
     }
 }
 
@@ -116,6 +132,9 @@ pub struct Config {
     pub user_agent: String,
     /// The kubeconfig context this came from, if any (for messages and exec cluster info).
     pub context: Option<String>,
+    /// The cluster's `client.authentication.k8s.io/exec` extension, passed to exec plugins as
+    /// `spec.cluster.config` when they ask for cluster info.
+    pub exec_cluster_config: Option<serde_json::Value>,
 }
 
 /// client-go's default QPS.
@@ -148,6 +167,7 @@ impl Config {
             max_retries: DEFAULT_MAX_RETRIES,
             user_agent: default_user_agent(),
             context: None,
+            exec_cluster_config: None,
         }
     }
 
@@ -160,6 +180,64 @@ impl Config {
     /// Whether the server URL is https (credentials are only sent over https).
     pub fn is_https(&self) -> bool {
         self.cluster_url.scheme_str() == Some("https")
+    }
+
+    /// Whether the transport may attach credentials (token, token file, basic auth, exec
+    /// plugin output, impersonation) to requests: only over https.
+    ///
+    /// Loading keeps whatever credentials the kubeconfig names even for an `http://` server, so
+    /// that the configuration round-trips; it is the transport's job to consult this method and
+    /// never send them in clear text.
+    pub fn credentials_allowed(&self) -> bool {
+        self.is_https()
+    }
+
+    /// The server URL as written (without the trailing `/` that [`http::Uri`] adds).
+    pub fn server_url(&self) -> String {
+        uri_without_root_slash(&self.cluster_url)
+    }
+
+    /// What an exec plugin receives as `spec.cluster` in `KUBERNETES_EXEC_INFO` when its
+    /// kubeconfig entry sets `provideClusterInfo: true`: `server`, `certificate-authority-data`
+    /// (base64), `tls-server-name`, `insecure-skip-tls-verify`, `proxy-url` and `config` (the
+    /// cluster's `client.authentication.k8s.io/exec` extension). Unset fields are omitted.
+    pub fn exec_cluster_info(&self) -> serde_json::Value {
+        use base64::Engine as _;
+        let mut m = serde_json::Map::new();
+        m.insert("server".into(), self.server_url().into());
+        if let Some(name) = &self.tls_server_name {
+            m.insert("tls-server-name".into(), name.clone().into());
+        }
+        if self.insecure_skip_tls_verify {
+            m.insert("insecure-skip-tls-verify".into(), true.into());
+        }
+        if let Some(ca) = &self.root_ca_pem {
+            m.insert("certificate-authority-data".into(), base64::engine::general_purpose::STANDARD.encode(ca).into());
+        }
+        if let Some(proxy) = &self.proxy_url {
+            m.insert("proxy-url".into(), uri_without_root_slash(proxy).into());
+        }
+        if let Some(config) = &self.exec_cluster_config {
+            m.insert("config".into(), config.clone());
+        }
+        serde_json::Value::Object(m)
+    }
+
+    /// The exec credential provider for this configuration's exec plugin, if it has one, with
+    /// cluster info attached when the plugin asks for it. Build it once per client: it caches
+    /// the plugin's credentials.
+    pub fn exec_provider(&self) -> Option<ExecCredentialProvider> {
+        let exec = self.auth.exec.as_ref()?;
+        let cluster = exec.provide_cluster_info.then(|| self.exec_cluster_info());
+        Some(ExecCredentialProvider::new(exec.clone(), cluster))
+    }
+}
+
+/// `uri` as text, without the `/` path that [`http::Uri`] adds to `scheme://authority`.
+fn uri_without_root_slash(uri: &http::Uri) -> String {
+    match (uri.path_and_query().map(|p| p.as_str()), uri.scheme_str(), uri.authority()) {
+        (None | Some("/"), Some(scheme), Some(authority)) => format!("{scheme}://{authority}"),
+        _ => uri.to_string(),
     }
 }
 
