@@ -124,7 +124,9 @@ impl Auth {
         match &self.source {
             Source::None => Ok(Credentials::default()),
             Source::Static(v) => Ok(Credentials { authorization: Some(v.clone()), client_cert: None }),
-            Source::TokenFile(f) => Ok(Credentials { authorization: Some(f.token(force_refresh).await?), client_cert: None }),
+            Source::TokenFile(f) => {
+                Ok(Credentials { authorization: Some(f.token(force_refresh).await?), client_cert: None })
+            }
             Source::Exec(p) => {
                 let c = p.credentials(force_refresh).await.map_err(|e| Error::Auth(e.to_string()))?;
                 let authorization = c.token.as_ref().map(|t| bearer(t.expose())).transpose()?;
@@ -133,7 +135,9 @@ impl Auth {
                     _ => None,
                 };
                 if authorization.is_none() && client_cert.is_none() {
-                    return Err(Error::Auth("the exec plugin returned neither a token nor a client certificate".into()));
+                    return Err(Error::Auth(
+                        "the exec plugin returned neither a token nor a client certificate".into(),
+                    ));
                 }
                 Ok(Credentials { authorization, client_cert })
             }

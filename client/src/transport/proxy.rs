@@ -101,7 +101,8 @@ impl Proxy {
                 return Err(proxy_err("CONNECT response head too large".into()));
             }
         };
-        let status_line = String::from_utf8_lossy(buf.split(|b| *b == b'\n').next().unwrap_or_default()).trim().to_string();
+        let status_line =
+            String::from_utf8_lossy(buf.split(|b| *b == b'\n').next().unwrap_or_default()).trim().to_string();
         let code = status_line.split_whitespace().nth(1).unwrap_or_default();
         if !code.starts_with('2') || code.len() != 3 {
             return Err(proxy_err(format!("refused CONNECT {target}: {status_line}")));

@@ -188,7 +188,8 @@ pub async fn serve_https(opts: TlsOpts, handler: Handler) -> TestServer {
     let certs: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(opts.cert_pem.as_bytes()).collect::<Result<_, _>>().unwrap();
     let key = PrivateKeyDer::from_pem_slice(opts.key_pem.as_bytes()).unwrap();
-    let builder = rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
+    let builder =
+        rustls::ServerConfig::builder_with_provider(provider.clone()).with_safe_default_protocol_versions().unwrap();
     let builder = match &opts.client_ca_pem {
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
@@ -202,7 +203,8 @@ pub async fn serve_https(opts: TlsOpts, handler: Handler) -> TestServer {
         None => builder.with_no_client_auth(),
     };
     let mut config = builder.with_single_cert(certs, key).unwrap();
-    config.alpn_protocols = if opts.h2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
+    config.alpn_protocols =
+        if opts.h2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
