@@ -1,23 +1,60 @@
 //! The transport: one pooled hyper client per [`Config`], which sends a request and returns
 //! the response head with a streaming body.
 //!
-//! Contract: `Transport::send` applies the user agent, credentials, impersonation, the
-//! client-side rate limiter (skipped for watches) and the retry policy; it returns every HTTP
-//! response as is (status classification happens in [`crate::Client`]), and turns connection
-//! failures into [`Error::Connect`] naming the URL.
-//!
-//! This is the plain-HTTP baseline; TLS, auth, rate limiting and retries are added in the
-//! submodules.
+//! Contract:
+//! - `https` servers are reached over rustls (ring) with ALPN `h2`, `http/1.1`: HTTP/2 when the
+//!   server offers it, else HTTP/1.1; `http` servers over plain HTTP/1.1. Connections are
+//!   pooled and reused. A `proxy_url` tunnels (CONNECT) to https servers ([`proxy`]).
+//! - `Transport::send` applies the user agent (unless the request has one), credentials (https
+//!   only, [`auth`]), impersonation headers, the client-side rate limiter (not for
+//!   [`RequestKind::LongRunning`], [`rate_limit`]) and the retry policy ([`retry`]), then returns
+//!   the final HTTP response as is: status classification happens in [`crate::Client`].
+//! - Retries: a 429/5xx response with `Retry-After` is drained and retried after the delay; a
+//!   refused/reset/early-closed connection is retried after 1 s for GET/HEAD only; each retry
+//!   passes the rate limiter again; at most `Config.max_retries` retries. A 401 with a
+//!   refreshable credential (token file, exec plugin) refreshes it and re-sends the request once.
+//!   When the final outcome is an error after more than one attempt, it is
+//!   [`Error::RetriesExhausted`] listing what the earlier attempts failed with.
+//! - `Config.timeout` bounds each attempt of a Normal request up to the response head (reading
+//!   the body is the caller's business); LongRunning requests have no timeout. A timeout is
+//!   [`Error::Timeout`] and is not retried.
+//! - TLS failures are [`Error::Tls`] naming the host and the cause (e.g. `invalid peer
+//!   certificate: UnknownIssuer`); other connection failures are [`Error::Connect`] naming the
+//!   URL.
+//! - `Warning` response headers are logged (`tracing::warn!`) and passed to the handler set
+//!   with [`Transport::on_warning`].
+//! - Nothing logged or returned contains credentials.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http::{HeaderName, HeaderValue};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use parking_lot::{Mutex, RwLock};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+
+mod auth;
+mod proxy;
+pub mod rate_limit;
+mod retry;
+mod tls;
+
+use rate_limit::RateLimiter;
 
 /// Whether a request is a long-running watch (not rate limited, no request timeout).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -29,42 +66,536 @@ pub enum RequestKind {
     LongRunning,
 }
 
-/// A pooled HTTP client bound to one [`Config`].
+/// A handler for the text of `Warning` response headers.
+type WarningHandler = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// The largest body drained from a response that is retried (beyond it the connection is
+/// dropped instead of reused).
+const MAX_DRAIN: usize = 64 * 1024;
+
+/// A pooled HTTP client bound to one [`Config`]. Cheap to clone; clones share the pool, the
+/// rate limiter, the credentials cache and the warning handler.
 #[derive(Clone)]
 pub struct Transport {
-    http: HyperClient<HttpConnector, Full<Bytes>>,
-    user_agent: http::HeaderValue,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    /// The hyper client; replaced (with a fresh pool) when an exec plugin hands out a new
+    /// client certificate.
+    http: RwLock<HyperClient<Connector, Full<Bytes>>>,
+    /// The client certificate (PEM cert, PEM key) the current `http` presents, from an exec
+    /// plugin.
+    exec_cert: Mutex<Option<(Vec<u8>, Vec<u8>)>>,
+    user_agent: HeaderValue,
+    auth: auth::Auth,
+    impersonation: Vec<(HeaderName, HeaderValue)>,
+    limiter: Option<RateLimiter>,
+    /// `Proxy-Authorization` for plain-proxied (http) requests.
+    proxy_authorization: Option<HeaderValue>,
+    on_warning: RwLock<Option<WarningHandler>>,
 }
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transport").finish_non_exhaustive()
+        f.debug_struct("Transport")
+            .field("server", &self.inner.config.cluster_url)
+            .field("auth", &self.inner.auth)
+            .field("limiter", &self.inner.limiter)
+            .finish_non_exhaustive()
     }
 }
 
 impl Transport {
-    /// Builds the transport for `config`.
+    /// Builds the transport for `config`: TLS settings, credentials source, rate limiter. No
+    /// I/O happens until the first request (except reading the system root certificates).
     pub fn new(config: &Config) -> Result<Self> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.enforce_http(false);
-        let http = HyperClient::builder(TokioExecutor::new()).build(connector);
-        let user_agent = http::HeaderValue::from_str(&config.user_agent)
+        let user_agent = HeaderValue::from_str(&config.user_agent)
             .map_err(|_| Error::InvalidRequest(format!("user agent {:?} is not a valid header", config.user_agent)))?;
-        Ok(Self { http, user_agent })
+        let client_cert = match (&config.auth.client_certificate_pem, &config.auth.client_key_pem) {
+            (Some(c), Some(k)) if config.is_https() => Some((c.as_slice(), k.expose().as_slice())),
+            (Some(_), None) | (None, Some(_)) if config.is_https() => {
+                return Err(Error::Tls {
+                    host: tls::host_of(&config.cluster_url),
+                    reason: "a client certificate needs both the certificate and the key".into(),
+                })
+            }
+            _ => None,
+        };
+        let http = build_client(config, client_cert)?;
+        let impersonation = match &config.impersonate {
+            Some(imp) => auth::impersonation_headers(imp)?,
+            None => Vec::new(),
+        };
+        let proxy_authorization = match &config.proxy_url {
+            Some(p) => proxy::Proxy::from_uri(p)?.authorization().and_then(|a| {
+                let mut v = HeaderValue::from_str(a).ok()?;
+                v.set_sensitive(true);
+                Some(v)
+            }),
+            None => None,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config: config.clone(),
+                http: RwLock::new(http),
+                exec_cert: Mutex::new(None),
+                user_agent,
+                auth: auth::Auth::new(config)?,
+                impersonation,
+                limiter: RateLimiter::from_config(config.qps, config.burst),
+                proxy_authorization,
+                on_warning: RwLock::new(None),
+            }),
+        })
     }
 
-    /// Sends one request; `req`'s URI is absolute.
-    pub async fn send(&self, mut req: http::Request<Bytes>, _kind: RequestKind) -> Result<http::Response<Incoming>> {
-        req.headers_mut().entry(http::header::USER_AGENT).or_insert_with(|| self.user_agent.clone());
-        let url = req.uri().to_string();
+    /// Calls `f` with the text of every `Warning` header the server sends (deprecated APIs,
+    /// unknown fields ...), in addition to logging it with `tracing::warn!`. Replaces any
+    /// previous handler. Shared by all clones of this transport.
+    ///
+    /// ```
+    /// # fn demo(t: &rudder_client::transport::Transport) {
+    /// t.on_warning(|text| eprintln!("server warning: {text}"));
+    /// # }
+    /// ```
+    pub fn on_warning(&self, f: impl Fn(&str) + Send + Sync + 'static) {
+        *self.inner.on_warning.write() = Some(Arc::new(f));
+    }
+
+    /// Sends one request (`req`'s URI is absolute) under the retry policy and returns the final
+    /// response, whatever its status.
+    pub async fn send(&self, req: http::Request<Bytes>, kind: RequestKind) -> Result<http::Response<Incoming>> {
         let (parts, body) = req.into_parts();
-        let req = http::Request::from_parts(parts, Full::new(body));
-        self.http.request(req).await.map_err(|e| Error::Connect {
-            url,
-            message: error_chain(&e),
-            source: Some(Box::new(e)),
-        })
+        let url = parts.uri.to_string();
+        let max_retries = self.inner.config.max_retries;
+        let mut retries = 0u32;
+        let mut attempts = 0u32;
+        let mut refreshed_auth = false;
+        let mut earlier: Vec<String> = Vec::new();
+        loop {
+            attempts += 1;
+            let result = self.attempt(&parts, &body, kind).await;
+            match result {
+                Ok(resp) => {
+                    self.surface_warnings(resp.headers());
+                    let status = resp.status();
+                    if status == http::StatusCode::UNAUTHORIZED && !refreshed_auth && self.inner.auth.refreshable() {
+                        refreshed_auth = true;
+                        earlier.push("HTTP 401 Unauthorized (credentials refreshed)".into());
+                        drain(resp).await;
+                        tracing::debug!(method = %parts.method, url, "401: refreshing credentials and retrying once");
+                        // Force the refresh now so the next attempt uses the new credentials.
+                        self.inner.auth.credentials(true).await?;
+                        continue;
+                    }
+                    if let Some(after) = retry::retry_after(status, resp.headers()) {
+                        if retries < max_retries {
+                            retries += 1;
+                            let wait = retry::delay(after, retries);
+                            earlier.push(format!("HTTP {} with Retry-After {}s", status.as_u16(), after.as_secs()));
+                            tracing::debug!(method = %parts.method, url, status = status.as_u16(), ?wait, retry = retries, "retrying");
+                            drain(resp).await;
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                    }
+                    return Ok(resp);
+                }
+                Err(failure) => {
+                    if failure.connection && retry::is_idempotent_read(&parts.method) && retries < max_retries {
+                        retries += 1;
+                        let wait = retry::delay(retry::CONNECTION_RETRY_DELAY, retries);
+                        tracing::debug!(method = %parts.method, url, error = %failure.error, ?wait, retry = retries, "retrying");
+                        earlier.push(failure.error.to_string());
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    if attempts > 1 {
+                        return Err(Error::RetriesExhausted { attempts, earlier, last: Box::new(failure.error) });
+                    }
+                    return Err(failure.error);
+                }
+            }
+        }
+    }
+
+    /// One attempt: rate limit, headers, send, timeout.
+    async fn attempt(
+        &self,
+        parts: &http::request::Parts,
+        body: &Bytes,
+        kind: RequestKind,
+    ) -> std::result::Result<http::Response<Incoming>, Failure> {
+        let inner = &self.inner;
+        if kind == RequestKind::Normal {
+            if let Some(l) = &inner.limiter {
+                l.acquire().await;
+            }
+        }
+        let mut req = http::Request::new(Full::new(body.clone()));
+        *req.method_mut() = parts.method.clone();
+        *req.uri_mut() = parts.uri.clone();
+        *req.version_mut() = http::Version::HTTP_11;
+        *req.headers_mut() = parts.headers.clone();
+        let headers = req.headers_mut();
+        headers.entry(http::header::USER_AGENT).or_insert_with(|| inner.user_agent.clone());
+        for (name, value) in &inner.impersonation {
+            headers.append(name.clone(), value.clone());
+        }
+        let http = if parts.uri.scheme_str() == Some("https") {
+            let creds = inner.auth.credentials(false).await.map_err(Failure::fatal)?;
+            if let Some(v) = creds.authorization {
+                if !headers.contains_key(http::header::AUTHORIZATION) {
+                    headers.insert(http::header::AUTHORIZATION, v);
+                }
+            }
+            if let Some(cert) = creds.client_cert {
+                self.use_exec_cert(cert).map_err(Failure::fatal)?;
+            }
+            inner.http.read().clone()
+        } else {
+            if let Some(v) = &inner.proxy_authorization {
+                headers.insert(http::header::PROXY_AUTHORIZATION, v.clone());
+            }
+            inner.http.read().clone()
+        };
+        let url = parts.uri.to_string();
+        let host = tls::host_of(&parts.uri);
+        let fut = http.request(req);
+        let result = match (kind, inner.config.timeout) {
+            (RequestKind::Normal, Some(after)) => match tokio::time::timeout(after, fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return Err(Failure::fatal(Error::Timeout {
+                        method: parts.method.to_string(),
+                        url: crate::client::path_of(&parts.uri),
+                        after,
+                    }))
+                }
+            },
+            _ => fut.await,
+        };
+        result.map_err(|e| classify(e, url, host))
+    }
+
+    /// Switches to the exec plugin's client certificate if it changed (new pool).
+    fn use_exec_cert(&self, cert: (Vec<u8>, Vec<u8>)) -> Result<()> {
+        let mut current = self.inner.exec_cert.lock();
+        if current.as_ref() == Some(&cert) {
+            return Ok(());
+        }
+        let http = build_client(&self.inner.config, Some((&cert.0, &cert.1)))?;
+        *self.inner.http.write() = http;
+        *current = Some(cert);
+        Ok(())
+    }
+
+    fn surface_warnings(&self, headers: &http::HeaderMap) {
+        let mut values = headers.get_all(http::header::WARNING).iter().peekable();
+        if values.peek().is_none() {
+            return;
+        }
+        let handler = self.inner.on_warning.read().clone();
+        for v in values {
+            let Ok(s) = v.to_str() else { continue };
+            for text in parse_warnings(s) {
+                tracing::warn!(warning = %text, "server warning");
+                if let Some(h) = &handler {
+                    h(&text);
+                }
+            }
+        }
+    }
+}
+
+/// A failed attempt and whether it is a connection failure (retriable for reads).
+struct Failure {
+    error: Error,
+    connection: bool,
+}
+
+impl Failure {
+    fn fatal(error: Error) -> Self {
+        Self { error, connection: false }
+    }
+}
+
+/// Maps a hyper-util error to ours: TLS failures (from our connector or from rustls inside an
+/// I/O error) to [`Error::Tls`], everything else to [`Error::Connect`].
+fn classify(e: hyper_util::client::legacy::Error, url: String, host: String) -> Failure {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(err) = cur {
+        if let Some(ConnectError::Tls { host, reason }) = err.downcast_ref::<ConnectError>() {
+            return Failure::fatal(Error::Tls { host: host.clone(), reason: reason.clone() });
+        }
+        cur = err.source();
+    }
+    if let Some(reason) = tls::rustls_cause(&e) {
+        return Failure::fatal(Error::Tls { host, reason });
+    }
+    let connection = retry::is_connection_failure(&e);
+    Failure { error: Error::Connect { url, message: error_chain(&e), source: Some(Box::new(e)) }, connection }
+}
+
+/// Reads (a bounded part of) a response body so its connection can be reused, then drops it.
+async fn drain(resp: http::Response<Incoming>) {
+    let body = http_body_util::Limited::new(resp.into_body(), MAX_DRAIN);
+    let _ = tokio::time::timeout(Duration::from_secs(5), body.collect()).await;
+}
+
+/// The texts of a `Warning` header value: `299 - "text"` entries, comma-separated, as
+/// client-go parses them (other codes are ignored; malformed values are passed whole).
+fn parse_warnings(v: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = v.trim();
+    while !rest.is_empty() {
+        // code SP agent SP quoted-text [SP quoted-date]
+        let Some((code, after_code)) = rest.split_once(' ') else { break };
+        let Some((_agent, after_agent)) = after_code.trim_start().split_once(' ') else { break };
+        let after_agent = after_agent.trim_start();
+        let Some(quoted) = after_agent.strip_prefix('"') else { break };
+        let mut text = String::new();
+        let mut chars = quoted.char_indices();
+        let mut end = None;
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        text.push(n);
+                    }
+                }
+                '"' => {
+                    end = Some(i + 1);
+                    break;
+                }
+                c => text.push(c),
+            }
+        }
+        let Some(end) = end else { break };
+        if code.trim() == "299" {
+            out.push(text);
+        }
+        rest = quoted[end..].trim_start();
+        // Skip an optional quoted date, then the separating comma.
+        if let Some(d) = rest.strip_prefix('"') {
+            rest = d.split_once('"').map(|(_, r)| r).unwrap_or("").trim_start();
+        }
+        rest = rest.strip_prefix(',').unwrap_or(rest).trim_start();
+        if !rest.is_empty() && !rest.starts_with(|c: char| c.is_ascii_digit()) {
+            break;
+        }
+    }
+    if out.is_empty() && !v.trim().is_empty() && !v.trim_start().starts_with(|c: char| c.is_ascii_digit()) {
+        out.push(v.trim().to_string());
+    }
+    out
+}
+
+/// Builds the pooled hyper client (h2 via ALPN, HTTP/1.1 otherwise).
+fn build_client(config: &Config, client_cert: Option<(&[u8], &[u8])>) -> Result<HyperClient<Connector, Full<Bytes>>> {
+    let tls = if config.is_https() { Some(tls::client_config(config, client_cert)?) } else { None };
+    let server_name = match &config.tls_server_name {
+        Some(_) => Some(tls::server_name(config)?),
+        None => None,
+    };
+    let proxy = config.proxy_url.as_ref().map(proxy::Proxy::from_uri).transpose()?.map(Arc::new);
+    let connector = Connector { tls, server_name, cluster_host: tls::host_of(&config.cluster_url), proxy };
+    let mut builder = HyperClient::builder(TokioExecutor::new());
+    builder.pool_timer(TokioTimer::new()).timer(TokioTimer::new()).pool_idle_timeout(Duration::from_secs(90));
+    builder.http2_keep_alive_interval(Duration::from_secs(30)).http2_keep_alive_while_idle(false);
+    Ok(builder.build(connector))
+}
+
+/// Why a connection could not be made. Mapped to [`Error`] by `Transport::send`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// The TLS handshake (or TLS set-up) failed.
+    #[error("TLS with {host} failed: {reason}")]
+    Tls {
+        /// The server host.
+        host: String,
+        /// Why.
+        reason: String,
+    },
+    /// TCP connect failed.
+    #[error("connect to {addr}: {source}")]
+    Io {
+        /// host:port.
+        addr: String,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// The proxy failed or refused.
+    #[error("proxy {proxy}: {message}")]
+    Proxy {
+        /// Proxy host:port.
+        proxy: String,
+        /// What happened.
+        message: String,
+    },
+    /// The URI cannot be connected to.
+    #[error("cannot connect to {0}: no host")]
+    NoHost(String),
+}
+
+/// Opens connections: direct or via the proxy, then TLS for https.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    tls: Option<Arc<rustls::ClientConfig>>,
+    /// `tls_server_name`, used for the cluster host.
+    server_name: Option<ServerName<'static>>,
+    cluster_host: String,
+    proxy: Option<Arc<proxy::Proxy>>,
+}
+
+impl tower_service::Service<http::Uri> for Connector {
+    type Response = Conn;
+    type Error = ConnectError;
+    type Future = Pin<Box<dyn Future<Output = std::result::Result<Conn, ConnectError>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<std::result::Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { this.connect(uri).await })
+    }
+}
+
+impl Connector {
+    async fn connect(self, uri: http::Uri) -> std::result::Result<Conn, ConnectError> {
+        let https = uri.scheme_str() == Some("https");
+        let host = tls::host_of(&uri);
+        if host.is_empty() {
+            return Err(ConnectError::NoHost(uri.to_string()));
+        }
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        let (tcp, proxied) = match (&self.proxy, https) {
+            (Some(p), true) => (p.tunnel(&host, port).await?, false),
+            (Some(p), false) => (p.connect().await?, true),
+            (None, _) => (proxy::tcp_connect(&host, port).await?, false),
+        };
+        if !https {
+            return Ok(Conn { io: TokioIo::new(Stream::Plain(tcp)), h2: false, proxied });
+        }
+        let tls_err = |reason: String| ConnectError::Tls { host: host.clone(), reason };
+        let config = self.tls.clone().ok_or_else(|| tls_err("no TLS configuration for an https URL".into()))?;
+        let name = match (&self.server_name, host == self.cluster_host) {
+            (Some(n), true) => n.clone(),
+            _ => ServerName::try_from(host.clone()).map_err(|e| tls_err(format!("invalid server name: {e}")))?,
+        };
+        let stream = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| tls_err(tls::rustls_cause(&e).unwrap_or_else(|| e.to_string())))?;
+        let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        Ok(Conn { io: TokioIo::new(Stream::Tls(Box::new(stream))), h2, proxied: false })
+    }
+}
+
+/// A TCP or TLS stream.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+}
+
+/// A connection handed to hyper: the stream plus what was negotiated.
+pub(crate) struct Conn {
+    io: TokioIo<Stream>,
+    h2: bool,
+    proxied: bool,
+}
+
+impl Connection for Conn {
+    fn connected(&self) -> Connected {
+        let c = Connected::new().proxy(self.proxied);
+        if self.h2 {
+            c.negotiated_h2()
+        } else {
+            c
+        }
+    }
+}
+
+impl hyper::rt::Read for Conn {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for Conn {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
     }
 }
 
@@ -81,4 +612,20 @@ pub(crate) fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_warnings;
+
+    #[test]
+    fn warnings_are_parsed_like_client_go() {
+        assert_eq!(parse_warnings(r#"299 - "v1 Foo is deprecated""#), vec!["v1 Foo is deprecated"]);
+        assert_eq!(
+            parse_warnings(r#"299 - "a \"quoted\" word", 299 kube "second" "Sat, 01 Jan 2000 00:00:00 GMT""#),
+            vec![r#"a "quoted" word"#, "second"]
+        );
+        assert!(parse_warnings(r#"199 - "misc""#).is_empty());
+        assert_eq!(parse_warnings("free text"), vec!["free text"]);
+    }
 }
