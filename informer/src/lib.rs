@@ -31,6 +31,7 @@ pub mod lister;
 pub mod processor;
 pub mod real_fifo;
 pub mod reflector;
+pub mod shared_informer;
 pub mod store;
 pub mod workqueue;
 

@@ -62,7 +62,9 @@ impl<K: HasMetadata + Send + Sync + 'static> NamespaceLister<'_, K> {
         let mut items = match self.lister.indexer.by_index(NAMESPACE_INDEX, self.namespace) {
             Ok(items) => items,
             // The namespace index is built in; without it, fall back to a scan.
-            Err(_) => self.lister.indexer.list().into_iter().filter(|o| o.namespace() == Some(self.namespace)).collect(),
+            Err(_) => {
+                self.lister.indexer.list().into_iter().filter(|o| o.namespace() == Some(self.namespace)).collect()
+            }
         };
         if !selector.is_empty() {
             items.retain(|o| selector.matches(o.labels()));

@@ -152,7 +152,7 @@ enum WatchEnd {
 }
 
 /// Keeps a [`ReflectorStore`] in step with a collection.
-pub struct Reflector<K, L, S> {
+pub struct Reflector<K, L: ?Sized, S> {
     lw: Arc<L>,
     store: Arc<S>,
     opts: ReflectorOptions<K>,
@@ -164,7 +164,7 @@ pub struct Reflector<K, L, S> {
 impl<K, L, S> Reflector<K, L, S>
 where
     K: HasMetadata + Send + Sync + 'static,
-    L: ListerWatcher<K>,
+    L: ListerWatcher<K> + ?Sized,
     S: ReflectorStore<K> + 'static,
 {
     /// A reflector feeding `store` from `lw`.
@@ -572,4 +572,38 @@ enum WatchListFailure {
     Cancelled,
     Refused(Error),
     Failed(Error),
+}
+
+/// Every queue is a reflector store; a write the queue rejects (its transform failed) is
+/// logged and dropped.
+impl<K, Q> ReflectorStore<K> for Q
+where
+    K: HasMetadata + Send + Sync + 'static,
+    Q: crate::store::Queue<K>,
+{
+    fn add(&self, obj: Arc<K>) {
+        if let Err(e) = crate::store::Queue::add(self, obj) {
+            tracing::error!(error = %e, "queue rejected an added object");
+        }
+    }
+    fn update(&self, obj: Arc<K>) {
+        if let Err(e) = crate::store::Queue::update(self, obj) {
+            tracing::error!(error = %e, "queue rejected an updated object");
+        }
+    }
+    fn delete(&self, obj: Arc<K>) {
+        if let Err(e) = crate::store::Queue::delete(self, obj) {
+            tracing::error!(error = %e, "queue rejected a deleted object");
+        }
+    }
+    fn replace(&self, objs: Vec<Arc<K>>, resource_version: &str) {
+        if let Err(e) = crate::store::Queue::replace(self, objs, resource_version) {
+            tracing::error!(error = %e, "queue rejected a list");
+        }
+    }
+    fn resync(&self) {
+        if let Err(e) = crate::store::Queue::resync(self) {
+            tracing::error!(error = %e, "queue rejected a resync");
+        }
+    }
 }
