@@ -166,10 +166,10 @@ fn compile(source: &str) -> Option<Template> {
 
 fn collect_timestamps(v: &Value, out: &mut Vec<String>) {
     match v {
-        Value::String(s) if s.len() == 20 && s.ends_with('Z') && s.as_bytes().get(10) == Some(&b'T') => {
-            if !out.contains(s) {
-                out.push(s.clone());
-            }
+        Value::String(s)
+            if s.len() == 20 && s.ends_with('Z') && s.as_bytes().get(10) == Some(&b'T') && !out.contains(s) =>
+        {
+            out.push(s.clone());
         }
         Value::Array(a) => a.iter().for_each(|x| collect_timestamps(x, out)),
         Value::Object(o) => o.values().for_each(|x| collect_timestamps(x, out)),
