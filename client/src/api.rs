@@ -1,1 +1,387 @@
-//! TODO: being written.
+//! [`Api<K>`]: every verb on one resource, in one generic implementation shared by every
+//! k8s-openapi kind, every user view, custom resources and dynamic objects.
+//!
+//! Contract:
+//! - The verbs need only `K: DeserializeOwned` (plus `Serialize` for writes); the kind's URL
+//!   comes from an [`ApiResource`] fixed at construction ([`Resource`] types get theirs
+//!   statically, dynamic objects at run time via [`Api::with_resource`]).
+//! - Requests are built by [`crate::request`] (pure) and executed by the [`Client`]; failures
+//!   are the client's typed errors (`err.is_not_found()`, `is_conflict()`, ...).
+//! - An `Api<DynamicObject>` fills `apiVersion`/`kind` into list items that lack them (lists of
+//!   built-in kinds never carry them), from the list's own type, else from the resource.
+//! - [`Api::metadata`] gives the same resource as `PartialObjectMetadata`: get, list and watch
+//!   then ask the server for metadata only (the `Accept` header), which is what metadata-only
+//!   informers use.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use k8s_openapi::api::autoscaling::v1::Scale;
+use k8s_openapi::api::core::v1::{Binding, Pod};
+use k8s_openapi::api::policy::v1::Eviction;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use rudder_apimachinery::dynamic::DynamicObject;
+use rudder_apimachinery::list::ObjectList;
+use rudder_apimachinery::meta::{PartialObjectMetadata, TypeMeta};
+use rudder_apimachinery::options::{DeleteOptions, GetOptions, ListOptions, PatchOptions, WriteOptions};
+use rudder_apimachinery::patch::Patch;
+use rudder_apimachinery::resource::{ApiResource, Resource};
+
+use crate::client::{Client, ObjectOrStatus};
+use crate::error::{Error, Result};
+use crate::request::{LogOptions, Request};
+use crate::watch_stream::{LineStream, WatchStream};
+
+pub use rudder_apimachinery::options::{CreateOptions, UpdateOptions};
+
+/// Typed access to one resource in one namespace, across all namespaces, or at cluster scope.
+///
+/// ```no_run
+/// # async fn f(client: rudder_client::Client) -> rudder_client::Result<()> {
+/// use k8s_openapi::api::core::v1::Pod;
+/// use rudder_client::api::Api;
+/// use rudder_apimachinery::ListOptions;
+/// let pods: Api<Pod> = Api::namespaced(client, "default");
+/// for p in pods.list(&ListOptions::default()).await?.items {
+///     println!("{:?}", p.metadata.name);
+/// }
+/// # Ok(()) }
+/// ```
+pub struct Api<K> {
+    client: Client,
+    request: Request,
+    /// Ask for metadata only (set on `Api<PartialObjectMetadata>` from [`Api::metadata`]).
+    metadata_only: bool,
+    _k: PhantomData<fn() -> K>,
+}
+
+impl<K> Clone for Api<K> {
+    fn clone(&self) -> Self {
+        Self {
+            client: self.client.clone(),
+            request: self.request.clone(),
+            metadata_only: self.metadata_only,
+            _k: PhantomData,
+        }
+    }
+}
+
+impl<K> fmt::Debug for Api<K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Api")
+            .field("resource", self.request.resource())
+            .field("namespace", &self.request.namespace())
+            .field("metadata_only", &self.metadata_only)
+            .finish()
+    }
+}
+
+impl<K: Resource> Api<K> {
+    /// The kind in namespace `ns` (for a cluster-scoped kind the namespace is ignored).
+    pub fn namespaced(client: Client, ns: &str) -> Self {
+        Self::from_parts(client, K::api_resource(), Some(ns))
+    }
+
+    /// The kind across all namespaces, or at cluster scope.
+    pub fn all(client: Client) -> Self {
+        Self::from_parts(client, K::api_resource(), None)
+    }
+
+    /// The kind in the client's default namespace (the kubeconfig context's, or the pod's).
+    pub fn default_namespaced(client: Client) -> Self {
+        let ns = client.default_namespace().to_string();
+        Self::from_parts(client, K::api_resource(), Some(&ns))
+    }
+}
+
+impl Api<DynamicObject> {
+    /// Objects of a kind known only at run time (a CRD, or any kind found by discovery), in
+    /// namespace `ns` (`None`: all namespaces, or cluster scope).
+    pub fn with_resource(client: Client, resource: &ApiResource, ns: Option<&str>) -> Self {
+        Self::from_parts(client, resource.clone(), ns)
+    }
+}
+
+impl<K> Api<K> {
+    /// Access to `resource` decoded as `K`, for any `K` (a view bound at run time, a
+    /// `PartialObjectMetadata`, a `DynamicObject`).
+    pub fn from_parts(client: Client, resource: ApiResource, ns: Option<&str>) -> Self {
+        Self { client, request: Request::new(resource, ns), metadata_only: false, _k: PhantomData }
+    }
+
+    /// The resource this handle talks to.
+    pub fn resource(&self) -> &ApiResource {
+        self.request.resource()
+    }
+
+    /// The namespace requests go to (`None`: all namespaces or cluster scope).
+    pub fn namespace(&self) -> Option<&str> {
+        self.request.namespace()
+    }
+
+    /// The pure request builder behind this handle.
+    pub fn request_builder(&self) -> &Request {
+        &self.request
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The same resource and namespace, decoded as metadata only: `get`, `list` and `watch` on
+    /// the result ask the server for `PartialObjectMetadata`.
+    pub fn metadata(&self) -> Api<PartialObjectMetadata> {
+        Api { client: self.client.clone(), request: self.request.clone(), metadata_only: true, _k: PhantomData }
+    }
+
+    /// Lists the collection's metadata only.
+    pub async fn list_metadata(&self, opts: &ListOptions) -> Result<ObjectList<PartialObjectMetadata>> {
+        self.metadata().list(opts).await
+    }
+
+    /// Watches the collection's metadata only.
+    pub async fn watch_metadata(&self, opts: &ListOptions) -> Result<WatchStream<PartialObjectMetadata>> {
+        self.metadata().watch(opts).await
+    }
+
+    /// Gets one object's metadata only.
+    pub async fn get_metadata(&self, name: &str) -> Result<PartialObjectMetadata> {
+        self.metadata().get(name).await
+    }
+}
+
+impl<K: DeserializeOwned + 'static> Api<K> {
+    /// Gets one object (404 is an error; see [`Api::get_opt`]).
+    pub async fn get(&self, name: &str) -> Result<K> {
+        self.get_with(name, &GetOptions::default()).await
+    }
+
+    /// Gets one object with options (e.g. `resourceVersion=0` to read from the watch cache).
+    pub async fn get_with(&self, name: &str, opts: &GetOptions) -> Result<K> {
+        let req =
+            if self.metadata_only { self.request.get_metadata(name, opts)? } else { self.request.get(name, opts)? };
+        self.client.request(req).await
+    }
+
+    /// Gets one object, or `None` when it does not exist.
+    pub async fn get_opt(&self, name: &str) -> Result<Option<K>> {
+        match self.get(name).await {
+            Ok(o) => Ok(Some(o)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lists the collection (one page when `opts.limit` is set; see [`crate::pager`]).
+    pub async fn list(&self, opts: &ListOptions) -> Result<ObjectList<K>> {
+        let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
+        let what = format!("{}List from GET {}", self.resource().kind, crate::client::path_of(req.uri()));
+        let bytes = self.client.request_bytes(req).await?;
+        self.decode_list(&bytes, what)
+    }
+
+    /// Decodes a list body; dynamic items get the list's type.
+    fn decode_list(&self, bytes: &[u8], what: String) -> Result<ObjectList<K>> {
+        let mut list: ObjectList<K> = serde_json::from_slice(bytes).map_err(|source| Error::Decode { what, source })?;
+        if let Some(items) = (&mut list.items as &mut dyn std::any::Any).downcast_mut::<Vec<DynamicObject>>() {
+            fill_item_types(items, bytes, self.resource());
+        }
+        Ok(list)
+    }
+
+    /// Watches the collection from `opts.resource_version`: a stream of events that ends when
+    /// the server closes it (at `timeoutSeconds`) or after an ERROR event (an `Err` item).
+    pub async fn watch(&self, opts: &ListOptions) -> Result<WatchStream<K>> {
+        let req = if self.metadata_only { self.request.watch_metadata(opts)? } else { self.request.watch(opts)? };
+        self.client.request_watch(req).await
+    }
+
+    /// Deletes one object. The answer is the object when deletion is graceful or held by
+    /// finalizers (it then carries `deletionTimestamp`), else the server's Success `Status`.
+    pub async fn delete(&self, name: &str, opts: &DeleteOptions) -> Result<ObjectOrStatus<K>> {
+        self.client.request_object_or_status(self.request.delete(name, opts)?).await
+    }
+
+    /// Deletes every object `list` selects; the answer is the list of deleted objects (or a
+    /// Status).
+    pub async fn delete_collection(
+        &self,
+        list: &ListOptions,
+        opts: &DeleteOptions,
+    ) -> Result<ObjectOrStatus<ObjectList<K>>> {
+        let req = self.request.delete_collection(list, opts)?;
+        let what = format!("{}List from DELETE {}", self.resource().kind, crate::client::path_of(req.uri()));
+        let bytes = self.client.request_bytes(req).await?;
+        if is_status(&bytes) {
+            let s = serde_json::from_slice(&bytes).map_err(|source| Error::Decode { what, source })?;
+            return Ok(ObjectOrStatus::Status(s));
+        }
+        self.decode_list(&bytes, what).map(ObjectOrStatus::Object)
+    }
+
+    /// Patches one object.
+    pub async fn patch(&self, name: &str, opts: &PatchOptions, patch: &Patch) -> Result<K> {
+        self.client.request(self.request.patch(name, opts, patch)?).await
+    }
+
+    /// Gets the object through its `status` subresource.
+    pub async fn get_status(&self, name: &str) -> Result<K> {
+        self.get_subresource("status", name).await
+    }
+
+    /// Patches the `status` subresource (changes outside `status` are ignored by the server).
+    pub async fn patch_status(&self, name: &str, opts: &PatchOptions, patch: &Patch) -> Result<K> {
+        self.patch_subresource("status", name, opts, patch).await
+    }
+
+    /// Gets any subresource, decoded as `T`.
+    pub async fn get_subresource<T: DeserializeOwned>(&self, subresource: &str, name: &str) -> Result<T> {
+        self.client.request(self.request.get_subresource(subresource, name)?).await
+    }
+
+    /// Patches any subresource, decoding the answer as `T`.
+    pub async fn patch_subresource<T: DeserializeOwned>(
+        &self,
+        subresource: &str,
+        name: &str,
+        opts: &PatchOptions,
+        patch: &Patch,
+    ) -> Result<T> {
+        self.client.request(self.request.patch_subresource(subresource, name, opts, patch)?).await
+    }
+
+    /// Replaces any subresource with `body`, decoding the answer as `T`.
+    pub async fn replace_subresource<B: Serialize, T: DeserializeOwned>(
+        &self,
+        subresource: &str,
+        name: &str,
+        opts: &UpdateOptions,
+        body: &B,
+    ) -> Result<T> {
+        self.client.request(self.request.replace_subresource(subresource, name, opts, body)?).await
+    }
+
+    /// Posts `body` to any subresource, decoding the answer as `T`.
+    pub async fn create_subresource<B: Serialize, T: DeserializeOwned>(
+        &self,
+        subresource: &str,
+        name: &str,
+        opts: &CreateOptions,
+        body: &B,
+    ) -> Result<T> {
+        self.client.request(self.request.create_subresource(subresource, name, opts, body)?).await
+    }
+
+    /// Gets the `scale` subresource (Deployments, ReplicaSets, StatefulSets, CRDs with scale).
+    pub async fn get_scale(&self, name: &str) -> Result<Scale> {
+        self.get_subresource("scale", name).await
+    }
+
+    /// Replaces the `scale` subresource.
+    pub async fn replace_scale(&self, name: &str, opts: &UpdateOptions, scale: &Scale) -> Result<Scale> {
+        self.replace_subresource("scale", name, opts, scale).await
+    }
+
+    /// Patches the `scale` subresource.
+    pub async fn patch_scale(&self, name: &str, opts: &PatchOptions, patch: &Patch) -> Result<Scale> {
+        self.patch_subresource("scale", name, opts, patch).await
+    }
+}
+
+impl<K: Serialize + DeserializeOwned + 'static> Api<K> {
+    /// Creates an object; the answer is the object as stored (uid, resourceVersion ...).
+    pub async fn create(&self, opts: &CreateOptions, obj: &K) -> Result<K> {
+        self.client.request(self.request.create(opts, obj)?).await
+    }
+
+    /// Replaces an object (client-go's Update); `obj`'s resourceVersion makes it a
+    /// compare-and-swap (409 Conflict when stale).
+    pub async fn replace(&self, name: &str, opts: &UpdateOptions, obj: &K) -> Result<K> {
+        self.client.request(self.request.replace(name, opts, obj)?).await
+    }
+
+    /// Replaces the `status` subresource.
+    pub async fn replace_status(&self, name: &str, opts: &UpdateOptions, obj: &K) -> Result<K> {
+        self.replace_subresource("status", name, opts, obj).await
+    }
+}
+
+impl Api<Pod> {
+    /// Binds the pod to a node (`pods/{name}/binding`), as a scheduler does. The server answers
+    /// with a Success Status; failures (404, 409 when already bound) are errors.
+    pub async fn create_binding(&self, name: &str, binding: &Binding) -> Result<()> {
+        let req = self.request.create_subresource("binding", name, &WriteOptions::default(), &typed(binding))?;
+        self.client.request_bytes(req).await.map(drop)
+    }
+
+    /// Evicts the pod (`pods/{name}/eviction`), honouring PodDisruptionBudgets: a blocked
+    /// eviction is a 429 error (`err.is_too_many_requests()`).
+    pub async fn evict(&self, name: &str, eviction: &Eviction) -> Result<()> {
+        let req = self.request.create_subresource("eviction", name, &WriteOptions::default(), &typed(eviction))?;
+        self.client.request_bytes(req).await.map(drop)
+    }
+
+    /// Reads the pod's log as text (with `follow` it returns when the stream ends).
+    pub async fn logs(&self, name: &str, opts: &LogOptions) -> Result<String> {
+        self.client.request_text(self.request.logs(name, opts)?).await
+    }
+
+    /// Streams the pod's log line by line (set `follow` to keep receiving new lines). Lines
+    /// come without their `\n`; empty lines are skipped.
+    pub async fn log_stream(&self, name: &str, opts: &LogOptions) -> Result<LineStream> {
+        self.client.request_lines(self.request.logs(name, opts)?).await
+    }
+}
+
+/// A k8s-openapi object as JSON with its `apiVersion`/`kind` (they serialize them anyway; this
+/// keeps subresource bodies self-describing whatever `T` is).
+fn typed<T: Serialize + Resource>(obj: &T) -> serde_json::Value {
+    let mut v = serde_json::to_value(obj).unwrap_or(serde_json::Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        m.entry("apiVersion").or_insert_with(|| T::API_VERSION.into());
+        m.entry("kind").or_insert_with(|| T::KIND.into());
+    }
+    v
+}
+
+fn is_status(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct KindOnly {
+        #[serde(default)]
+        kind: String,
+    }
+    serde_json::from_slice::<KindOnly>(bytes).is_ok_and(|k| k.kind == "Status")
+}
+
+/// Gives dynamic list items without `apiVersion`/`kind` the list's type (its kind minus
+/// `List`), else the resource's.
+fn fill_item_types(items: &mut [DynamicObject], bytes: &[u8], resource: &ApiResource) {
+    if items.iter().all(|i| !i.api_version().is_empty() && !i.kind().is_empty()) {
+        return;
+    }
+    #[derive(serde::Deserialize)]
+    struct ListType {
+        #[serde(rename = "apiVersion", default)]
+        api_version: String,
+        #[serde(default)]
+        kind: String,
+    }
+    let lt = serde_json::from_slice::<ListType>(bytes).unwrap_or(ListType { api_version: String::new(), kind: String::new() });
+    let api_version = if lt.api_version.is_empty() { resource.api_version.to_string() } else { lt.api_version };
+    let kind = match lt.kind.strip_suffix("List") {
+        Some(k) if !k.is_empty() => k.to_string(),
+        _ => resource.kind.to_string(),
+    };
+    for item in items {
+        let t = item.types.get_or_insert_with(TypeMeta::default);
+        if t.api_version.is_empty() {
+            t.api_version = api_version.clone();
+        }
+        if t.kind.is_empty() {
+            t.kind = kind.clone();
+        }
+    }
+}
