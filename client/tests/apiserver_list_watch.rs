@@ -170,9 +170,7 @@ async fn watch_without_rv_sends_synthetic_adds_and_ends_at_timeout() {
     let h = Http::new(&s);
     h.post(CMS, &cm("a", json!({}))).await;
     h.post(CMS, &cm("b", json!({}))).await;
-    let mut w = h
-        .watch(&format!("/api/v1/watch/namespaces/default/configmaps?allowWatchBookmarks=true&timeoutSeconds=1"))
-        .await;
+    let mut w = h.watch("/api/v1/watch/namespaces/default/configmaps?allowWatchBookmarks=true&timeoutSeconds=1").await;
     assert_eq!(w.next().await["type"], "ADDED");
     assert_eq!(w.next().await["type"], "ADDED");
     let b = w.next().await;

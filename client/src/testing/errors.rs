@@ -8,13 +8,13 @@ use super::registry::ResourceInfo;
 /// A failed request: the Status to send (its `code` is the HTTP status).
 #[derive(Debug, Clone)]
 pub struct ApiError {
-    /// The body.
-    pub status: Status,
+    /// The body (boxed: errors travel through many `Result`s).
+    pub status: Box<Status>,
 }
 
 impl From<Status> for ApiError {
     fn from(status: Status) -> Self {
-        ApiError { status }
+        ApiError { status: Box::new(status) }
     }
 }
 

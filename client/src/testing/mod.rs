@@ -158,6 +158,7 @@ struct TlsSetup {
     acceptor: tokio_rustls::TlsAcceptor,
     ca_pem: String,
     client_cert: Option<(String, String)>,
+    certs: Arc<tls::ServerCerts>,
 }
 
 impl std::fmt::Debug for TlsSetup {
@@ -166,8 +167,17 @@ impl std::fmt::Debug for TlsSetup {
     }
 }
 
-fn tls_setup(_client_cert_auth: bool) -> Result<TlsSetup, ServerError> {
-    Err(ServerError("TLS is not available yet in this build".into()))
+fn tls_setup(client_cert_auth: bool) -> Result<TlsSetup, ServerError> {
+    let certs = tls::ServerCerts::generate(&["localhost", "127.0.0.1"])?;
+    let config = certs.server_config(client_cert_auth)?;
+    let client_cert =
+        if client_cert_auth { Some(certs.issue_client_cert("rudder-test", &["system:masters"])?) } else { None };
+    Ok(TlsSetup {
+        acceptor: tokio_rustls::TlsAcceptor::from(config),
+        ca_pem: certs.ca_pem.clone(),
+        client_cert,
+        certs: Arc::new(certs),
+    })
 }
 
 /// A running embedded API server on 127.0.0.1 with a random port. Stops when dropped.
@@ -214,6 +224,18 @@ impl ApiServer {
     /// The CA certificate (PEM) when serving TLS.
     pub fn ca_pem(&self) -> Option<&str> {
         self.tls.as_ref().map(|t| t.ca_pem.as_str())
+    }
+
+    /// Issues a client certificate (PEM cert, PEM key) signed by the server's CA, for `user` in
+    /// `groups`; `None` without TLS.
+    pub fn issue_client_cert(&self, user: &str, groups: &[&str]) -> Option<Result<(String, String), ServerError>> {
+        self.tls.as_ref().map(|t| t.certs.issue_client_cert(user, groups))
+    }
+
+    /// Writes a kubeconfig for this server (CA, token and client certificate as configured).
+    pub fn write_kubeconfig(&self, path: &std::path::Path) -> std::io::Result<()> {
+        let cert = self.tls.as_ref().and_then(|t| t.client_cert.as_ref()).map(|(c, k)| (c.as_str(), k.as_str()));
+        kubeconfig::write(path, &self.url.to_string(), self.ca_pem(), self.token.as_deref(), cert)
     }
 
     /// The bearer token required, if any.

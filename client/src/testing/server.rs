@@ -417,7 +417,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<tokio
                         .1
                         .peer_certificates()
                         .and_then(|c| c.first())
-                        .and_then(|c| common_name(c.as_ref()));
+                        .and_then(|c| super::tls::client_identity(c.as_ref()).ok())
+                        .map(|id| id.user);
                     serve_conn(TokioIo::new(stream), shared, user, peer, epoch).await;
                 }
                 None => serve_conn(TokioIo::new(tcp), shared, None, peer, epoch).await,
@@ -457,27 +458,6 @@ async fn serve_conn<I>(
         _ = conn => {}
         _ = epoch.changed() => {}
     }
-}
-
-/// Finds the last commonName in a DER certificate (the subject's comes after the issuer's).
-fn common_name(der: &[u8]) -> Option<String> {
-    const OID_CN: &[u8] = &[0x06, 0x03, 0x55, 0x04, 0x03];
-    let mut found = None;
-    let mut i = 0;
-    while i + OID_CN.len() + 2 <= der.len() {
-        if &der[i..i + OID_CN.len()] == OID_CN {
-            let tag_at = i + OID_CN.len();
-            let len = *der.get(tag_at + 1)? as usize;
-            let start = tag_at + 2;
-            if len < 0x80 && start + len <= der.len() {
-                found = Some(String::from_utf8_lossy(&der[start..start + len]).into_owned());
-            }
-            i = start;
-        } else {
-            i += 1;
-        }
-    }
-    found
 }
 
 fn text(code: u16, s: &str) -> Response<Body> {
@@ -582,11 +562,51 @@ async fn route(shared: &Arc<Shared>, ctx: &Ctx) -> Response<Body> {
 }
 
 /// Discovery and version documents, or `None` when the path is not a discovery path.
-pub fn discovery_response(_shared: &Arc<Shared>, ctx: &Ctx) -> Option<Response<Body>> {
+pub fn discovery_response(shared: &Arc<Shared>, ctx: &Ctx) -> Option<Response<Body>> {
+    use super::discovery as d;
     if ctx.method != Method::GET {
         return None;
     }
-    None
+    let path = ctx.path.trim_end_matches('/');
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let aggregated = d::wants_aggregated(ctx.header("accept"));
+    let pretty_json = |v: &Value| {
+        let mut b = serde_json::to_vec(v).unwrap_or_default();
+        b.push(b'\n');
+        json(200, b)
+    };
+    let agg = |v: Value| {
+        let mut b = serde_json::to_vec(&v).unwrap_or_default();
+        b.push(b'\n');
+        let mut r = response(200, d::AGGREGATED_CONTENT_TYPE, Body::Full(Some(Bytes::from(b))));
+        r.headers_mut().insert(http::header::VARY, HeaderValue::from_static("Accept"));
+        r
+    };
+    let st = shared.state.lock();
+    let reg = &st.registry;
+    Some(match segs.as_slice() {
+        ["version"] => {
+            let b = serde_json::to_vec_pretty(&d::version()).unwrap_or_default();
+            json(200, b)
+        }
+        ["api"] if aggregated => agg(d::aggregated(reg, true)),
+        ["api"] => pretty_json(&d::api_versions()),
+        ["apis"] if aggregated => agg(d::aggregated(reg, false)),
+        ["apis"] => pretty_json(&d::api_group_list(reg)),
+        ["api", v] => match d::api_resource_list(reg, "", v) {
+            Some(doc) => pretty_json(&doc),
+            None => error_response(&ApiError::route_not_found()),
+        },
+        ["apis", g] => match d::api_group(reg, g) {
+            Some(doc) => pretty_json(&doc),
+            None => error_response(&ApiError::route_not_found()),
+        },
+        ["apis", g, v] => match d::api_resource_list(reg, g, v) {
+            Some(doc) => pretty_json(&doc),
+            None => error_response(&ApiError::route_not_found()),
+        },
+        _ => return None,
+    })
 }
 
 #[cfg(test)]
