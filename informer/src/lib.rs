@@ -25,6 +25,7 @@
 
 pub mod backoff;
 pub mod delta_fifo;
+pub mod factory;
 pub mod indexer;
 pub mod list_watch;
 pub mod lister;
@@ -39,6 +40,10 @@ pub mod workqueue;
 mod test_util;
 
 pub use delta_fifo::{Delta, DeltaFIFO, DeltaObject, DeltaType, Deltas};
+pub use factory::SharedInformerFactory;
 pub use indexer::{IndexError, IndexFunc, IndexFuncError, Indexer, NAMESPACE_INDEX};
+pub use lister::Lister;
+pub use processor::{DeletedObject, HandlerFns, Notification, Registration, ResourceEventHandler};
 pub use real_fifo::{RealFIFO, RealItem, ReplacedAll};
+pub use shared_informer::{InformerOptions, QueueKind, SharedIndexInformer};
 pub use store::{FifoError, KeyListerGetter, PopError, Popped, ProcessError, Queue, Store, StoreChange, TransformFunc};

@@ -24,3 +24,87 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
     /// Starts a watch.
     fn watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<K>, Error>>;
 }
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+
+use rudder_client::api::Api;
+
+/// Changes the options of every list and watch (selectors, ...): client-go's
+/// `TweakListOptionsFunc`.
+pub type TweakListOptions = Arc<dyn Fn(&mut ListOptions) + Send + Sync>;
+
+/// A [`ListerWatcher`] over an [`Api`]: typed kinds, views, dynamic objects
+/// (`Api<DynamicObject>`) and metadata-only access (`api.metadata()`).
+///
+/// ```no_run
+/// # async fn f(client: rudder_client::Client) {
+/// use k8s_openapi::api::core::v1::Pod;
+/// use rudder_client::api::Api;
+/// use rudder_informer::list_watch::ApiListWatch;
+/// let lw = ApiListWatch::new(Api::<Pod>::namespaced(client, "default")).labels("app=web");
+/// # }
+/// ```
+pub struct ApiListWatch<K> {
+    api: Api<K>,
+    tweak: Option<TweakListOptions>,
+    label_selector: Option<String>,
+    field_selector: Option<String>,
+}
+
+impl<K> ApiListWatch<K> {
+    /// Lists and watches everything `api` covers.
+    pub fn new(api: Api<K>) -> Self {
+        Self { api, tweak: None, label_selector: None, field_selector: None }
+    }
+    /// Only objects matching this label selector.
+    pub fn labels(mut self, selector: impl Into<String>) -> Self {
+        self.label_selector = Some(selector.into());
+        self
+    }
+    /// Only objects matching this field selector.
+    pub fn fields(mut self, selector: impl Into<String>) -> Self {
+        self.field_selector = Some(selector.into());
+        self
+    }
+    /// Runs `tweak` on the options of every list and watch.
+    pub fn tweak(mut self, tweak: TweakListOptions) -> Self {
+        self.tweak = Some(tweak);
+        self
+    }
+    /// The underlying `Api`.
+    pub fn api(&self) -> &Api<K> {
+        &self.api
+    }
+
+    fn options(&self, opts: &ListOptions) -> ListOptions {
+        let mut o = opts.clone();
+        if self.label_selector.is_some() {
+            o.label_selector = self.label_selector.clone();
+        }
+        if self.field_selector.is_some() {
+            o.field_selector = self.field_selector.clone();
+        }
+        if let Some(t) = &self.tweak {
+            t(&mut o);
+        }
+        o
+    }
+}
+
+impl<K> ListerWatcher<K> for ApiListWatch<K>
+where
+    K: DeserializeOwned + Send + Sync + 'static,
+{
+    fn list<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<K>, Error>> {
+        let o = self.options(opts);
+        Box::pin(async move { self.api.list(&o).await })
+    }
+
+    fn watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<K>, Error>> {
+        let o = self.options(opts);
+        Box::pin(async move { Ok(self.api.watch(&o).await?.boxed()) })
+    }
+}

@@ -202,6 +202,11 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
         &self.inner.indexer
     }
 
+    /// A typed lister over the cache.
+    pub fn lister(&self) -> crate::lister::Lister<K> {
+        crate::lister::Lister::new(self.inner.indexer.clone())
+    }
+
     /// Adds a named index (before or after start).
     pub fn add_indexer(
         &self,

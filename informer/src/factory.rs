@@ -1,0 +1,219 @@
+//! `SharedInformerFactory`: one shared informer per type (typed kinds and views), per
+//! resource (dynamic), or per resource metadata-only, all started, synced and stopped together
+//! (client-go's `informers.SharedInformerFactory` and `dynamicinformer`).
+//!
+//! Contract: asking twice for the same type (or the same GroupVersionResource) returns the
+//! same informer; informers created after [`SharedInformerFactory::start`] start at the next
+//! `start`; [`SharedInformerFactory::wait_for_cache_sync`] says which informers did not sync
+//! and why; [`SharedInformerFactory::shutdown`] stops and joins every informer.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+
+use rudder_apimachinery::dynamic::DynamicObject;
+use rudder_apimachinery::meta::{HasMetadata, PartialObjectMetadata};
+use rudder_apimachinery::resource::{ApiResource, Resource};
+use rudder_apimachinery::schema::GroupVersionResource;
+use rudder_client::api::Api;
+use rudder_client::Client;
+
+use crate::list_watch::{ApiListWatch, TweakListOptions};
+use crate::shared_informer::{InformerOptions, QueueKind, SharedIndexInformer, SyncError};
+
+/// What the factory needs of any informer.
+trait AnyInformer: Send + Sync {
+    fn start(&self);
+    fn wait(&self, timeout: Duration) -> BoxFuture<'_, Result<(), SyncError>>;
+    fn shutdown(&self) -> BoxFuture<'_, ()>;
+    fn as_any(&self) -> &dyn Any;
+}
+
+impl<K: HasMetadata + Send + Sync + 'static> AnyInformer for SharedIndexInformer<K> {
+    fn start(&self) {
+        SharedIndexInformer::start(self)
+    }
+    fn wait(&self, timeout: Duration) -> BoxFuture<'_, Result<(), SyncError>> {
+        Box::pin(self.wait_for_cache_sync(timeout))
+    }
+    fn shutdown(&self) -> BoxFuture<'_, ()> {
+        Box::pin(SharedIndexInformer::shutdown(self))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    Type(TypeId),
+    Dynamic(GroupVersionResource),
+    Metadata(GroupVersionResource),
+}
+
+/// Hands out shared informers. Cheap to clone; clones share the informers.
+#[derive(Clone)]
+pub struct SharedInformerFactory {
+    client: Client,
+    namespace: Option<String>,
+    tweak: Option<TweakListOptions>,
+    resync_period: Option<Duration>,
+    queue: QueueKind,
+    use_watch_list: bool,
+    informers: Arc<Mutex<HashMap<Key, Arc<dyn AnyInformer>>>>,
+}
+
+/// Why some informers did not sync.
+#[derive(Debug, thiserror::Error)]
+#[error("{} informer(s) did not sync: {}", failures.len(), failures.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct FactorySyncError {
+    /// One error per informer that did not sync.
+    pub failures: Vec<SyncError>,
+}
+
+impl SharedInformerFactory {
+    /// A factory for every namespace.
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            namespace: None,
+            tweak: None,
+            resync_period: None,
+            queue: QueueKind::default(),
+            use_watch_list: true,
+            informers: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Restricts namespaced informers to one namespace (builder style; before creating any).
+    pub fn namespace(mut self, ns: impl Into<String>) -> Self {
+        self.namespace = Some(ns.into());
+        self
+    }
+
+    /// Tweaks the options of every list and watch (selectors ...), as client-go's
+    /// `WithTweakListOptions`.
+    pub fn tweak_list_options(
+        mut self,
+        f: impl Fn(&mut rudder_apimachinery::options::ListOptions) + Send + Sync + 'static,
+    ) -> Self {
+        self.tweak = Some(Arc::new(f));
+        self
+    }
+
+    /// Default resync period of handlers.
+    pub fn resync_period(mut self, period: Duration) -> Self {
+        self.resync_period = Some(period);
+        self
+    }
+
+    /// Which queue informers use.
+    pub fn queue(mut self, queue: QueueKind) -> Self {
+        self.queue = queue;
+        self
+    }
+
+    /// Whether informers try streaming lists first (default true; they fall back by themselves).
+    pub fn use_watch_list(mut self, on: bool) -> Self {
+        self.use_watch_list = on;
+        self
+    }
+
+    fn options<K>(&self, name: String) -> InformerOptions<K> {
+        InformerOptions {
+            name,
+            resync_period: self.resync_period,
+            queue: self.queue,
+            use_watch_list: self.use_watch_list,
+            ..InformerOptions::default()
+        }
+    }
+
+    fn lw<K>(&self, api: Api<K>) -> ApiListWatch<K> {
+        let lw = ApiListWatch::new(api);
+        match &self.tweak {
+            Some(t) => lw.tweak(t.clone()),
+            None => lw,
+        }
+    }
+
+    fn get_or_insert<K: HasMetadata + Send + Sync + 'static>(
+        &self,
+        key: Key,
+        make: impl FnOnce() -> SharedIndexInformer<K>,
+    ) -> SharedIndexInformer<K> {
+        let mut map = self.informers.lock();
+        if let Some(existing) = map.get(&key) {
+            if let Some(inf) = existing.as_any().downcast_ref::<SharedIndexInformer<K>>() {
+                return inf.clone();
+            }
+        }
+        let inf = make();
+        map.insert(key, Arc::new(inf.clone()));
+        inf
+    }
+
+    /// The shared informer for `K`: any k8s-openapi kind, custom resource type or view.
+    pub fn informer<K>(&self) -> SharedIndexInformer<K>
+    where
+        K: Resource + HasMetadata + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.get_or_insert(Key::Type(TypeId::of::<K>()), || {
+            let api = match &self.namespace {
+                Some(ns) => Api::<K>::namespaced(self.client.clone(), ns),
+                None => Api::<K>::all(self.client.clone()),
+            };
+            SharedIndexInformer::new(self.lw(api), self.options(K::PLURAL.to_string()))
+        })
+    }
+
+    /// The shared informer for a resource known at run time (CRDs included).
+    pub fn dynamic_informer(&self, resource: &ApiResource) -> SharedIndexInformer<DynamicObject> {
+        self.get_or_insert(Key::Dynamic(resource.gvr()), || {
+            let api = Api::<DynamicObject>::with_resource(self.client.clone(), resource, self.namespace.as_deref());
+            SharedIndexInformer::new(self.lw(api), self.options(resource.gvr().to_string()))
+        })
+    }
+
+    /// A metadata-only informer for a resource: caches `PartialObjectMetadata`, asking the
+    /// server for metadata only (the cheapest way to track many objects).
+    pub fn metadata_informer(&self, resource: &ApiResource) -> SharedIndexInformer<PartialObjectMetadata> {
+        self.get_or_insert(Key::Metadata(resource.gvr()), || {
+            let api = Api::<DynamicObject>::with_resource(self.client.clone(), resource, self.namespace.as_deref())
+                .metadata();
+            SharedIndexInformer::new(self.lw(api), self.options(format!("{} (metadata)", resource.gvr())))
+        })
+    }
+
+    /// Starts every informer created so far that is not running yet.
+    pub fn start(&self) {
+        let all: Vec<Arc<dyn AnyInformer>> = self.informers.lock().values().cloned().collect();
+        for i in all {
+            i.start();
+        }
+    }
+
+    /// Waits until every started informer has synced; the error lists those that did not and
+    /// why (each with its last list/watch error).
+    pub async fn wait_for_cache_sync(&self, timeout: Duration) -> Result<(), FactorySyncError> {
+        let all: Vec<Arc<dyn AnyInformer>> = self.informers.lock().values().cloned().collect();
+        let results = futures::future::join_all(all.iter().map(|i| i.wait(timeout))).await;
+        let failures: Vec<SyncError> = results.into_iter().filter_map(Result::err).collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(FactorySyncError { failures })
+        }
+    }
+
+    /// Stops every informer and waits for all their tasks and handler threads.
+    pub async fn shutdown(&self) {
+        let all: Vec<Arc<dyn AnyInformer>> = self.informers.lock().values().cloned().collect();
+        futures::future::join_all(all.iter().map(|i| i.shutdown())).await;
+    }
+}
