@@ -369,7 +369,8 @@ fn fill_item_types(items: &mut [DynamicObject], bytes: &[u8], resource: &ApiReso
         #[serde(default)]
         kind: String,
     }
-    let lt = serde_json::from_slice::<ListType>(bytes).unwrap_or(ListType { api_version: String::new(), kind: String::new() });
+    let lt = serde_json::from_slice::<ListType>(bytes)
+        .unwrap_or(ListType { api_version: String::new(), kind: String::new() });
     let api_version = if lt.api_version.is_empty() { resource.api_version.to_string() } else { lt.api_version };
     let kind = match lt.kind.strip_suffix("List") {
         Some(k) if !k.is_empty() => k.to_string(),

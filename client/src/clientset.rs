@@ -12,7 +12,6 @@
 //!   `Resource::SCOPE`: a kind whose scope disagrees with its accessor form fails the build.
 //! - Every handle is cheap: it holds a clone of the [`Client`].
 
-use crate::api::Api;
 use crate::client::Client;
 
 /// Typed access to every built-in group version. Clone freely.
@@ -48,7 +47,7 @@ macro_rules! __clientset_accessor {
         }
     };
     (@namespaced $acc:ident $ty:path) => {
-        #[doc = concat!("`", stringify!($ty), "` objects in `namespace` (see also `", stringify!($acc), "_all`).")]
+        #[doc = concat!("`", stringify!($ty), "` objects in `namespace` (all namespaces: `Api::all`).")]
         pub fn $acc(&self, namespace: &str) -> Api<$ty> {
             const _: () = assert!(
                 matches!(<$ty as rudder_apimachinery::Resource>::SCOPE, rudder_apimachinery::Scope::Namespaced),
@@ -152,6 +151,7 @@ crate::for_each_builtin!(__clientset_table);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Api;
     use crate::Config;
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::core::v1::{Event, Node, Pod};

@@ -185,7 +185,11 @@ impl Discovery {
 
     /// Builds groups from legacy documents: the core `APIVersions` resource lists and the
     /// `APIGroupList` with each group version's `APIResourceList`.
-    pub fn from_legacy(core: Vec<(String, Vec<u8>)>, groups: &[u8], group_versions: Vec<(GroupVersion, Vec<u8>)>) -> Result<Self> {
+    pub fn from_legacy(
+        core: Vec<(String, Vec<u8>)>,
+        groups: &[u8],
+        group_versions: Vec<(GroupVersion, Vec<u8>)>,
+    ) -> Result<Self> {
         let mut d = Discovery::default();
         let mut core_versions = Vec::new();
         for (v, bytes) in core {

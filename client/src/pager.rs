@@ -154,7 +154,13 @@ impl<K: DeserializeOwned + 'static> Pager<K> {
             next: Next,
             rv: String,
         }
-        let st = State { pager: self.clone(), opts: opts.clone(), buf: VecDeque::new(), next: Next::Page(None), rv: String::new() };
+        let st = State {
+            pager: self.clone(),
+            opts: opts.clone(),
+            buf: VecDeque::new(),
+            next: Next::Page(None),
+            rv: String::new(),
+        };
         futures::stream::unfold(Some(st), |st| async move {
             let mut st = st?;
             loop {

@@ -276,9 +276,8 @@ impl Request {
 
     /// Serializes an object for the main resource, adding `apiVersion`/`kind` when absent.
     fn object_body<T: Serialize>(&self, obj: &T) -> Result<Bytes> {
-        let mut v = serde_json::to_value(obj).map_err(|e| {
-            Error::InvalidRequest(format!("cannot serialize the {} object: {e}", self.resource.kind))
-        })?;
+        let mut v = serde_json::to_value(obj)
+            .map_err(|e| Error::InvalidRequest(format!("cannot serialize the {} object: {e}", self.resource.kind)))?;
         let Some(m) = v.as_object_mut() else {
             return Err(Error::InvalidRequest(format!(
                 "a {} object must serialize to a JSON object, not {}",
@@ -370,7 +369,11 @@ mod tests {
         assert_eq!(l.uri(), "/api/v1/pods?labelSelector=app%3Dweb&limit=2");
 
         let w = r
-            .watch(&ListOptions { resource_version: Some("42".into()), allow_watch_bookmarks: true, ..Default::default() })
+            .watch(&ListOptions {
+                resource_version: Some("42".into()),
+                allow_watch_bookmarks: true,
+                ..Default::default()
+            })
             .unwrap();
         assert_eq!(w.uri(), "/api/v1/namespaces/default/pods?watch=1&resourceVersion=42&allowWatchBookmarks=true");
 
@@ -488,7 +491,10 @@ mod tests {
         };
         let dc = r.delete_collection(&list, &DeleteOptions::default()).unwrap();
         assert_eq!(dc.method(), Method::DELETE);
-        assert_eq!(dc.uri(), "/api/v1/namespaces/ns/pods?labelSelector=a%3Db&resourceVersion=5&resourceVersionMatch=NotOlderThan");
+        assert_eq!(
+            dc.uri(),
+            "/api/v1/namespaces/ns/pods?labelSelector=a%3Db&resourceVersion=5&resourceVersionMatch=NotOlderThan"
+        );
         assert_eq!(body_json(&dc), json!({"kind":"DeleteOptions","apiVersion":"v1"}));
     }
 
@@ -497,7 +503,8 @@ mod tests {
         let d = Request::new(ApiResource::of::<Deployment>(), Some("web"));
         let g = d.get_subresource("scale", "api").unwrap();
         assert_eq!(g.uri(), "/apis/apps/v1/namespaces/web/deployments/api/scale");
-        let scale = json!({"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"api"},"spec":{"replicas":3}});
+        let scale =
+            json!({"apiVersion":"autoscaling/v1","kind":"Scale","metadata":{"name":"api"},"spec":{"replicas":3}});
         let u = d.replace_subresource("scale", "api", &WriteOptions::default(), &scale).unwrap();
         assert_eq!((u.method(), u.uri().path()), (&Method::PUT, "/apis/apps/v1/namespaces/web/deployments/api/scale"));
         assert_eq!(body_json(&u)["kind"], "Scale");

@@ -123,11 +123,7 @@ impl RestMapper {
     }
 
     /// Looks up with `f`; on a miss refreshes (at most once, rate-limited) and looks again.
-    async fn lookup(
-        &self,
-        what: &str,
-        f: impl Fn(&Discovery) -> Option<ApiResource>,
-    ) -> Result<ApiResource, MapError> {
+    async fn lookup(&self, what: &str, f: impl Fn(&Discovery) -> Option<ApiResource>) -> Result<ApiResource, MapError> {
         let seen = *self.inner.generation.read();
         if let Some(r) = f(&self.discovery()) {
             return Ok(r);
@@ -291,7 +287,8 @@ mod tests {
         let m = RestMapper::from_discovery(discovery());
         let ns = m.resource_for_kind(&GroupVersionKind::new("", "v1", "Namespace")).await.unwrap();
         assert_eq!((ns.plural.as_ref(), ns.scope), ("namespaces", Scope::Cluster));
-        let hpa = m.resource_for_kind(&GroupVersionKind::new("autoscaling", "", "HorizontalPodAutoscaler")).await.unwrap();
+        let hpa =
+            m.resource_for_kind(&GroupVersionKind::new("autoscaling", "", "HorizontalPodAutoscaler")).await.unwrap();
         assert_eq!(hpa.version, "v2", "empty version picks the preferred one");
         let ct = m.resource_for_gvr(&GroupVersionResource::new("stable.example.com", "v1", "crontabs")).await.unwrap();
         assert_eq!((ct.kind.as_ref(), ct.scope), ("CronTab", Scope::Namespaced));
