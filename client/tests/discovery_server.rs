@@ -68,3 +68,26 @@ async fn restmapper_resolves_kubectl_names_and_finds_new_crds() {
     let wd = m.resource_for("wd").await.unwrap();
     assert_eq!((wd.kind.as_ref(), wd.scope), ("Widget", Scope::Cluster));
 }
+
+#[tokio::test]
+async fn misses_refresh_at_most_once_and_are_rate_limited() {
+    let s = ApiServer::start().await.unwrap();
+    let m = RestMapper::new(s.client()).with_min_refresh_interval(std::time::Duration::from_secs(3600));
+    // First use: the empty cache misses and discovers once.
+    m.resource_for("po").await.unwrap();
+    let first = m.discovery();
+    assert!(!first.groups.is_empty());
+    // Hits never rediscover; misses within the interval do not either (they fail fast).
+    m.resource_for("deploy").await.unwrap();
+    assert!(m.resource_for("nosuchthing").await.is_err());
+    assert!(std::sync::Arc::ptr_eq(&first, &m.discovery()), "no refresh inside the interval");
+
+    // With no interval, every miss refreshes exactly once.
+    let eager = RestMapper::new(s.client()).with_min_refresh_interval(std::time::Duration::ZERO);
+    eager.resource_for("po").await.unwrap();
+    let before = eager.discovery();
+    eager.resource_for("po").await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&before, &eager.discovery()), "a hit keeps the cache");
+    assert!(eager.resource_for("nosuchthing").await.is_err());
+    assert!(!std::sync::Arc::ptr_eq(&before, &eager.discovery()), "a miss refreshed");
+}
