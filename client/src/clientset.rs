@@ -47,7 +47,7 @@ macro_rules! __clientset_accessor {
         }
     };
     (@namespaced $acc:ident $ty:path) => {
-        #[doc = concat!("`", stringify!($ty), "` objects in `namespace` (see also `", stringify!($acc), "_all`).")]
+        #[doc = concat!("`", stringify!($ty), "` objects in `namespace` (all namespaces: `Api::all`).")]
         pub fn $acc(&self, namespace: &str) -> Api<$ty> {
             const _: () = assert!(
                 matches!(<$ty as rudder_apimachinery::Resource>::SCOPE, rudder_apimachinery::Scope::Namespaced),
