@@ -27,20 +27,14 @@ pub async fn connect() -> Result<Connection, Box<dyn std::error::Error>> {
     Ok(Connection { client: server.client(), server: Some(server) })
 }
 
-/// The ONE place that decides whether a real cluster is used.
-///
-/// SWITCH: `Config::infer` (kubeconfig, else in-cluster) is being written on another branch and
-/// is not in this tree yet. Once it is, replace the body with:
-///
-/// ```ignore
-/// match Config::infer().await {
-///     Ok(c) => Some(c),
-///     Err(e) => {
-///         eprintln!("no cluster configuration ({e})");
-///         None
-///     }
-/// }
-/// ```
+/// The one place that decides whether a real cluster is used: `Config::infer` (the current
+/// kubeconfig, else in-cluster); `None` when neither exists.
 async fn infer_config() -> Option<Config> {
-    None
+    match Config::infer().await {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!("no cluster configuration ({e})");
+            None
+        }
+    }
 }
