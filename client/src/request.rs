@@ -347,7 +347,7 @@ mod tests {
         Request::new(ApiResource::of::<Pod>(), ns)
     }
 
-    fn header<'a>(r: &'a http::Request<Bytes>, h: http::header::HeaderName) -> Option<&'a str> {
+    fn header(r: &http::Request<Bytes>, h: http::header::HeaderName) -> Option<&str> {
         r.headers().get(h).and_then(|v| v.to_str().ok())
     }
 
