@@ -62,7 +62,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })
             .on_update(|old: &Arc<Pod>, new: &Arc<Pod>| {
                 if old.resource_version() != new.resource_version() {
-                    println!("UPDATED  {} (resourceVersion {} -> {})", describe(new), old.resource_version().unwrap_or(""), new.resource_version().unwrap_or(""));
+                    println!(
+                        "UPDATED  {} (resourceVersion {} -> {})",
+                        describe(new),
+                        old.resource_version().unwrap_or(""),
+                        new.resource_version().unwrap_or("")
+                    );
                 }
             })
             .on_delete(|d: &DeletedObject<Pod>| {
@@ -139,12 +144,15 @@ async fn seed_and_churn(server: &ApiServer) -> Result<(), Box<dyn std::error::Er
                 }
                 1 => {
                     let name = pod_name(&api, round as usize).await;
-                    let patch = Patch::Merge(serde_json::json!({"metadata": {"labels": {"touched": round.to_string()}}}));
+                    let patch =
+                        Patch::Merge(serde_json::json!({"metadata": {"labels": {"touched": round.to_string()}}}));
                     api.patch(&name, &PatchOptions::default(), &patch).await.map(|_| ())
                 }
                 _ => {
                     let name = pod_name(&api, round as usize).await;
-                    api.delete(&name, &DeleteOptions { grace_period_seconds: Some(0), ..Default::default() }).await.map(|_| ())
+                    api.delete(&name, &DeleteOptions { grace_period_seconds: Some(0), ..Default::default() })
+                        .await
+                        .map(|_| ())
                 }
             };
             if let Err(e) = result {

@@ -144,7 +144,7 @@ impl RestMapper {
 
     /// The resource serving `gvk`. An empty version selects the group's preferred version.
     pub async fn resource_for_kind(&self, gvk: &GroupVersionKind) -> Result<ApiResource, MapError> {
-        let what = display_gvk(gvk).to_string();
+        let what = display_gvk(gvk);
         self.lookup(&what, |d| find_kind(d, gvk)).await
     }
 

@@ -90,7 +90,6 @@ async fn configmap_create_get_replace_patch_delete() {
 }
 
 #[tokio::test]
-#[ignore = "needs RFC 6902 JSON Patch in the server (apimachinery json_patch is a stub on this branch; merged on main)"]
 async fn json_patch_on_a_typed_object() {
     let s = server().await;
     let cms: Api<ConfigMap> = Api::namespaced(s.client(), "default");
@@ -146,7 +145,6 @@ async fn list_in_one_and_all_namespaces() {
 }
 
 #[tokio::test]
-#[ignore = "needs label/field selector parsing in the server (apimachinery labels/fields are stubs on this branch; merged on main)"]
 async fn list_with_selectors_and_all_namespaces() {
     let s = server().await;
     let client = s.client();
@@ -198,7 +196,6 @@ async fn delete_collection_deletes_one_namespace() {
 }
 
 #[tokio::test]
-#[ignore = "needs label selector parsing in the server (apimachinery labels is a stub on this branch; merged on main)"]
 async fn delete_collection_returns_the_deleted_items() {
     let s = server().await;
     let cms: Api<ConfigMap> = Api::namespaced(s.client(), "default");

@@ -138,7 +138,6 @@ async fn builtin_lists_through_the_dynamic_client_get_item_types() {
 }
 
 #[tokio::test]
-#[ignore = "needs RFC 6902 JSON Patch in the server (apimachinery json_patch is a stub on this branch; merged on main)"]
 async fn json_patch_on_a_custom_resource() {
     let s = ApiServer::start().await.unwrap();
     register_crontab(&s.client()).await;
