@@ -98,8 +98,10 @@ async fn metadata_is_available_before_the_items_have_arrived() {
 
 #[tokio::test]
 async fn a_bad_item_names_its_index_and_the_rest_still_decode() {
-    let all = br#"{"metadata":{},"items":[{"metadata":{"name":"a"}},{"metadata":{"name":5}},{"metadata":{"name":"c"}}]}"#;
-    let got: Vec<_> = list_items::<ConfigMap, _>(body(vec![Bytes::from_static(all)]), "/api/v1/configmaps").collect().await;
+    let all =
+        br#"{"metadata":{},"items":[{"metadata":{"name":"a"}},{"metadata":{"name":5}},{"metadata":{"name":"c"}}]}"#;
+    let got: Vec<_> =
+        list_items::<ConfigMap, _>(body(vec![Bytes::from_static(all)]), "/api/v1/configmaps").collect().await;
     assert_eq!(got.len(), 3);
     assert!(got[0].is_ok() && got[2].is_ok());
     match &got[1] {
@@ -112,8 +114,7 @@ async fn a_bad_item_names_its_index_and_the_rest_still_decode() {
 async fn truncated_and_broken_bodies_end_with_an_error_after_the_good_items() {
     let all = configmaps(10);
     let cut = all.len() - 40;
-    let got: Vec<_> =
-        list_items::<ConfigMap, _>(body(vec![Bytes::copy_from_slice(&all[..cut])]), "/l").collect().await;
+    let got: Vec<_> = list_items::<ConfigMap, _>(body(vec![Bytes::copy_from_slice(&all[..cut])]), "/l").collect().await;
     assert!(got[..got.len() - 1].iter().all(|r| r.is_ok()));
     let last = got.last().unwrap().as_ref().unwrap_err();
     assert!(matches!(last, Error::Decode { .. }), "{last}");

@@ -67,13 +67,14 @@ async fn many_events_stay_in_order_and_blank_lines_are_skipped() {
         all.push_str(if i % 7 == 0 { "\n \r\n\n" } else { "\n" });
     }
     let opts = DecodeOptions { batch_records: 8, max_in_flight: 32, ..DecodeOptions::default() };
-    let names: Vec<String> = WatchEvents::<ConfigMap, _>::with_pool(body(all.as_bytes(), 9, 3000), "/w", DecodePool::new(2), opts)
-        .map(|e| match e.unwrap() {
-            WatchEvent::Modified(cm) => cm.metadata.name.unwrap(),
-            other => panic!("{other:?}"),
-        })
-        .collect()
-        .await;
+    let names: Vec<String> =
+        WatchEvents::<ConfigMap, _>::with_pool(body(all.as_bytes(), 9, 3000), "/w", DecodePool::new(2), opts)
+            .map(|e| match e.unwrap() {
+                WatchEvent::Modified(cm) => cm.metadata.name.unwrap(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+            .await;
     assert_eq!(names, (0..5000).map(|i| format!("cm{i}")).collect::<Vec<_>>());
 }
 
@@ -108,7 +109,8 @@ async fn a_broken_body_is_an_error_and_ends_the_stream() {
         Ok(Frame::data(Bytes::from(event("a", 1) + "\n" + &event("b", 1)[..20]))),
         Err(std::io::Error::other("reset by peer")),
     ];
-    let got: Vec<_> = watch_events::<ConfigMap, _>(StreamBody::new(futures::stream::iter(frames)), "/w").collect().await;
+    let got: Vec<_> =
+        watch_events::<ConfigMap, _>(StreamBody::new(futures::stream::iter(frames)), "/w").collect().await;
     assert_eq!(got.len(), 2);
     assert!(got[0].is_ok());
     assert!(matches!(&got[1], Err(Error::Body { message, .. }) if message.contains("reset by peer")));

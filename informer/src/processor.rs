@@ -343,7 +343,11 @@ impl<K: Send + Sync + 'static> Processor<K> {
     }
 }
 
-fn run_listener<K: 'static>(handler: Arc<dyn ResourceEventHandler<K>>, rx: mpsc::Receiver<Notification<K>>, shared: &ListenerShared) {
+fn run_listener<K: 'static>(
+    handler: Arc<dyn ResourceEventHandler<K>>,
+    rx: mpsc::Receiver<Notification<K>>,
+    shared: &ListenerShared,
+) {
     for n in rx {
         if shared.stopped.load(Ordering::SeqCst) {
             break;

@@ -71,7 +71,10 @@ impl DecodePool {
     /// A pool of `threads` threads named `rudder-decode-N`. With 0 threads (or if no thread
     /// could be started) every batch is decoded inline by the consumer.
     pub fn new(threads: usize) -> Self {
-        let shared = Arc::new(Shared { queue: Mutex::new(Queue { jobs: VecDeque::new(), shutdown: false }), wake: Condvar::new() });
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue { jobs: VecDeque::new(), shutdown: false }),
+            wake: Condvar::new(),
+        });
         let mut started = 0;
         for i in 0..threads {
             let s = shared.clone();
@@ -146,7 +149,13 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        Self { max_in_flight: 256, max_in_flight_bytes: 16 << 20, batch_records: 64, batch_bytes: 256 << 10, inline_bytes: 4 << 10 }
+        Self {
+            max_in_flight: 256,
+            max_in_flight_bytes: 16 << 20,
+            batch_records: 64,
+            batch_bytes: 256 << 10,
+            inline_bytes: 4 << 10,
+        }
     }
 }
 
@@ -398,7 +407,6 @@ where
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -426,10 +434,11 @@ mod tests {
         for threads in [0, 1, 2, 3] {
             let pool = DecodePool::new(threads);
             for (max, batch) in [(1, 1), (7, 3), (256, 64), (1000, 1)] {
-                let out: Vec<u64> = OrderedDecode::new(num_records(5000), Arc::new(parse), pool.clone(), opts(max, batch))
-                    .map(|r| r.unwrap())
-                    .collect()
-                    .await;
+                let out: Vec<u64> =
+                    OrderedDecode::new(num_records(5000), Arc::new(parse), pool.clone(), opts(max, batch))
+                        .map(|r| r.unwrap())
+                        .collect()
+                        .await;
                 assert_eq!(out, (0..5000).collect::<Vec<u64>>(), "threads {threads} max {max} batch {batch}");
             }
         }
@@ -467,16 +476,16 @@ mod tests {
     #[tokio::test]
     async fn in_flight_cap_bounds_what_is_pulled() {
         let pulled = Arc::new(AtomicUsize::new(0));
-        let mut s = OrderedDecode::new(
-            Counting { pulled: pulled.clone() },
-            Arc::new(parse),
-            DecodePool::new(2),
-            opts(100, 16),
-        );
+        let mut s =
+            OrderedDecode::new(Counting { pulled: pulled.clone() }, Arc::new(parse), DecodePool::new(2), opts(100, 16));
         for i in 0..1000u64 {
             assert_eq!(s.next().await.unwrap().unwrap(), i);
             assert!(s.in_flight() < 100);
-            assert!(pulled.load(Ordering::SeqCst) <= i as usize + 100, "pulled {} at {i}", pulled.load(Ordering::SeqCst));
+            assert!(
+                pulled.load(Ordering::SeqCst) <= i as usize + 100,
+                "pulled {} at {i}",
+                pulled.load(Ordering::SeqCst)
+            );
         }
         // The byte budget also holds the source back.
         let pulled = Arc::new(AtomicUsize::new(0));

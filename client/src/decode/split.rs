@@ -17,13 +17,13 @@
 //!   Malformed or truncated input is a [`SplitError`] naming the byte offset; nothing panics.
 //! - Memory is bounded by the largest single value plus the chunks pushed and not yet scanned;
 //!   a value larger than [`ListSplitter::with_max_value_bytes`] is an error.
-//! - Scanning jumps between structural bytes with `memchr`, so it runs at memory speed rather
-//!   than byte by byte.
+//! - Scanning is a tight loop between structural bytes, jumping with `memchr` through long
+//!   strings.
 
 use std::collections::VecDeque;
 
 use bytes::{Bytes, BytesMut};
-use memchr::{memchr, memchr3};
+use memchr::{memchr, memchr2};
 
 use rudder_apimachinery::meta::ListMeta;
 
@@ -183,41 +183,61 @@ impl Scanner {
 
     #[inline]
     fn scan_container(&mut self, hay: &[u8], open: u8, close: u8) -> Option<usize> {
+        let n = hay.len();
         let mut i = 0;
-        if self.escaped {
-            if hay.is_empty() {
-                return None;
-            }
-            self.escaped = false;
-            i = 1;
-        }
-        // In valid JSON, brackets of the other kind balance on their own between our open and
-        // close, so only `"`, `open` and `close` matter.
-        while let Some(off) = memchr3(b'"', open, close, hay.get(i..)?) {
-            let p = i + off;
-            let b = hay.get(p).copied()?;
-            if b == b'"' {
-                if !self.in_string {
-                    self.in_string = true;
-                } else if !escaped_at(hay, i, p) {
-                    self.in_string = false;
+        loop {
+            if self.in_string {
+                if self.escaped {
+                    if i >= n {
+                        return None;
+                    }
+                    self.escaped = false;
+                    i += 1;
                 }
-            } else if !self.in_string {
-                if b == open {
-                    self.depth += 1;
+                // Kubernetes strings are mostly short: probe a few bytes before paying for a
+                // memchr call, which wins on long ones (annotations, managedFields, data).
+                let probe_end = (i + 24).min(n);
+                let mut found = None;
+                while i < probe_end {
+                    let b = hay.get(i).copied()?;
+                    if b == b'"' || b == b'\\' {
+                        found = Some(i);
+                        break;
+                    }
+                    i += 1;
+                }
+                if found.is_none() {
+                    found = memchr2(b'"', b'\\', hay.get(i..)?).map(|o| i + o);
+                }
+                let p = found?;
+                if hay.get(p) == Some(&b'"') {
+                    self.in_string = false;
+                    i = p + 1;
+                } else if p + 1 >= n {
+                    self.escaped = true;
+                    return None;
                 } else {
-                    self.depth -= 1;
-                    if self.depth == 0 {
-                        return Some(p + 1);
+                    i = p + 2;
+                }
+            } else {
+                // Outside strings the next structural byte is almost always a few bytes away.
+                loop {
+                    let b = *hay.get(i)?;
+                    i += 1;
+                    if b == b'"' {
+                        self.in_string = true;
+                        break;
+                    } else if b == open {
+                        self.depth += 1;
+                    } else if b == close {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            return Some(i);
+                        }
                     }
                 }
             }
-            i = p + 1;
         }
-        if self.in_string {
-            self.escaped = odd_trailing_backslashes(hay.get(i..).unwrap_or_default());
-        }
-        None
     }
 
     #[inline]
@@ -705,13 +725,12 @@ impl ListSplitter {
                     Some(b) => return Err(self.err_unexpected(b, "'[' or null for items")),
                     None => {}
                 },
-                State::ValueStart(field) => match self.peek_non_ws() {
-                    Some(b) => {
+                State::ValueStart(field) => {
+                    if let Some(b) = self.peek_non_ws() {
                         self.begin_value(b, field != Field::Other, "a value")?;
                         self.state = State::Value(field);
                     }
-                    None => {}
-                },
+                }
                 State::Value(field) => {
                     if let Some(bytes) = self.continue_value()? {
                         self.state = State::AfterValue;
@@ -747,10 +766,11 @@ impl ListSplitter {
                     Some(b) => return Err(self.err_unexpected(b, "',' or '}' in the list object")),
                     None => {}
                 },
-                State::Trailer => match self.peek_non_ws() {
-                    Some(b) => return Err(self.err_unexpected(b, "nothing after the list")),
-                    None => {}
-                },
+                State::Trailer => {
+                    if let Some(b) = self.peek_non_ws() {
+                        return Err(self.err_unexpected(b, "nothing after the list"));
+                    }
+                }
             }
         }
     }
@@ -917,7 +937,11 @@ mod tests {
             (r#"{"metadata":{"resourceVersion":"9"},"items":null}"#, 0, Some("9")),
             (r#"{"items":[]}"#, 0, None),
             (r#"{}"#, 0, None),
-            (" \r\n\t{ \"kind\" : \"L\" , \"items\" : [ {} , [1] , \"s\" , 3 , null ] , \"metadata\":null } \n", 5, None),
+            (
+                " \r\n\t{ \"kind\" : \"L\" , \"items\" : [ {} , [1] , \"s\" , 3 , null ] , \"metadata\":null } \n",
+                5,
+                None,
+            ),
             (r#"{"extra":{"items":[1,2]},"more":[{"}":"]"}],"x":1,"items":[{}]}"#, 1, None),
             (r#"{"\u0069tems":[{}, {}],"k\"":2}"#, 2, None),
         ];
