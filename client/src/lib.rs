@@ -19,6 +19,7 @@ pub mod api;
 pub mod client;
 pub mod clientset;
 pub mod config;
+pub mod decode;
 pub mod discovery;
 pub mod dynamic;
 pub mod error;

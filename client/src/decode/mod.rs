@@ -1,0 +1,349 @@
+//! Fast decoding of big responses: split while the bytes arrive, decode on all cores, in order.
+//!
+//! Contract:
+//! - [`list_items`] turns a list response body into its [`ListMeta`] (available as soon as the
+//!   server has sent it, before the items: see [`ListItems::meta`]) and a stream of decoded
+//!   items in list order. Items are split with [`split::ListSplitter`] (zero-copy slices of the
+//!   received chunks) and decoded on the shared [`DecodePool`] by [`parallel::OrderedDecode`].
+//! - [`watch_events`] decodes a watch body line by line in parallel with exactly the semantics of
+//!   [`crate::watch_stream::WatchStream`]: blank lines are skipped, a malformed line is an
+//!   [`Error::Decode`] item and the stream goes on, an ERROR event is an [`Error::Api`] item and
+//!   ends the stream, as does a broken body.
+//! - Errors name what was decoded (`Pod #12 of the list from GET /api/v1/pods`) and where.
+//! - Memory stays bounded by [`DecodeOptions`] (in-flight records and bytes) plus the largest
+//!   item and one chunk; dropping a stream cancels its pending decode work.
+
+pub mod parallel;
+pub mod split;
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures::Stream;
+use http_body::Body;
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+
+use rudder_apimachinery::meta::ListMeta;
+use rudder_apimachinery::watch::WatchEvent;
+
+use crate::error::{Error, Result};
+use crate::watch_stream::LineStream;
+
+pub use parallel::{decode_ordered, DecodeFn, DecodeOptions, DecodePool, OrderedDecode};
+pub use split::{ListSplitter, Split, SplitError};
+
+fn short_type_name<T>() -> &'static str {
+    let full = std::any::type_name::<T>();
+    let base = full.split('<').next().unwrap_or(full);
+    base.rsplit("::").next().unwrap_or(base)
+}
+
+enum Failure {
+    Split(String),
+    Body(String),
+}
+
+enum Advance {
+    Item(Bytes),
+    Meta,
+    End,
+    Failed,
+}
+
+/// The item records of a list body, with its metadata captured on the way. The source of
+/// [`ListItems`]; usable on its own to get undecoded item bytes.
+pub struct ListRecords<B = Incoming> {
+    body: B,
+    url: String,
+    splitter: ListSplitter,
+    /// Items split while looking for the metadata, not yet handed out.
+    early: VecDeque<Bytes>,
+    meta: Option<ListMeta>,
+    body_done: bool,
+    failure: Option<Failure>,
+    failure_reported: bool,
+}
+
+impl<B> ListRecords<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    /// Wraps a list response body read from `url`.
+    pub fn new(body: B, url: impl Into<String>) -> Self {
+        Self {
+            body,
+            url: url.into(),
+            splitter: ListSplitter::new(),
+            early: VecDeque::new(),
+            meta: None,
+            body_done: false,
+            failure: None,
+            failure_reported: false,
+        }
+    }
+
+    /// The list's metadata, once read.
+    pub fn list_meta(&self) -> Option<&ListMeta> {
+        self.meta.as_ref()
+    }
+
+    /// The splitter (for `kind`, `apiVersion`, progress).
+    pub fn splitter(&self) -> &ListSplitter {
+        &self.splitter
+    }
+
+    fn error(&self) -> Error {
+        match &self.failure {
+            Some(Failure::Body(m)) => Error::Body { url: self.url.clone(), message: m.clone() },
+            Some(Failure::Split(m)) => Error::Decode {
+                what: format!("list from {}", self.url),
+                source: <serde_json::Error as serde::de::Error>::custom(m),
+            },
+            None => Error::Body { url: self.url.clone(), message: "no failure".into() },
+        }
+    }
+
+    fn poll_advance(&mut self, cx: &mut Context<'_>) -> Poll<Advance> {
+        loop {
+            if self.failure.is_some() {
+                return Poll::Ready(Advance::Failed);
+            }
+            match self.splitter.next() {
+                Ok(Some(Split::Item(b))) => return Poll::Ready(Advance::Item(b)),
+                Ok(Some(Split::Meta(m))) => {
+                    self.meta = Some(m);
+                    return Poll::Ready(Advance::Meta);
+                }
+                Ok(None) if self.body_done => return Poll::Ready(Advance::End),
+                Ok(None) => {}
+                Err(e) => {
+                    self.failure = Some(Failure::Split(e.to_string()));
+                    return Poll::Ready(Advance::Failed);
+                }
+            }
+            match Pin::new(&mut self.body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.splitter.push(data);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    self.failure = Some(Failure::Body(e.to_string()));
+                    return Poll::Ready(Advance::Failed);
+                }
+                Poll::Ready(None) => {
+                    self.body_done = true;
+                    self.splitter.end_of_input();
+                }
+            }
+        }
+    }
+
+    /// Reads ahead until the list's metadata has been seen, keeping the items met on the way.
+    pub fn poll_meta(&mut self, cx: &mut Context<'_>) -> Poll<Result<ListMeta>> {
+        loop {
+            if let Some(m) = &self.meta {
+                return Poll::Ready(Ok(m.clone()));
+            }
+            match self.poll_advance(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Advance::Item(b)) => self.early.push_back(b),
+                Poll::Ready(Advance::Meta) => {}
+                // The splitter always emits metadata before ending; this is only defensive.
+                Poll::Ready(Advance::End) => return Poll::Ready(Ok(ListMeta::default())),
+                Poll::Ready(Advance::Failed) => return Poll::Ready(Err(self.error())),
+            }
+        }
+    }
+}
+
+impl<B> Stream for ListRecords<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Item = Result<Bytes>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if let Some(b) = this.early.pop_front() {
+            return Poll::Ready(Some(Ok(b)));
+        }
+        loop {
+            return match this.poll_advance(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Advance::Item(b)) => Poll::Ready(Some(Ok(b))),
+                Poll::Ready(Advance::Meta) => continue,
+                Poll::Ready(Advance::End) => Poll::Ready(None),
+                Poll::Ready(Advance::Failed) if this.failure_reported => Poll::Ready(None),
+                Poll::Ready(Advance::Failed) => {
+                    this.failure_reported = true;
+                    Poll::Ready(Some(Err(this.error())))
+                }
+            };
+        }
+    }
+}
+
+/// The decoded items of a list response, in order, with its metadata. Build with [`list_items`].
+pub struct ListItems<T, B = Incoming> {
+    inner: OrderedDecode<ListRecords<B>, T, Error>,
+}
+
+/// Splits and decodes a list response body (`GET .../pods`) in parallel on the global pool.
+///
+/// Await [`ListItems::meta`] first to get the continue token early (to request the next page
+/// while this one decodes), then consume the items as a stream.
+pub fn list_items<T, B>(body: B, url: impl Into<String>) -> ListItems<T, B>
+where
+    T: DeserializeOwned + Send + 'static,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    ListItems::with_pool(body, url, DecodePool::global().clone(), DecodeOptions::default())
+}
+
+impl<T, B> ListItems<T, B>
+where
+    T: DeserializeOwned + Send + 'static,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    /// Like [`list_items`], on a given pool with given options.
+    pub fn with_pool(body: B, url: impl Into<String>, pool: DecodePool, opts: DecodeOptions) -> Self {
+        let url = url.into();
+        let what_url = url.clone();
+        let map: DecodeFn<T, Error> = Arc::new(move |i, b: Bytes| {
+            serde_json::from_slice::<T>(&b).map_err(|source| Error::Decode {
+                what: format!("{} #{i} of the list from {what_url}", short_type_name::<T>()),
+                source,
+            })
+        });
+        Self { inner: OrderedDecode::new(ListRecords::new(body, url), map, pool, opts) }
+    }
+
+    /// The list's metadata (resourceVersion, continue token), as soon as the server has sent it.
+    /// Items met on the way are kept for the stream.
+    pub async fn meta(&mut self) -> Result<ListMeta> {
+        std::future::poll_fn(|cx| self.inner.get_mut().poll_meta(cx)).await
+    }
+
+    /// The list's metadata, if already read.
+    pub fn list_meta(&self) -> Option<&ListMeta> {
+        self.inner.get_ref().list_meta()
+    }
+
+    /// The list's `kind`, if already read.
+    pub fn kind(&self) -> Option<&str> {
+        self.inner.get_ref().splitter().kind()
+    }
+
+    /// The list's `apiVersion`, if already read.
+    pub fn api_version(&self) -> Option<&str> {
+        self.inner.get_ref().splitter().api_version()
+    }
+}
+
+impl<T, B> Stream for ListItems<T, B>
+where
+    T: DeserializeOwned + Send + 'static,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Item = Result<T>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+/// The non-blank lines of a body.
+pub struct NonBlankLines<B = Incoming>(LineStream<B>);
+
+impl<B> Stream for NonBlankLines<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            match Pin::new(&mut self.0).poll_next(cx) {
+                Poll::Ready(Some(Ok(l))) if l.iter().all(|b| b.is_ascii_whitespace()) => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+/// Watch events decoded in parallel, in order. Build with [`watch_events`].
+pub struct WatchEvents<T, B = Incoming> {
+    inner: Option<OrderedDecode<NonBlankLines<B>, WatchEvent<T>, Error>>,
+}
+
+/// Decodes a watch response body in parallel on the global pool; same items as
+/// [`crate::watch_stream::WatchStream`].
+pub fn watch_events<T, B>(body: B, url: impl Into<String>) -> WatchEvents<T, B>
+where
+    T: DeserializeOwned + Send + 'static,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    WatchEvents::with_pool(body, url, DecodePool::global().clone(), DecodeOptions::default())
+}
+
+impl<T, B> WatchEvents<T, B>
+where
+    T: DeserializeOwned + Send + 'static,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    /// Like [`watch_events`], on a given pool with given options.
+    pub fn with_pool(body: B, url: impl Into<String>, pool: DecodePool, opts: DecodeOptions) -> Self {
+        let url = url.into();
+        let map_url = url.clone();
+        let map: DecodeFn<WatchEvent<T>, Error> =
+            Arc::new(move |_, line: Bytes| match serde_json::from_slice::<WatchEvent<T>>(&line) {
+                Ok(WatchEvent::Error(status)) => {
+                    Err(Error::Api { status: Box::new(status), method: "GET".into(), url: map_url.clone() })
+                }
+                Ok(ev) => Ok(ev),
+                Err(source) => Err(Error::Decode { what: format!("watch event from {map_url}"), source }),
+            });
+        let lines = NonBlankLines(LineStream::new(body, url));
+        Self { inner: Some(OrderedDecode::new(lines, map, pool, opts)) }
+    }
+}
+
+impl<T, B> Stream for WatchEvents<T, B>
+where
+    T: DeserializeOwned + Send + 'static,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Item = Result<WatchEvent<T>>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(inner) = self.inner.as_mut() else { return Poll::Ready(None) };
+        match Pin::new(inner).poll_next(cx) {
+            // An ERROR event or a broken body ends the stream; dropping the decoder cancels
+            // whatever was decoding behind it.
+            Poll::Ready(Some(Err(e))) if !matches!(e, Error::Decode { .. }) => {
+                self.inner = None;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(None) => {
+                self.inner = None;
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
+}
