@@ -199,6 +199,40 @@ impl<K: DeserializeOwned + 'static> Api<K> {
         self.client.request_watch(req).await
     }
 
+    /// Lists like [`Api::list`], but splits the body while it arrives and decodes the items on
+    /// all cores, in order ([`crate::decode::list_items`]): what informers use, since an
+    /// initial list at resourceVersion "0" is one response holding every object.
+    pub async fn list_streaming(&self, opts: &ListOptions) -> Result<ObjectList<K>>
+    where
+        K: Send,
+    {
+        let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
+        let url = crate::client::path_of(req.uri());
+        let resp = self.client.send(req, crate::transport::RequestKind::Normal).await?;
+        let mut stream = crate::decode::list_items::<K, _>(resp.into_body(), url);
+        let mut items = Vec::new();
+        while let Some(item) = futures::StreamExt::next(&mut stream).await {
+            items.push(item?);
+        }
+        let metadata = stream.list_meta().cloned().unwrap_or_default();
+        if let Some(dynamic) = (&mut items as &mut dyn std::any::Any).downcast_mut::<Vec<DynamicObject>>() {
+            fill_types(dynamic, stream.api_version().unwrap_or(""), stream.kind().unwrap_or(""), self.resource());
+        }
+        Ok(ObjectList { metadata, items })
+    }
+
+    /// Watches like [`Api::watch`], decoding events on all cores, in order
+    /// ([`crate::decode::watch_events`]; the same items as [`Api::watch`]).
+    pub async fn watch_streaming(&self, opts: &ListOptions) -> Result<crate::decode::WatchEvents<K>>
+    where
+        K: Send,
+    {
+        let req = if self.metadata_only { self.request.watch_metadata(opts)? } else { self.request.watch(opts)? };
+        let url = crate::client::path_of(req.uri());
+        let resp = self.client.send(req, crate::transport::RequestKind::LongRunning).await?;
+        Ok(crate::decode::watch_events(resp.into_body(), url))
+    }
+
     /// Deletes one object. The answer is the object when deletion is graceful or held by
     /// finalizers (it then carries `deletionTimestamp`), else the server's Success `Status`.
     pub async fn delete(&self, name: &str, opts: &DeleteOptions) -> Result<ObjectOrStatus<K>> {
@@ -371,8 +405,14 @@ fn fill_item_types(items: &mut [DynamicObject], bytes: &[u8], resource: &ApiReso
     }
     let lt = serde_json::from_slice::<ListType>(bytes)
         .unwrap_or(ListType { api_version: String::new(), kind: String::new() });
-    let api_version = if lt.api_version.is_empty() { resource.api_version.to_string() } else { lt.api_version };
-    let kind = match lt.kind.strip_suffix("List") {
+    fill_types(items, &lt.api_version, &lt.kind, resource);
+}
+
+/// Gives items without apiVersion/kind the list's (its kind minus `List`), else the resource's.
+fn fill_types(items: &mut [DynamicObject], list_api_version: &str, list_kind: &str, resource: &ApiResource) {
+    let api_version =
+        if list_api_version.is_empty() { resource.api_version.to_string() } else { list_api_version.to_string() };
+    let kind = match list_kind.strip_suffix("List") {
         Some(k) if !k.is_empty() => k.to_string(),
         _ => resource.kind.to_string(),
     };

@@ -52,12 +52,20 @@ pub struct ApiListWatch<K> {
     tweak: Option<TweakListOptions>,
     label_selector: Option<String>,
     field_selector: Option<String>,
+    sequential: bool,
 }
 
 impl<K> ApiListWatch<K> {
-    /// Lists and watches everything `api` covers.
+    /// Lists and watches everything `api` covers. Lists and watch streams are split while they
+    /// arrive and decoded on all cores, in order (`rudder_client::decode`).
     pub fn new(api: Api<K>) -> Self {
-        Self { api, tweak: None, label_selector: None, field_selector: None }
+        Self { api, tweak: None, label_selector: None, field_selector: None, sequential: false }
+    }
+    /// Decodes on the calling task instead (collect the whole list body, then decode; watch
+    /// events one at a time), as a plain client would.
+    pub fn sequential_decode(mut self) -> Self {
+        self.sequential = true;
+        self
     }
     /// Only objects matching this label selector.
     pub fn labels(mut self, selector: impl Into<String>) -> Self {
@@ -100,11 +108,23 @@ where
 {
     fn list<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<K>, Error>> {
         let o = self.options(opts);
-        Box::pin(async move { self.api.list(&o).await })
+        Box::pin(async move {
+            if self.sequential {
+                self.api.list(&o).await
+            } else {
+                self.api.list_streaming(&o).await
+            }
+        })
     }
 
     fn watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<K>, Error>> {
         let o = self.options(opts);
-        Box::pin(async move { Ok(self.api.watch(&o).await?.boxed()) })
+        Box::pin(async move {
+            if self.sequential {
+                Ok(self.api.watch(&o).await?.boxed())
+            } else {
+                Ok(self.api.watch_streaming(&o).await?.boxed())
+            }
+        })
     }
 }
