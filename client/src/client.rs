@@ -63,6 +63,18 @@ impl Client {
         &self.inner.config
     }
 
+    /// Calls `f` with the text of every `Warning` header the server sends (deprecated APIs,
+    /// unknown fields ...); warnings are also logged with `tracing` at WARN level.
+    ///
+    /// ```no_run
+    /// # fn demo(client: &rudder_client::Client) {
+    /// client.on_warning(|text| eprintln!("server warning: {text}"));
+    /// # }
+    /// ```
+    pub fn on_warning(&self, f: impl Fn(&str) + Send + Sync + 'static) {
+        self.inner.transport.on_warning(f)
+    }
+
     /// The namespace used when a namespaced call names none.
     pub fn default_namespace(&self) -> &str {
         &self.inner.config.default_namespace
