@@ -56,7 +56,7 @@ fn cache_state(inf: &SharedIndexInformer<ConfigMap>) -> BTreeMap<String, String>
 }
 
 async fn converges(s: &ApiServer, inf: &SharedIndexInformer<ConfigMap>) {
-    for _ in 0..600 {
+    for _ in 0..2000 {
         if cache_state(inf) == server_state(s) {
             return;
         }

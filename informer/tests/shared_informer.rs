@@ -104,7 +104,7 @@ fn recorder() -> (HandlerFns<ConfigMap>, Arc<Mutex<Vec<String>>>) {
 }
 
 async fn eventually(what: &str, f: impl Fn() -> bool) {
-    for _ in 0..400 {
+    for _ in 0..3000 {
         if f() {
             return;
         }
