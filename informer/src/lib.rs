@@ -7,7 +7,7 @@
 //!     --pop(handler, under the queue lock)--> Indexer (the cache) + event handlers
 //! ```
 //!
-//! This part of the crate is network-free:
+//! The network-free parts:
 //! - [`indexer`]: [`Indexer`], the thread-safe cache of `Arc<K>` objects keyed `namespace/name`
 //!   with named secondary indices (the namespace index built in).
 //! - [`store`]: the traits between the parts ([`Store`], [`KeyListerGetter`], [`Queue`]) and the
@@ -17,6 +17,9 @@
 //! - [`real_fifo`]: [`RealFIFO`], the in-order event queue (default for shared informers); its
 //!   module docs say when to pick which.
 //! - [`workqueue`]: controller work queues (plain, delaying, rate-limited) and rate limiters.
+//! - [`reflector`], [`list_watch`], [`shared_informer`], [`processor`], [`factory`], [`lister`]:
+//!   the network side (list/watch rules, shared informers, handlers, factories, listers).
+//! - [`leaderelection`]: leader election on Leases; [`record`]: the event recorder.
 //!
 //! Everything is generic over `K: HasMetadata + Send + Sync + 'static`: typed `k8s-openapi`
 //! objects, dynamic objects and user-declared views alike.
