@@ -10,14 +10,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use rudder_apimachinery::schema::GroupVersionResource;
 
 use super::registry::ResourceInfo;
 use super::server::Shared;
-use super::store::{encode, EventKind};
+use super::store::{encode, encode_bytes, EventKind};
 
 /// One injected failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -203,10 +202,39 @@ impl Control {
         st.store.rv
     }
 
-    /// Stores pre-serialized objects (JSON bytes) quickly; see [`Control::insert_many`].
-    pub fn insert_many_bytes(&self, gvr: &GroupVersionResource, objects: Vec<Bytes>) -> u64 {
-        let values = objects.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
-        self.insert_many(gvr, values)
+    /// Stores pre-serialized objects (JSON bytes) quickly, the fast path for seeding large data
+    /// sets: only each object's members and metadata are split, the rest is copied as bytes (see
+    /// [`encode_bytes`]). Semantics as [`Control::insert_many`]; objects that are not JSON
+    /// objects are skipped. Returns the last RV.
+    pub fn insert_many_bytes<B: AsRef<[u8]>>(
+        &self,
+        gvr: &GroupVersionResource,
+        objects: impl IntoIterator<Item = B>,
+    ) -> u64 {
+        let now = super::server::now_rfc3339();
+        let mut st = self.shared.state.lock();
+        let Some(info) = st.registry.get(&gvr.group, &gvr.version, &gvr.resource).cloned() else {
+            return st.store.rv;
+        };
+        let res = (gvr.group.clone(), gvr.resource.clone());
+        let fields = super::server::field_paths(&info);
+        for raw in objects {
+            let uid = super::server::new_uid();
+            let rv = st.store.next_rv();
+            let defaults = [("uid", uid.as_str()), ("creationTimestamp", now.as_str())];
+            let Ok(obj) = encode_bytes(raw.as_ref(), rv, fields, &defaults) else { continue };
+            let kind =
+                if st.store.get(&res, &obj.ns, &obj.name).is_some() { EventKind::Modified } else { EventKind::Added };
+            st.store.commit(&res, kind, obj);
+        }
+        st.store.rv
+    }
+
+    /// Seeds `n` realistic pods (`seed::realistic_pod_bytes(i, namespace)` for `i in 0..n`)
+    /// through the bytes fast path. Returns the last RV.
+    pub fn insert_realistic_pods(&self, namespace: &str, n: usize) -> u64 {
+        let gvr = GroupVersionResource::new("", "v1", "pods");
+        self.insert_many_bytes(&gvr, (0..n).map(|i| super::seed::realistic_pod_bytes(i, namespace)))
     }
 
     /// Generates `n` MODIFIED events fast: objects of the resource are re-stored in key order
