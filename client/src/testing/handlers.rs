@@ -141,7 +141,7 @@ impl Filter {
         let labels = Selector::parse(ctx.q("labelSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(e.message.clone()))?;
         let fields = FieldSelector::parse(ctx.q("fieldSelector").unwrap_or(""))
-            .map_err(|e| ApiError::bad_request(format!("invalid field selector: {}", e.message)))?;
+            .map_err(|e| ApiError::bad_request(format!("invalid field selector: {}", go_rune_message(&e.message))))?;
         let extra = field_paths(&t.info);
         for r in fields.requirements() {
             let f = r.field.as_str();
@@ -171,6 +171,19 @@ impl Filter {
         }
         self.labels.matches(&o.labels) && self.fields.matches(&|p: &str| o.field(p))
     }
+}
+
+/// The API server prints the offending character of a field selector as a Go rune (its code
+/// point, `61` for `=`); the parser quotes it (`'='`).
+fn go_rune_message(msg: &str) -> String {
+    const PREFIX: &str = "unescaped character in value: '";
+    if let Some(rest) = msg.strip_prefix(PREFIX).and_then(|r| r.strip_suffix('\'')) {
+        let mut chars = rest.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            return format!("unescaped character in value: {}", c as u32);
+        }
+    }
+    msg.to_string()
 }
 
 /// A decoded continue token.
