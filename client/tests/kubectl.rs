@@ -237,7 +237,6 @@ async fn table_output() {
 }
 
 #[tokio::test]
-#[ignore = "needs label selector parsing (rudder_apimachinery::labels is still a stub on this branch)"]
 async fn label_selectors() {
     let Some(env) = env().await else { return };
     let pods = GroupVersionResource::new("", "v1", "pods");
@@ -342,8 +341,6 @@ async fn custom_resources() {
 }
 
 #[tokio::test]
-#[ignore = "kubectl wait lists with fieldSelector=metadata.name=...: field selector parsing \
-            (rudder_apimachinery::fields) is still a stub on this branch"]
 async fn wait_for_condition_and_delete() {
     let Some(env) = env().await else { return };
     let pods = GroupVersionResource::new("", "v1", "pods");
