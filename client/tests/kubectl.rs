@@ -291,7 +291,6 @@ async fn apply_client_side_server_side_and_delete() {
 }
 
 #[tokio::test]
-#[ignore = "the server does not set CRD status conditions (NamesAccepted, Established) yet"]
 async fn crd_becomes_established() {
     let Some(env) = env().await else { return };
     env.ok_stdin(&["apply", "--validate=false", "-f", "-"], CRD).await;
@@ -305,6 +304,9 @@ async fn crd_becomes_established() {
     let names =
         env.ok(&["get", "crd", "crontabs.stable.example.com", "-o", "jsonpath={.status.acceptedNames.kind}"]).await;
     assert_eq!(names, "CronTab");
+    let out =
+        env.ok(&["wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=10s"]).await;
+    assert!(out.contains("condition met"), "{out}");
 }
 
 #[tokio::test]

@@ -92,7 +92,9 @@ pub async fn dispatch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -
         ("update", Some("scale")) | ("patch", Some("scale")) => write_scale(shared, ctx, t),
         ("patch", None | Some("status")) => patch(shared, ctx, t),
         ("delete", None) => delete(shared, ctx, t),
-        ("deletecollection", None) => delete_collection(shared, ctx, t),
+        ("deletecollection", None) if t.info.verbs.iter().any(|v| v == "deletecollection") => {
+            delete_collection(shared, ctx, t)
+        }
         _ => Err(ApiError::method_not_allowed(ctx.method.as_str())),
     }
 }
@@ -665,6 +667,7 @@ fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value) {
             }
             v["status"] = status;
         }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => v["status"] = crd_status(v),
         _ if info.has_status() => {
             if let Value::Object(m) = v {
                 m.remove("status");
@@ -672,6 +675,41 @@ fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// The status the apiextensions controllers give a new CRD at once here: names accepted (as
+/// requested, with the defaults filled in), established, the storage version stored.
+fn crd_status(crd: &Value) -> Value {
+    let now = now_rfc3339();
+    let names = crd.pointer("/spec/names").cloned().unwrap_or_else(|| json!({}));
+    let kind = names.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut accepted = names.clone();
+    if accepted.get("singular").is_none() {
+        accepted["singular"] = Value::String(kind.to_lowercase());
+    }
+    if accepted.get("listKind").is_none() {
+        accepted["listKind"] = Value::String(format!("{kind}List"));
+    }
+    let stored: Vec<Value> = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .filter_map(|v| v.get("name").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now,
+                "reason": "NoConflicts", "message": "no conflicts found"},
+            {"type": "Established", "status": "True", "lastTransitionTime": now,
+                "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
+        ],
+        "acceptedNames": accepted,
+        "storedVersions": stored,
+    })
 }
 
 /// Side effects of committed changes: CRDs serve their resources, namespaces take their
