@@ -24,6 +24,7 @@ pub mod discovery;
 pub mod errors;
 pub mod handlers;
 pub mod kubeconfig;
+pub mod openapi;
 pub mod registry;
 pub mod seed;
 pub mod server;

@@ -605,8 +605,29 @@ pub fn discovery_response(shared: &Arc<Shared>, ctx: &Ctx) -> Option<Response<Bo
             Some(doc) => pretty_json(&doc),
             None => error_response(&ApiError::route_not_found()),
         },
+        ["openapi", "v2"] => openapi_response(&super::openapi::v2_json(), ctx.header("accept"), false),
+        ["openapi", "v3"] => openapi_response(&super::openapi::v3_index(reg), "", false),
+        ["openapi", "v3", rest @ ..] => match super::openapi::v3_document(reg, &rest.join("/")) {
+            Some(doc) => openapi_response(&doc, "", ctx.q("hash").is_some()),
+            None => error_response(&ApiError::route_not_found()),
+        },
         _ => return None,
     })
+}
+
+/// An OpenAPI document as kube-apiserver sends it: `text/plain` JSON (no `nosniff`), or for
+/// the v2 protobuf `Accept` the empty protobuf message; hashed v3 URLs are immutable.
+fn openapi_response(doc: &Value, accept: &str, immutable: bool) -> Response<Body> {
+    if accept.contains(super::openapi::V2_PROTOBUF) {
+        return response(200, "application/octet-stream", Body::Full(Some(Bytes::new())));
+    }
+    let body = serde_json::to_vec(doc).unwrap_or_default();
+    let mut r = response(200, "text/plain; charset=utf-8", Body::Full(Some(Bytes::from(body))));
+    r.headers_mut().remove("x-content-type-options");
+    if immutable {
+        r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+    }
+    r
 }
 
 #[cfg(test)]

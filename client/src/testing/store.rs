@@ -40,10 +40,11 @@ pub struct Obj {
     pub uid: String,
     /// resourceVersion.
     pub rv: u64,
-    /// Labels (for label selectors).
-    pub labels: BTreeMap<String, String>,
+    /// Labels (for label selectors); shared between the versions of an object that only differ
+    /// in resourceVersion.
+    pub labels: Arc<BTreeMap<String, String>>,
     /// Values of the resource's selectable fields (beyond metadata.name/namespace).
-    pub fields: Vec<(&'static str, String)>,
+    pub fields: Arc<Vec<(&'static str, String)>>,
     /// JSON without kind/apiVersion; begins with `{"metadata":`.
     pub body: Bytes,
     /// `body[META_OPEN.len()..meta_end]` is the metadata object.
@@ -211,8 +212,8 @@ pub fn encode(value: &Value, rv: u64, field_paths: &[&'static str]) -> Obj {
         name: s("name"),
         uid: s("uid"),
         rv,
-        labels,
-        fields,
+        labels: Arc::new(labels),
+        fields: Arc::new(fields),
         body: Bytes::from(out),
         meta_end,
         rv_pos,
@@ -401,8 +402,8 @@ pub fn encode_bytes(
         name: meta_string("name")?,
         uid: meta_string("uid")?,
         rv,
-        labels,
-        fields,
+        labels: Arc::new(labels),
+        fields: Arc::new(fields),
         body: Bytes::from(out),
         meta_end,
         rv_pos,
@@ -442,8 +443,6 @@ pub struct Event {
     pub obj: Arc<Obj>,
     /// The state before (None for Added).
     pub prev: Option<Arc<Obj>>,
-    /// The whole event line typed with the table's default kind/apiVersion.
-    pub line: Bytes,
 }
 
 impl Event {
@@ -580,9 +579,7 @@ impl Store {
             EventKind::Deleted => table.objects.remove(&key),
             _ => table.objects.insert(key, obj.clone()),
         };
-        let mut line = BytesMut::with_capacity(obj.body.len() + table.prefix.len() + 32);
-        put_event_line(&mut line, kind.as_str(), &table.prefix, &obj.body);
-        let ev = Arc::new(Event { kind, res: res.clone(), obj, prev, line: line.freeze() });
+        let ev = Arc::new(Event { kind, res: res.clone(), obj, prev });
         self.history.push_back(ev.clone());
         while self.history.len() > self.history_limit {
             if let Some(old) = self.history.pop_front() {
@@ -713,7 +710,7 @@ mod tests {
             let a = encode(&v, 77, &paths);
             let b = encode_bytes(&raw, 77, &paths, &[]).unwrap();
             assert_eq!(std::str::from_utf8(&a.body).unwrap(), std::str::from_utf8(&b.body).unwrap());
-            assert_eq!((a.meta_end, a.rv_pos, &a.labels, &a.fields), (b.meta_end, b.rv_pos, &b.labels, &b.fields));
+            assert_eq!((a.meta_end, a.rv_pos, &*a.labels, &*a.fields), (b.meta_end, b.rv_pos, &*b.labels, &*b.fields));
             assert_eq!((&a.ns, &a.name, &a.uid), (&b.ns, &b.name, &b.uid));
         }
         // Defaults fill missing metadata; present values win.

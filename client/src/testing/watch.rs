@@ -32,12 +32,11 @@ const BATCH: usize = 128 * 1024;
 struct Formatter {
     partial: bool,
     prefix: Bytes,
-    table_prefix: Bytes,
     info: ResourceInfo,
 }
 
 impl Formatter {
-    fn put(&self, out: &mut BytesMut, kind: &str, obj: &Obj, ev: Option<&Event>) {
+    fn put(&self, out: &mut BytesMut, kind: &str, obj: &Obj) {
         if self.partial {
             out.put_slice(b"{\"type\":\"");
             out.put_slice(kind.as_bytes());
@@ -45,12 +44,6 @@ impl Formatter {
             super::store::put_partial(out, obj);
             out.put_slice(b"}\n");
             return;
-        }
-        if let Some(ev) = ev {
-            if ev.kind.as_str() == kind && self.prefix == self.table_prefix {
-                out.put_slice(&ev.line);
-                return;
-            }
         }
         put_event_line(out, kind, &self.prefix, &obj.body);
     }
@@ -137,21 +130,18 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
     let fmt = Formatter {
         partial: ctx.wants_partial(),
         prefix: type_prefix(&t.info.api.kind, &t.info.api.api_version),
-        table_prefix: Bytes::new(),
         info: t.info.clone(),
     };
-    let mut fmt = fmt;
     let mut initial = BytesMut::new();
     let (id, rx, min_rv, initial_end_rv) = {
         let mut st = shared.state.lock();
-        fmt.table_prefix = st.store.tables.get(&t.res).map(|tb| tb.prefix.clone()).unwrap_or_default();
         let current = st.store.rv;
         let mut min_rv = 0;
         match (rv, streaming) {
             (Rv::Unset | Rv::Zero, _) | (_, true) => {
                 for o in st.store.snapshot(&t.res, t.ns.as_deref(), current, None).unwrap_or_default() {
                     if pass(&o) {
-                        fmt.put(&mut initial, "ADDED", &o, None);
+                        fmt.put(&mut initial, "ADDED", &o);
                     }
                 }
             }
@@ -160,7 +150,7 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
                 Ok(evs) => {
                     for ev in evs {
                         if let Some(kind) = translate(&ev, &pass) {
-                            fmt.put(&mut initial, kind, &ev.obj, Some(&ev));
+                            fmt.put(&mut initial, kind, &ev.obj);
                         }
                     }
                 }
@@ -276,6 +266,6 @@ fn push(fmt: &Formatter, pass: &impl Fn(&Obj) -> bool, ev: &Event, min_rv: u64, 
         return;
     }
     if let Some(kind) = translate(ev, pass) {
-        fmt.put(out, kind, &ev.obj, Some(ev));
+        fmt.put(out, kind, &ev.obj);
     }
 }
