@@ -260,3 +260,58 @@ async fn json_patch_applies_and_failing_test_op_is_422() {
     // Nothing was committed by the failures.
     assert_eq!(h.get(&format!("{CMS}/f1")).await.json()["metadata"]["resourceVersion"], rv);
 }
+
+#[tokio::test]
+async fn table_responses_for_get_list_and_watch() {
+    let s = ApiServer::start().await.unwrap();
+    s.control().insert_realistic_pods("default", 3);
+    let h = Http::new(&s);
+    let table_req = |path: String| {
+        let h = &h;
+        async move {
+            let r = h
+                .get_accept(&path, "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json")
+                .await;
+            assert_eq!(r.code, 200, "{}", r.body);
+            r.json()
+        }
+    };
+    let t = table_req(PODS.to_string()).await;
+    assert_eq!((t["kind"].as_str(), t["apiVersion"].as_str()), (Some("Table"), Some("meta.k8s.io/v1")));
+    let cols: Vec<&str> =
+        t["columnDefinitions"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(cols, ["Name", "Ready", "Status", "Restarts", "Age", "IP", "Node", "Nominated Node", "Readiness Gates"]);
+    let rows = t["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3);
+    let pod = &h.get(PODS).await.json()["items"][0];
+    let cells = rows[0]["cells"].as_array().unwrap();
+    assert_eq!(cells[0], pod["metadata"]["name"]);
+    assert_eq!(cells[2], "Running");
+    assert_eq!(cells[5], pod["status"]["podIP"]);
+    assert_eq!(cells[6], pod["spec"]["nodeName"]);
+    assert_eq!(rows[0]["object"]["kind"], "PartialObjectMetadata");
+    assert_eq!(rows[0]["object"]["metadata"]["uid"], pod["metadata"]["uid"]);
+    assert!(t["metadata"]["resourceVersion"].is_string());
+    // One object, whole objects, other kinds.
+    let name = pod["metadata"]["name"].as_str().unwrap();
+    let one = table_req(format!("{PODS}/{name}?includeObject=Object")).await;
+    assert_eq!(one["rows"][0]["object"]["kind"], "Pod");
+    assert_eq!(one["rows"][0]["object"]["spec"], pod["spec"]);
+    assert_eq!(h.post(CMS, &cm("c1", json!({}))).await.code, 201);
+    let cms = table_req(CMS.to_string()).await;
+    let cells = &cms["rows"][0]["cells"];
+    assert_eq!((&cells[0], &cells[1]), (&json!("c1"), &json!(1)));
+    assert!(cells[2].as_str().unwrap().ends_with('s'), "{cells}");
+    let ns = table_req("/api/v1/namespaces".into()).await;
+    assert_eq!(ns["rows"][0]["cells"][1], "Active");
+    // Watch events carry one-row Tables; only the first has the column definitions.
+    let mut w = h.watch_accept(&format!("{CMS}?watch=true"), "application/json;as=Table;v=v1;g=meta.k8s.io").await;
+    let ev = w.next().await;
+    assert_eq!((ev["type"].as_str(), ev["object"]["kind"].as_str()), (Some("ADDED"), Some("Table")));
+    assert_eq!(ev["object"]["columnDefinitions"].as_array().unwrap().len(), 3);
+    assert_eq!(ev["object"]["rows"][0]["cells"][0], "c1");
+    assert_eq!(h.post(CMS, &cm("c2", json!({}))).await.code, 201);
+    let ev = w.next().await;
+    assert!(ev["object"]["columnDefinitions"].is_null(), "{ev}");
+    assert_eq!(ev["object"]["rows"][0]["cells"][0], "c2");
+}

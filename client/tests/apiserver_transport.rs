@@ -21,7 +21,10 @@ async fn discovery_documents_are_served() {
     let h = Http::new(&s);
     let v = h.get("/version").await.json();
     assert_eq!(v["major"], "1");
-    assert_eq!(h.get("/api").await.json()["kind"], "APIVersions");
+    let api = h.get("/api").await.json();
+    assert_eq!(api["kind"], "APIVersions");
+    let authority = s.url().authority().unwrap().to_string();
+    assert_eq!(api["serverAddressByClientCIDRs"][0]["serverAddress"], authority.as_str());
     assert_eq!(h.get("/apis").await.json()["kind"], "APIGroupList");
     let core = h.get("/api/v1").await.json();
     assert_eq!(core["kind"], "APIResourceList");
@@ -166,9 +169,16 @@ async fn throughput() {
             bytes as f64 / 1e6 / el.as_secs_f64()
         );
     }
+    let events = 50_000;
+    let t = std::time::Instant::now();
+    let rv = s.control().modify_many(&gvr, events).max(rv);
+    let el = t.elapsed();
+    println!(
+        "modify_many without watchers: {events} events in {el:?} ({:.0} events/s)",
+        events as f64 / el.as_secs_f64()
+    );
     let w = h.raw("GET", &format!("/api/v1/pods?watch=1&resourceVersion={rv}"), None, "").await;
     let mut body = w.into_body();
-    let events = 50_000;
     let t = std::time::Instant::now();
     let c = s.control();
     let modify = tokio::task::spawn_blocking(move || {

@@ -223,7 +223,6 @@ async fn get_and_describe_builtin_pods() {
 }
 
 #[tokio::test]
-#[ignore = "server does not answer Accept: application/json;as=Table;v=v1;g=meta.k8s.io with a Table yet"]
 async fn table_output() {
     let Some(env) = env().await else { return };
     let pods = GroupVersionResource::new("", "v1", "pods");

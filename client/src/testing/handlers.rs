@@ -403,6 +403,9 @@ async fn list(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
             meta.insert("remainingItemCount".into(), Value::from(remaining));
         }
     }
+    if let Some(include) = ctx.wants_table() {
+        return Ok(json_value(200, &super::table::table(&t.info, Value::Object(meta), &items, include, true)));
+    }
     Ok(list_response(&t.info, ctx.wants_partial(), Value::Object(meta), items))
 }
 
@@ -470,6 +473,10 @@ fn get(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     let name = t.name.as_deref().unwrap_or_default();
     let ns = t.ns.as_deref().unwrap_or_default();
     let obj = shared.state.lock().store.get(&t.res, ns, name).ok_or_else(|| ApiError::not_found(&t.info, name))?;
+    if let Some(include) = ctx.wants_table() {
+        let meta = json!({"resourceVersion": obj.rv.to_string()});
+        return Ok(json_value(200, &super::table::table(&t.info, meta, &[obj], include, true)));
+    }
     if ctx.wants_partial() {
         let mut out = BytesMut::new();
         put_partial(&mut out, &obj);
@@ -1565,13 +1572,20 @@ fn logs(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     }
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let interval = shared.opts.log_interval;
+    // drop_watches() and restart() end followed logs as they end watches.
+    let mut epoch = shared.watch_epoch.subscribe();
+    epoch.borrow_and_update();
     tokio::spawn(async move {
         if tx.send(Bytes::from(first)).await.is_err() {
             return;
         }
         let mut i = CANNED;
         loop {
-            tokio::time::sleep(interval).await;
+            tokio::select! {
+                _ = epoch.changed() => return,
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
             if tx.send(Bytes::from(line(i))).await.is_err() {
                 return;
             }

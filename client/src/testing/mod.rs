@@ -30,6 +30,7 @@ pub mod seed;
 pub mod server;
 pub mod store;
 pub mod strategic;
+pub mod table;
 pub mod tls;
 pub mod watch;
 
@@ -124,6 +125,7 @@ impl ApiServerBuilder {
             client_cert_auth: self.client_cert_auth,
             log_interval: self.log_interval,
             future_rv_wait: self.future_rv_wait,
+            advertise_address: addr.to_string(),
         };
         let shared = server::Shared::new(opts, self.history_limit);
         for ns in ["default", "kube-system"] {

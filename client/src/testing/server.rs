@@ -57,6 +57,8 @@ pub struct Options {
     pub log_interval: Duration,
     /// How long a list at a future resourceVersion waits before 504.
     pub future_rv_wait: Duration,
+    /// The listen address (`host:port`) advertised by `/api`.
+    pub advertise_address: String,
 }
 
 /// Everything the connection tasks share.
@@ -300,6 +302,11 @@ impl Ctx {
     pub fn wants_partial(&self) -> bool {
         let a = self.header("accept");
         a.contains("as=PartialObjectMetadata") && a.contains("g=meta.k8s.io")
+    }
+    /// Whether the client asked for a `meta.k8s.io` Table (`kubectl get`), and what each row
+    /// should carry.
+    pub fn wants_table(&self) -> Option<super::table::Include> {
+        super::table::wants_table(self.header("accept")).then(|| super::table::Include::parse(self.q("includeObject")))
     }
     /// Whether `dryRun=All` was given.
     pub fn dry_run(&self) -> bool {
@@ -590,7 +597,7 @@ pub fn discovery_response(shared: &Arc<Shared>, ctx: &Ctx) -> Option<Response<Bo
             json(200, b)
         }
         ["api"] if aggregated => agg(d::aggregated(reg, true)),
-        ["api"] => pretty_json(&d::api_versions()),
+        ["api"] => pretty_json(&d::api_versions_at(&shared.opts.advertise_address)),
         ["apis"] if aggregated => agg(d::aggregated(reg, false)),
         ["apis"] => pretty_json(&d::api_group_list(reg)),
         ["api", v] => match d::api_resource_list(reg, "", v) {

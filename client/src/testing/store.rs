@@ -571,6 +571,15 @@ impl Store {
     /// Commits a change: `obj` must carry `self.next_rv()`. For `Deleted`, `obj` is the final
     /// state at the deletion RV.
     pub fn commit(&mut self, res: &ResKey, kind: EventKind, obj: Obj) -> Arc<Event> {
+        let ev = self.commit_quiet(res, kind, obj);
+        self.notify(res, std::slice::from_ref(&ev));
+        ev
+    }
+
+    /// [`Store::commit`] without telling the watchers; the caller must pass the events to
+    /// [`Store::notify`], in order, before it releases the store (bulk writers notify in
+    /// batches, so a watcher wakes once per batch instead of once per event).
+    pub fn commit_quiet(&mut self, res: &ResKey, kind: EventKind, obj: Obj) -> Arc<Event> {
         self.rv = obj.rv.max(self.rv + 1);
         let obj = Arc::new(obj);
         let table = self.tables.entry(res.clone()).or_default();
@@ -586,10 +595,14 @@ impl Store {
                 self.compacted = old.rv();
             }
         }
-        if let Some(ws) = self.watchers.get_mut(res) {
-            ws.retain(|w| w.tx.send(ev.clone()).is_ok());
-        }
         ev
+    }
+
+    /// Sends committed events of `res` to its watchers.
+    pub fn notify(&mut self, res: &ResKey, events: &[Arc<Event>]) {
+        if let Some(ws) = self.watchers.get_mut(res) {
+            ws.retain(|w| events.iter().all(|ev| w.tx.send(ev.clone()).is_ok()));
+        }
     }
 
     /// Forgets the whole history: every older RV now answers 410.

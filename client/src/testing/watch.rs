@@ -31,12 +31,24 @@ const BATCH: usize = 128 * 1024;
 /// How one watcher formats objects.
 struct Formatter {
     partial: bool,
+    table: Option<super::table::Include>,
+    table_started: std::cell::Cell<bool>,
     prefix: Bytes,
     info: ResourceInfo,
 }
 
 impl Formatter {
     fn put(&self, out: &mut BytesMut, kind: &str, obj: &Obj) {
+        if let Some(include) = self.table {
+            let first = !self.table_started.replace(true);
+            let t = super::table::table(&self.info, serde_json::json!({}), &[Arc::new(obj.clone())], include, first);
+            out.put_slice(b"{\"type\":\"");
+            out.put_slice(kind.as_bytes());
+            out.put_slice(b"\",\"object\":");
+            out.put_slice(t.to_string().as_bytes());
+            out.put_slice(b"}\n");
+            return;
+        }
         if self.partial {
             out.put_slice(b"{\"type\":\"");
             out.put_slice(kind.as_bytes());
@@ -49,6 +61,13 @@ impl Formatter {
     }
 
     fn bookmark(&self, out: &mut BytesMut, rv: u64, initial_end: bool) {
+        if self.table.is_some() {
+            let line = format!(
+                "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{{\"resourceVersion\":\"{rv}\"}},\"columnDefinitions\":null,\"rows\":null}}}}\n"
+            );
+            out.put_slice(line.as_bytes());
+            return;
+        }
         let (kind, api_version) = if self.partial {
             ("PartialObjectMetadata".to_string(), "meta.k8s.io/v1".to_string())
         } else {
@@ -129,6 +148,8 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
     let pass = move |o: &Obj| filter.matches(o) && name_only.as_ref().is_none_or(|n| &o.name == n);
     let fmt = Formatter {
         partial: ctx.wants_partial(),
+        table: ctx.wants_table(),
+        table_started: std::cell::Cell::new(false),
         prefix: type_prefix(&t.info.api.kind, &t.info.api.api_version),
         info: t.info.clone(),
     };
