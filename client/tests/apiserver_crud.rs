@@ -255,6 +255,13 @@ async fn deletecollection_returns_the_deleted_items() {
     assert_eq!(l["items"].as_array().unwrap().len(), 2);
     assert!(l["items"][0].get("kind").is_none());
     assert_eq!(h.get(CMS).await.json()["items"], json!([]));
+    // Namespaces cannot be deleted by collection (nor does discovery offer it).
+    let r = h.delete("/api/v1/namespaces").await;
+    assert_eq!(r.code, 405, "{}", r.body);
+    let core = h.get("/api/v1").await.json();
+    let ns = core["resources"].as_array().unwrap().iter().find(|r| r["name"] == "namespaces").unwrap().clone();
+    assert!(!ns["verbs"].as_array().unwrap().contains(&json!("deletecollection")), "{ns}");
+    assert_eq!(h.get("/api/v1/namespaces").await.json()["items"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -267,6 +274,17 @@ async fn custom_resource_definitions_serve_their_versions() {
             "versions":[{"name":"v1","served":true,"storage":true,"subresources":{"status":{}}},{"name":"v2","served":true,"storage":false}]}});
     let r = h.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", &crd).await;
     assert_eq!(r.code, 201, "{}", r.body);
+    // Accepted and established at once, as kubectl wait --for=condition=Established expects.
+    let st = &r.json()["status"];
+    let conds: Vec<(&str, &str)> = st["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["type"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(conds, [("NamesAccepted", "True"), ("Established", "True")]);
+    assert_eq!(st["acceptedNames"]["listKind"], "CronTabList");
+    assert_eq!(st["storedVersions"], json!(["v1"]));
     let path = "/apis/stable.example.com/v1/namespaces/default/crontabs";
     let c = h
         .post(

@@ -320,6 +320,15 @@ async fn bulk_helpers_and_subresources() {
     use http_body_util::BodyExt;
     let first = tokio::time::timeout(Duration::from_secs(2), body.frame()).await.unwrap().unwrap().unwrap();
     assert!(String::from_utf8_lossy(first.data_ref().unwrap()).starts_with("log line 10 from p3/c"));
+    // drop_watches() ends followed logs too (the body ends cleanly).
+    s.control().drop_watches();
+    let ended = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(f) = body.frame().await {
+            f.unwrap();
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the followed log did not end after drop_watches()");
     // Scale.
     let deps = "/apis/apps/v1/namespaces/default/deployments";
     h.post(

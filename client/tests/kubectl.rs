@@ -2,8 +2,8 @@
 //! use it through the kubeconfig it writes — discovery, get/describe of built-in and custom
 //! resources, client-side and server-side apply, delete, wait, watch and raw GETs.
 //!
-//! Applies pass `--validate=false` because the server serves no OpenAPI documents yet (see
-//! `apply_with_client_validation`).
+//! Most applies pass `--validate=false` for speed; `apply_with_client_validation` checks that
+//! kubectl's default validation accepts the server's OpenAPI documents.
 //!
 //! Every test skips (prints "kubectl not found: skipping") when `kubectl` is not on PATH. Each
 //! kubectl run has a timeout, so a hang fails the test instead of blocking CI.
@@ -223,7 +223,6 @@ async fn get_and_describe_builtin_pods() {
 }
 
 #[tokio::test]
-#[ignore = "server does not answer Accept: application/json;as=Table;v=v1;g=meta.k8s.io with a Table yet"]
 async fn table_output() {
     let Some(env) = env().await else { return };
     let pods = GroupVersionResource::new("", "v1", "pods");
@@ -237,7 +236,6 @@ async fn table_output() {
 }
 
 #[tokio::test]
-#[ignore = "needs label selector parsing (rudder_apimachinery::labels is still a stub on this branch)"]
 async fn label_selectors() {
     let Some(env) = env().await else { return };
     let pods = GroupVersionResource::new("", "v1", "pods");
@@ -248,7 +246,6 @@ async fn label_selectors() {
 }
 
 #[tokio::test]
-#[ignore = "kubectl validates against /openapi/v3 (and /openapi/v2), which the server answers with 404"]
 async fn apply_with_client_validation() {
     let Some(env) = env().await else { return };
     let out = env.ok_stdin(&["apply", "-f", "-"], &configmap("validated", "1")).await;
@@ -292,7 +289,6 @@ async fn apply_client_side_server_side_and_delete() {
 }
 
 #[tokio::test]
-#[ignore = "the server does not set CRD status conditions (NamesAccepted, Established) yet"]
 async fn crd_becomes_established() {
     let Some(env) = env().await else { return };
     env.ok_stdin(&["apply", "--validate=false", "-f", "-"], CRD).await;
@@ -306,6 +302,9 @@ async fn crd_becomes_established() {
     let names =
         env.ok(&["get", "crd", "crontabs.stable.example.com", "-o", "jsonpath={.status.acceptedNames.kind}"]).await;
     assert_eq!(names, "CronTab");
+    let out =
+        env.ok(&["wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=10s"]).await;
+    assert!(out.contains("condition met"), "{out}");
 }
 
 #[tokio::test]
@@ -342,8 +341,6 @@ async fn custom_resources() {
 }
 
 #[tokio::test]
-#[ignore = "kubectl wait lists with fieldSelector=metadata.name=...: field selector parsing \
-            (rudder_apimachinery::fields) is still a stub on this branch"]
 async fn wait_for_condition_and_delete() {
     let Some(env) = env().await else { return };
     let pods = GroupVersionResource::new("", "v1", "pods");

@@ -10,14 +10,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde_json::Value;
 
 use rudder_apimachinery::schema::GroupVersionResource;
 
 use super::registry::ResourceInfo;
 use super::server::Shared;
-use super::store::{encode, EventKind};
+use super::store::{encode_bytes, EventKind};
+
+/// Bulk writers wake watchers once per this many events.
+const NOTIFY_BATCH: usize = 256;
 
 /// One injected failure.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,30 +185,85 @@ impl Control {
     /// Each object's namespace must be set for namespaced kinds. Returns the last RV.
     /// Objects that are not JSON objects are skipped.
     pub fn insert_many(&self, gvr: &GroupVersionResource, objects: Vec<Value>) -> u64 {
-        let now = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        self.insert_generated(gvr, objects.len(), |i| match objects.get(i) {
+            Some(v) if v.get("metadata").is_some_and(Value::is_object) => serde_json::to_vec(v).unwrap_or_default(),
+            _ => Vec::new(),
+        })
+    }
+
+    /// Stores pre-serialized objects (JSON bytes) quickly, the fast path for seeding large data
+    /// sets: only each object's members and metadata are split, the rest is copied as bytes (see
+    /// [`encode_bytes`]), on every core. Semantics as [`Control::insert_many`]; objects that are
+    /// not JSON objects are skipped (their resourceVersions stay unused). Returns the last RV.
+    pub fn insert_many_bytes<B: AsRef<[u8]> + Sync>(
+        &self,
+        gvr: &GroupVersionResource,
+        objects: impl IntoIterator<Item = B>,
+    ) -> u64 {
+        let objects: Vec<B> = objects.into_iter().collect();
+        self.insert_generated(gvr, objects.len(), |i| objects.get(i).map(|b| b.as_ref()).unwrap_or_default())
+    }
+
+    /// Seeds `n` realistic pods (`seed::realistic_pod_bytes(i, namespace)` for `i in 0..n`)
+    /// through the bytes fast path. Returns the last RV.
+    pub fn insert_realistic_pods(&self, namespace: &str, n: usize) -> u64 {
+        let gvr = GroupVersionResource::new("", "v1", "pods");
+        self.insert_generated(&gvr, n, |i| super::seed::realistic_pod_bytes(i, namespace))
+    }
+
+    /// Encodes `gen(0..n)` in parallel (under the store lock, so the resourceVersions are
+    /// consecutive), then commits in order, telling watchers in batches.
+    fn insert_generated<R: AsRef<[u8]>>(
+        &self,
+        gvr: &GroupVersionResource,
+        n: usize,
+        gen: impl Fn(usize) -> R + Sync,
+    ) -> u64 {
+        let now = super::server::now_rfc3339();
         let mut st = self.shared.state.lock();
         let Some(info) = st.registry.get(&gvr.group, &gvr.version, &gvr.resource).cloned() else {
             return st.store.rv;
         };
         let res = (gvr.group.clone(), gvr.resource.clone());
         let fields = super::server::field_paths(&info);
-        for mut v in objects {
-            let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) else { continue };
-            meta.entry("uid").or_insert_with(|| Value::String(super::server::new_uid()));
-            meta.entry("creationTimestamp").or_insert_with(|| Value::String(now.clone()));
-            let rv = st.store.next_rv();
-            let obj = encode(&v, rv, fields);
+        let base = st.store.rv + 1;
+        let encode_range = |range: std::ops::Range<usize>| -> Vec<Option<super::store::Obj>> {
+            range
+                .map(|i| {
+                    let uid = super::server::new_uid();
+                    let defaults = [("uid", uid.as_str()), ("creationTimestamp", now.as_str())];
+                    encode_bytes(gen(i).as_ref(), base + i as u64, fields, &defaults).ok()
+                })
+                .collect()
+        };
+        let threads = if n < 2048 { 1 } else { std::thread::available_parallelism().map_or(1, |p| p.get()).min(8) };
+        let chunk = n.div_ceil(threads.max(1)).max(1);
+        let encoded: Vec<Option<super::store::Obj>> = if threads <= 1 {
+            encode_range(0..n)
+        } else {
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..n)
+                    .step_by(chunk)
+                    .map(|start| {
+                        let encode_range = &encode_range;
+                        s.spawn(move || encode_range(start..(start + chunk).min(n)))
+                    })
+                    .collect();
+                handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            })
+        };
+        let mut batch = Vec::with_capacity(NOTIFY_BATCH);
+        for obj in encoded.into_iter().flatten() {
             let kind =
                 if st.store.get(&res, &obj.ns, &obj.name).is_some() { EventKind::Modified } else { EventKind::Added };
-            st.store.commit(&res, kind, obj);
+            batch.push(st.store.commit_quiet(&res, kind, obj));
+            if batch.len() == NOTIFY_BATCH {
+                st.store.notify(&res, &batch);
+                batch.clear();
+            }
         }
+        st.store.notify(&res, &batch);
         st.store.rv
-    }
-
-    /// Stores pre-serialized objects (JSON bytes) quickly; see [`Control::insert_many`].
-    pub fn insert_many_bytes(&self, gvr: &GroupVersionResource, objects: Vec<Bytes>) -> u64 {
-        let values = objects.iter().filter_map(|b| serde_json::from_slice(b).ok()).collect();
-        self.insert_many(gvr, values)
     }
 
     /// Generates `n` MODIFIED events fast: objects of the resource are re-stored in key order
@@ -218,11 +275,17 @@ impl Control {
             Some(t) if !t.objects.is_empty() => t.objects.values().cloned().collect(),
             _ => return st.store.rv,
         };
+        let mut batch = Vec::with_capacity(NOTIFY_BATCH);
         for i in 0..n {
             let rv = st.store.next_rv();
             let o = objs[i % objs.len()].with_rv(rv);
-            st.store.commit(&res, EventKind::Modified, o);
+            batch.push(st.store.commit_quiet(&res, EventKind::Modified, o));
+            if batch.len() == NOTIFY_BATCH {
+                st.store.notify(&res, &batch);
+                batch.clear();
+            }
         }
+        st.store.notify(&res, &batch);
         st.store.rv
     }
 }

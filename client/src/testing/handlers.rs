@@ -92,7 +92,9 @@ pub async fn dispatch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -
         ("update", Some("scale")) | ("patch", Some("scale")) => write_scale(shared, ctx, t),
         ("patch", None | Some("status")) => patch(shared, ctx, t),
         ("delete", None) => delete(shared, ctx, t),
-        ("deletecollection", None) => delete_collection(shared, ctx, t),
+        ("deletecollection", None) if t.info.verbs.iter().any(|v| v == "deletecollection") => {
+            delete_collection(shared, ctx, t)
+        }
         _ => Err(ApiError::method_not_allowed(ctx.method.as_str())),
     }
 }
@@ -141,7 +143,7 @@ impl Filter {
         let labels = Selector::parse(ctx.q("labelSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(e.message.clone()))?;
         let fields = FieldSelector::parse(ctx.q("fieldSelector").unwrap_or(""))
-            .map_err(|e| ApiError::bad_request(format!("invalid field selector: {}", e.message)))?;
+            .map_err(|e| ApiError::bad_request(format!("invalid field selector: {}", go_rune_message(&e.message))))?;
         let extra = field_paths(&t.info);
         for r in fields.requirements() {
             let f = r.field.as_str();
@@ -171,6 +173,19 @@ impl Filter {
         }
         self.labels.matches(&o.labels) && self.fields.matches(&|p: &str| o.field(p))
     }
+}
+
+/// The API server prints the offending character of a field selector as a Go rune (its code
+/// point, `61` for `=`); the parser quotes it (`'='`).
+fn go_rune_message(msg: &str) -> String {
+    const PREFIX: &str = "unescaped character in value: '";
+    if let Some(rest) = msg.strip_prefix(PREFIX).and_then(|r| r.strip_suffix('\'')) {
+        let mut chars = rest.chars();
+        if let (Some(c), None) = (chars.next(), chars.next()) {
+            return format!("unescaped character in value: {}", c as u32);
+        }
+    }
+    msg.to_string()
 }
 
 /// A decoded continue token.
@@ -388,6 +403,9 @@ async fn list(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
             meta.insert("remainingItemCount".into(), Value::from(remaining));
         }
     }
+    if let Some(include) = ctx.wants_table() {
+        return Ok(json_value(200, &super::table::table(&t.info, Value::Object(meta), &items, include, true)));
+    }
     Ok(list_response(&t.info, ctx.wants_partial(), Value::Object(meta), items))
 }
 
@@ -455,6 +473,10 @@ fn get(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     let name = t.name.as_deref().unwrap_or_default();
     let ns = t.ns.as_deref().unwrap_or_default();
     let obj = shared.state.lock().store.get(&t.res, ns, name).ok_or_else(|| ApiError::not_found(&t.info, name))?;
+    if let Some(include) = ctx.wants_table() {
+        let meta = json!({"resourceVersion": obj.rv.to_string()});
+        return Ok(json_value(200, &super::table::table(&t.info, meta, &[obj], include, true)));
+    }
     if ctx.wants_partial() {
         let mut out = BytesMut::new();
         put_partial(&mut out, &obj);
@@ -652,6 +674,7 @@ fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value) {
             }
             v["status"] = status;
         }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => v["status"] = crd_status(v),
         _ if info.has_status() => {
             if let Value::Object(m) = v {
                 m.remove("status");
@@ -659,6 +682,41 @@ fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// The status the apiextensions controllers give a new CRD at once here: names accepted (as
+/// requested, with the defaults filled in), established, the storage version stored.
+fn crd_status(crd: &Value) -> Value {
+    let now = now_rfc3339();
+    let names = crd.pointer("/spec/names").cloned().unwrap_or_else(|| json!({}));
+    let kind = names.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut accepted = names.clone();
+    if accepted.get("singular").is_none() {
+        accepted["singular"] = Value::String(kind.to_lowercase());
+    }
+    if accepted.get("listKind").is_none() {
+        accepted["listKind"] = Value::String(format!("{kind}List"));
+    }
+    let stored: Vec<Value> = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+                .filter_map(|v| v.get("name").cloned())
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({
+        "conditions": [
+            {"type": "NamesAccepted", "status": "True", "lastTransitionTime": now,
+                "reason": "NoConflicts", "message": "no conflicts found"},
+            {"type": "Established", "status": "True", "lastTransitionTime": now,
+                "reason": "InitialNamesAccepted", "message": "the initial names have been accepted"}
+        ],
+        "acceptedNames": accepted,
+        "storedVersions": stored,
+    })
 }
 
 /// Side effects of committed changes: CRDs serve their resources, namespaces take their
@@ -1514,13 +1572,20 @@ fn logs(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     }
     let (tx, rx) = mpsc::channel::<Bytes>(8);
     let interval = shared.opts.log_interval;
+    // drop_watches() and restart() end followed logs as they end watches.
+    let mut epoch = shared.watch_epoch.subscribe();
+    epoch.borrow_and_update();
     tokio::spawn(async move {
         if tx.send(Bytes::from(first)).await.is_err() {
             return;
         }
         let mut i = CANNED;
         loop {
-            tokio::time::sleep(interval).await;
+            tokio::select! {
+                _ = epoch.changed() => return,
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
             if tx.send(Bytes::from(line(i))).await.is_err() {
                 return;
             }

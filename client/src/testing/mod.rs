@@ -24,11 +24,13 @@ pub mod discovery;
 pub mod errors;
 pub mod handlers;
 pub mod kubeconfig;
+pub mod openapi;
 pub mod registry;
 pub mod seed;
 pub mod server;
 pub mod store;
 pub mod strategic;
+pub mod table;
 pub mod tls;
 pub mod watch;
 
@@ -123,6 +125,7 @@ impl ApiServerBuilder {
             client_cert_auth: self.client_cert_auth,
             log_interval: self.log_interval,
             future_rv_wait: self.future_rv_wait,
+            advertise_address: addr.to_string(),
         };
         let shared = server::Shared::new(opts, self.history_limit);
         for ns in ["default", "kube-system"] {

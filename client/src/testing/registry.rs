@@ -106,6 +106,10 @@ fn decorate(info: &mut ResourceInfo) {
         _ => (&[], &[]),
     };
     info.short_names = short.iter().map(|s| s.to_string()).collect();
+    if info.api.group.is_empty() && info.api.plural == "namespaces" {
+        // kube-apiserver cannot delete namespaces by collection.
+        info.verbs.retain(|v| v != "deletecollection");
+    }
     info.subresources = sub.iter().map(|s| s.to_string()).collect();
     if info.api.group.is_empty() && matches!(info.api.plural.as_ref(), "pods" | "services" | "replicationcontrollers")
         || info.api.group == "apps"

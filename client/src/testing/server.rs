@@ -57,6 +57,8 @@ pub struct Options {
     pub log_interval: Duration,
     /// How long a list at a future resourceVersion waits before 504.
     pub future_rv_wait: Duration,
+    /// The listen address (`host:port`) advertised by `/api`.
+    pub advertise_address: String,
 }
 
 /// Everything the connection tasks share.
@@ -300,6 +302,11 @@ impl Ctx {
     pub fn wants_partial(&self) -> bool {
         let a = self.header("accept");
         a.contains("as=PartialObjectMetadata") && a.contains("g=meta.k8s.io")
+    }
+    /// Whether the client asked for a `meta.k8s.io` Table (`kubectl get`), and what each row
+    /// should carry.
+    pub fn wants_table(&self) -> Option<super::table::Include> {
+        super::table::wants_table(self.header("accept")).then(|| super::table::Include::parse(self.q("includeObject")))
     }
     /// Whether `dryRun=All` was given.
     pub fn dry_run(&self) -> bool {
@@ -590,7 +597,7 @@ pub fn discovery_response(shared: &Arc<Shared>, ctx: &Ctx) -> Option<Response<Bo
             json(200, b)
         }
         ["api"] if aggregated => agg(d::aggregated(reg, true)),
-        ["api"] => pretty_json(&d::api_versions()),
+        ["api"] => pretty_json(&d::api_versions_at(&shared.opts.advertise_address)),
         ["apis"] if aggregated => agg(d::aggregated(reg, false)),
         ["apis"] => pretty_json(&d::api_group_list(reg)),
         ["api", v] => match d::api_resource_list(reg, "", v) {
@@ -605,8 +612,29 @@ pub fn discovery_response(shared: &Arc<Shared>, ctx: &Ctx) -> Option<Response<Bo
             Some(doc) => pretty_json(&doc),
             None => error_response(&ApiError::route_not_found()),
         },
+        ["openapi", "v2"] => openapi_response(&super::openapi::v2_json(), ctx.header("accept"), false),
+        ["openapi", "v3"] => openapi_response(&super::openapi::v3_index(reg), "", false),
+        ["openapi", "v3", rest @ ..] => match super::openapi::v3_document(reg, &rest.join("/")) {
+            Some(doc) => openapi_response(&doc, "", ctx.q("hash").is_some()),
+            None => error_response(&ApiError::route_not_found()),
+        },
         _ => return None,
     })
+}
+
+/// An OpenAPI document as kube-apiserver sends it: `text/plain` JSON (no `nosniff`), or for
+/// the v2 protobuf `Accept` the empty protobuf message; hashed v3 URLs are immutable.
+fn openapi_response(doc: &Value, accept: &str, immutable: bool) -> Response<Body> {
+    if accept.contains(super::openapi::V2_PROTOBUF) {
+        return response(200, "application/octet-stream", Body::Full(Some(Bytes::new())));
+    }
+    let body = serde_json::to_vec(doc).unwrap_or_default();
+    let mut r = response(200, "text/plain; charset=utf-8", Body::Full(Some(Bytes::from(body))));
+    r.headers_mut().remove("x-content-type-options");
+    if immutable {
+        r.headers_mut().insert(http::header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+    }
+    r
 }
 
 #[cfg(test)]

@@ -11,10 +11,13 @@
 //! - Watchers are fed under the store lock, so each receives every later change exactly once,
 //!   in RV order, after the replay computed under the same lock.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
@@ -37,10 +40,11 @@ pub struct Obj {
     pub uid: String,
     /// resourceVersion.
     pub rv: u64,
-    /// Labels (for label selectors).
-    pub labels: BTreeMap<String, String>,
+    /// Labels (for label selectors); shared between the versions of an object that only differ
+    /// in resourceVersion.
+    pub labels: Arc<BTreeMap<String, String>>,
     /// Values of the resource's selectable fields (beyond metadata.name/namespace).
-    pub fields: Vec<(&'static str, String)>,
+    pub fields: Arc<Vec<(&'static str, String)>>,
     /// JSON without kind/apiVersion; begins with `{"metadata":`.
     pub body: Bytes,
     /// `body[META_OPEN.len()..meta_end]` is the metadata object.
@@ -208,12 +212,202 @@ pub fn encode(value: &Value, rv: u64, field_paths: &[&'static str]) -> Obj {
         name: s("name"),
         uid: s("uid"),
         rv,
-        labels,
-        fields,
+        labels: Arc::new(labels),
+        fields: Arc::new(fields),
         body: Bytes::from(out),
         meta_end,
         rv_pos,
     }
+}
+
+/// A JSON object key, borrowed from the input unless it contains escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Key<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_string())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The members of a JSON object in input order, values left unparsed.
+struct Entries<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Entries<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(8));
+                while let Some((k, v)) = m.next_entry::<Key<'de>, &'de RawValue>()? {
+                    out.push((k.0, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl<'a> Entries<'a> {
+    fn parse(raw: &'a str) -> Result<Self, serde_json::Error> {
+        serde_json::from_str(raw)
+    }
+    fn get(&self, k: &str) -> Option<&'a RawValue> {
+        self.0.iter().find(|(key, _)| key == k).map(|(_, v)| *v)
+    }
+}
+
+/// The string a field selector compares with, from an unparsed scalar (`None` for
+/// objects, arrays and null).
+fn raw_scalar(v: &RawValue) -> Option<String> {
+    let s = v.get();
+    match s.as_bytes().first()? {
+        b'"' => serde_json::from_str::<String>(s).ok(),
+        b't' | b'f' | b'-' | b'0'..=b'9' => Some(s.to_string()),
+        _ => None,
+    }
+}
+
+/// Stores pre-serialized JSON without building a `Value`: only the object's members and its
+/// metadata are split (values stay raw bytes), and the output is spliced together. For the
+/// same object it produces the same bytes as [`encode`] when the input is compact with sorted
+/// keys (as `serde_json` writes a `Value`); otherwise member order and any whitespace inside
+/// values are kept. `defaults` are metadata strings set when absent (uid, creationTimestamp).
+pub fn encode_bytes(
+    raw: &[u8],
+    rv: u64,
+    field_paths: &[&'static str],
+    defaults: &[(&str, &str)],
+) -> Result<Obj, serde_json::Error> {
+    let text = std::str::from_utf8(raw).map_err(|e| de::Error::custom(format!("the object is not UTF-8: {e}")))?;
+    let top = Entries::parse(text)?;
+    let meta = match top.get("metadata") {
+        Some(m) if m.get().starts_with('{') => Entries::parse(m.get())?,
+        _ => Entries(Vec::new()),
+    };
+    let mut out = Vec::with_capacity(raw.len() + 128);
+    out.extend_from_slice(META_OPEN);
+    out.push(b'{');
+    let mut first = true;
+    let mut rv_pos = (0, 0);
+    let mut sep = |out: &mut Vec<u8>| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+    };
+    let is_null = |v: &RawValue| v.get() == "null";
+    for k in META_ORDER {
+        if *k == "resourceVersion" {
+            sep(&mut out);
+            out.extend_from_slice(b"\"resourceVersion\":\"");
+            let s = out.len();
+            out.extend_from_slice(rv.to_string().as_bytes());
+            rv_pos = (s, out.len());
+            out.push(b'"');
+        } else if let Some(v) = meta.get(k).filter(|v| !is_null(v)) {
+            sep(&mut out);
+            write_key(&mut out, k);
+            out.extend_from_slice(v.get().as_bytes());
+        } else if let Some((_, d)) = defaults.iter().find(|(dk, _)| dk == k) {
+            sep(&mut out);
+            write_key(&mut out, k);
+            let _ = serde_json::to_writer(&mut out, d);
+        }
+    }
+    for (k, v) in &meta.0 {
+        if !META_ORDER.contains(&k.as_ref()) && !is_null(v) {
+            sep(&mut out);
+            write_key(&mut out, k);
+            out.extend_from_slice(v.get().as_bytes());
+        }
+    }
+    out.push(b'}');
+    let meta_end = out.len();
+    for (k, v) in &top.0 {
+        if matches!(k.as_ref(), "metadata" | "kind" | "apiVersion" | "status") {
+            continue;
+        }
+        out.push(b',');
+        write_key(&mut out, k);
+        out.extend_from_slice(v.get().as_bytes());
+    }
+    if let Some(st) = top.get("status") {
+        out.extend_from_slice(b",\"status\":");
+        out.extend_from_slice(st.get().as_bytes());
+    }
+    out.push(b'}');
+    let meta_string = |k: &str| -> Result<String, serde_json::Error> {
+        match meta.get(k) {
+            Some(v) if v.get().starts_with('"') => serde_json::from_str(v.get()),
+            _ => Ok(defaults.iter().find(|(dk, _)| *dk == k).map(|(_, d)| d.to_string()).unwrap_or_default()),
+        }
+    };
+    let labels = match meta.get("labels") {
+        Some(l) if l.get().starts_with('{') => {
+            Entries::parse(l.get())?.0.into_iter().filter_map(|(k, v)| Some((k.into_owned(), raw_scalar(v)?))).collect()
+        }
+        _ => BTreeMap::new(),
+    };
+    // Selectable fields: each first-level member is split once.
+    let mut parsed: Vec<(&str, Entries)> = Vec::new();
+    let mut fields = Vec::with_capacity(field_paths.len());
+    for p in field_paths {
+        let segs: Vec<&'static str> = p.split('.').collect();
+        let value = match segs.as_slice() {
+            [] => None,
+            [one] => top.get(one),
+            [head, second, deeper @ ..] => {
+                let idx = match parsed.iter().position(|(h, _)| h == head) {
+                    Some(i) => i,
+                    None => {
+                        let e = match top.get(head) {
+                            Some(v) if v.get().starts_with('{') => Entries::parse(v.get())?,
+                            _ => Entries(Vec::new()),
+                        };
+                        parsed.push((head, e));
+                        parsed.len() - 1
+                    }
+                };
+                let mut node = parsed.get(idx).and_then(|(_, e)| e.get(second));
+                for seg in deeper {
+                    node = match node {
+                        Some(n) if n.get().starts_with('{') => Entries::parse(n.get())?.get(seg),
+                        _ => None,
+                    };
+                }
+                node
+            }
+        };
+        fields.push((*p, value.and_then(raw_scalar).unwrap_or_default()));
+    }
+    Ok(Obj {
+        ns: meta_string("namespace")?,
+        name: meta_string("name")?,
+        uid: meta_string("uid")?,
+        rv,
+        labels: Arc::new(labels),
+        fields: Arc::new(fields),
+        body: Bytes::from(out),
+        meta_end,
+        rv_pos,
+    })
 }
 
 /// The kind of a change.
@@ -249,8 +443,6 @@ pub struct Event {
     pub obj: Arc<Obj>,
     /// The state before (None for Added).
     pub prev: Option<Arc<Obj>>,
-    /// The whole event line typed with the table's default kind/apiVersion.
-    pub line: Bytes,
 }
 
 impl Event {
@@ -379,6 +571,15 @@ impl Store {
     /// Commits a change: `obj` must carry `self.next_rv()`. For `Deleted`, `obj` is the final
     /// state at the deletion RV.
     pub fn commit(&mut self, res: &ResKey, kind: EventKind, obj: Obj) -> Arc<Event> {
+        let ev = self.commit_quiet(res, kind, obj);
+        self.notify(res, std::slice::from_ref(&ev));
+        ev
+    }
+
+    /// [`Store::commit`] without telling the watchers; the caller must pass the events to
+    /// [`Store::notify`], in order, before it releases the store (bulk writers notify in
+    /// batches, so a watcher wakes once per batch instead of once per event).
+    pub fn commit_quiet(&mut self, res: &ResKey, kind: EventKind, obj: Obj) -> Arc<Event> {
         self.rv = obj.rv.max(self.rv + 1);
         let obj = Arc::new(obj);
         let table = self.tables.entry(res.clone()).or_default();
@@ -387,19 +588,21 @@ impl Store {
             EventKind::Deleted => table.objects.remove(&key),
             _ => table.objects.insert(key, obj.clone()),
         };
-        let mut line = BytesMut::with_capacity(obj.body.len() + table.prefix.len() + 32);
-        put_event_line(&mut line, kind.as_str(), &table.prefix, &obj.body);
-        let ev = Arc::new(Event { kind, res: res.clone(), obj, prev, line: line.freeze() });
+        let ev = Arc::new(Event { kind, res: res.clone(), obj, prev });
         self.history.push_back(ev.clone());
         while self.history.len() > self.history_limit {
             if let Some(old) = self.history.pop_front() {
                 self.compacted = old.rv();
             }
         }
-        if let Some(ws) = self.watchers.get_mut(res) {
-            ws.retain(|w| w.tx.send(ev.clone()).is_ok());
-        }
         ev
+    }
+
+    /// Sends committed events of `res` to its watchers.
+    pub fn notify(&mut self, res: &ResKey, events: &[Arc<Event>]) {
+        if let Some(ws) = self.watchers.get_mut(res) {
+            ws.retain(|w| events.iter().all(|ev| w.tx.send(ev.clone()).is_ok()));
+        }
     }
 
     /// Forgets the whole history: every older RV now answers 410.
@@ -507,6 +710,36 @@ mod tests {
         assert_eq!(v2["metadata"]["labels"]["resourceVersion"], "x");
         let meta: Value = serde_json::from_slice(o2.metadata()).unwrap();
         assert_eq!(meta["name"], "p");
+    }
+
+    #[test]
+    fn encode_bytes_matches_encode() {
+        let paths = ["spec.nodeName", "spec.hostNetwork", "status.phase", "status.podIP", "involvedObject.kind"];
+        let mut pod = crate::testing::seed::realistic_pod(3, "ns-\"q\"");
+        pod["spec"]["hostNetwork"] = json!(true);
+        pod["metadata"]["labels"]["n\u{e9}"] = json!("x\"y");
+        for v in [pod, json!({"metadata":{"name":"a"}}), json!({"kind":"X","data":{"k":"v"},"metadata":null})] {
+            let raw = serde_json::to_vec(&v).unwrap();
+            let a = encode(&v, 77, &paths);
+            let b = encode_bytes(&raw, 77, &paths, &[]).unwrap();
+            assert_eq!(std::str::from_utf8(&a.body).unwrap(), std::str::from_utf8(&b.body).unwrap());
+            assert_eq!((a.meta_end, a.rv_pos, &*a.labels, &*a.fields), (b.meta_end, b.rv_pos, &*b.labels, &*b.fields));
+            assert_eq!((&a.ns, &a.name, &a.uid), (&b.ns, &b.name, &b.uid));
+        }
+        // Defaults fill missing metadata; present values win.
+        let o = encode_bytes(
+            br#"{"metadata":{"name":"a","uid":"mine"}}"#,
+            5,
+            &[],
+            &[("uid", "u"), ("creationTimestamp", "t")],
+        )
+        .unwrap();
+        assert_eq!(
+            std::str::from_utf8(&o.body).unwrap(),
+            r#"{"metadata":{"name":"a","uid":"mine","resourceVersion":"5","creationTimestamp":"t"}}"#
+        );
+        assert!(encode_bytes(b"[1]", 1, &[], &[]).is_err());
+        assert!(encode_bytes(b"{\"metadata\":", 1, &[], &[]).is_err());
     }
 
     #[test]

@@ -31,13 +31,24 @@ const BATCH: usize = 128 * 1024;
 /// How one watcher formats objects.
 struct Formatter {
     partial: bool,
+    table: Option<super::table::Include>,
+    table_started: std::cell::Cell<bool>,
     prefix: Bytes,
-    table_prefix: Bytes,
     info: ResourceInfo,
 }
 
 impl Formatter {
-    fn put(&self, out: &mut BytesMut, kind: &str, obj: &Obj, ev: Option<&Event>) {
+    fn put(&self, out: &mut BytesMut, kind: &str, obj: &Obj) {
+        if let Some(include) = self.table {
+            let first = !self.table_started.replace(true);
+            let t = super::table::table(&self.info, serde_json::json!({}), &[Arc::new(obj.clone())], include, first);
+            out.put_slice(b"{\"type\":\"");
+            out.put_slice(kind.as_bytes());
+            out.put_slice(b"\",\"object\":");
+            out.put_slice(t.to_string().as_bytes());
+            out.put_slice(b"}\n");
+            return;
+        }
         if self.partial {
             out.put_slice(b"{\"type\":\"");
             out.put_slice(kind.as_bytes());
@@ -46,16 +57,17 @@ impl Formatter {
             out.put_slice(b"}\n");
             return;
         }
-        if let Some(ev) = ev {
-            if ev.kind.as_str() == kind && self.prefix == self.table_prefix {
-                out.put_slice(&ev.line);
-                return;
-            }
-        }
         put_event_line(out, kind, &self.prefix, &obj.body);
     }
 
     fn bookmark(&self, out: &mut BytesMut, rv: u64, initial_end: bool) {
+        if self.table.is_some() {
+            let line = format!(
+                "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{{\"resourceVersion\":\"{rv}\"}},\"columnDefinitions\":null,\"rows\":null}}}}\n"
+            );
+            out.put_slice(line.as_bytes());
+            return;
+        }
         let (kind, api_version) = if self.partial {
             ("PartialObjectMetadata".to_string(), "meta.k8s.io/v1".to_string())
         } else {
@@ -136,22 +148,21 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
     let pass = move |o: &Obj| filter.matches(o) && name_only.as_ref().is_none_or(|n| &o.name == n);
     let fmt = Formatter {
         partial: ctx.wants_partial(),
+        table: ctx.wants_table(),
+        table_started: std::cell::Cell::new(false),
         prefix: type_prefix(&t.info.api.kind, &t.info.api.api_version),
-        table_prefix: Bytes::new(),
         info: t.info.clone(),
     };
-    let mut fmt = fmt;
     let mut initial = BytesMut::new();
     let (id, rx, min_rv, initial_end_rv) = {
         let mut st = shared.state.lock();
-        fmt.table_prefix = st.store.tables.get(&t.res).map(|tb| tb.prefix.clone()).unwrap_or_default();
         let current = st.store.rv;
         let mut min_rv = 0;
         match (rv, streaming) {
             (Rv::Unset | Rv::Zero, _) | (_, true) => {
                 for o in st.store.snapshot(&t.res, t.ns.as_deref(), current, None).unwrap_or_default() {
                     if pass(&o) {
-                        fmt.put(&mut initial, "ADDED", &o, None);
+                        fmt.put(&mut initial, "ADDED", &o);
                     }
                 }
             }
@@ -160,7 +171,7 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
                 Ok(evs) => {
                     for ev in evs {
                         if let Some(kind) = translate(&ev, &pass) {
-                            fmt.put(&mut initial, kind, &ev.obj, Some(&ev));
+                            fmt.put(&mut initial, kind, &ev.obj);
                         }
                     }
                 }
@@ -276,6 +287,6 @@ fn push(fmt: &Formatter, pass: &impl Fn(&Obj) -> bool, ev: &Event, min_rv: u64, 
         return;
     }
     if let Some(kind) = translate(ev, pass) {
-        fmt.put(out, kind, &ev.obj, Some(ev));
+        fmt.put(out, kind, &ev.obj);
     }
 }

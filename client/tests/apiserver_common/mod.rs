@@ -61,6 +61,20 @@ impl Http {
         Resp { code, headers, body: String::from_utf8(bytes.to_vec()).unwrap() }
     }
 
+    /// A GET with an `Accept` header.
+    pub async fn get_accept(&self, path: &str, accept: &str) -> Resp {
+        let req = http::Request::get(format!("{}{}", self.base, path))
+            .header("user-agent", "rudder-test/1.0")
+            .header("accept", accept)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), self.client.request(req)).await.unwrap().unwrap();
+        let code = r.status().as_u16();
+        let headers = r.headers().clone();
+        let bytes = r.into_body().collect().await.unwrap().to_bytes();
+        Resp { code, headers, body: String::from_utf8(bytes.to_vec()).unwrap() }
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.req("GET", path, None, "").await
     }
@@ -75,6 +89,17 @@ impl Http {
     }
     pub async fn delete(&self, path: &str) -> Resp {
         self.req("DELETE", path, None, "").await
+    }
+
+    /// Opens a watch with an `Accept` header and returns a line reader.
+    pub async fn watch_accept(&self, path: &str, accept: &str) -> Lines {
+        let req = http::Request::get(format!("{}{}", self.base, path))
+            .header("accept", accept)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let r = tokio::time::timeout(Duration::from_secs(10), self.client.request(req)).await.unwrap().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "watch {path}");
+        Lines { body: r.into_body(), buf: Vec::new(), ended: false }
     }
 
     /// Opens a watch and returns a line reader.

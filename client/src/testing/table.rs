@@ -1,0 +1,237 @@
+//! `meta.k8s.io/v1` `Table` responses (what `kubectl get` asks for with
+//! `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`).
+//!
+//! Contract: columns follow kube-apiserver's printers for pods (Name, Ready, Status, Restarts,
+//! Age, then at priority 1 IP, Node, Nominated Node, Readiness Gates), configmaps (Name, Data,
+//! Age) and namespaces (Name, Status, Age); every other kind gets Name and Age. Age cells are
+//! human durations (`5m`, `3h20m`, `12d`) as kube-apiserver renders them. Each row's `object`
+//! is the object's `PartialObjectMetadata` (`includeObject=Metadata`, the default), the whole
+//! object (`includeObject=Object`) or absent (`includeObject=None`).
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use super::registry::ResourceInfo;
+use super::store::Obj;
+
+/// What each row carries as `object`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Include {
+    /// No object.
+    None,
+    /// `PartialObjectMetadata` (the default).
+    Metadata,
+    /// The whole object.
+    Object,
+}
+
+impl Include {
+    /// Parses the `includeObject` query parameter.
+    pub fn parse(q: Option<&str>) -> Include {
+        match q {
+            Some("None") => Include::None,
+            Some("Object") => Include::Object,
+            _ => Include::Metadata,
+        }
+    }
+}
+
+/// Whether an `Accept` header asks for a Table.
+pub fn wants_table(accept: &str) -> bool {
+    accept.contains("as=Table") && accept.contains("g=meta.k8s.io")
+}
+
+const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+
+fn column(name: &str, ty: &str, format: &str, description: &str, priority: u8) -> Value {
+    json!({"name": name, "type": ty, "format": format, "description": description, "priority": priority})
+}
+
+/// The column definitions for a resource.
+pub fn columns(info: &ResourceInfo) -> Vec<Value> {
+    let name = column("Name", "string", "name", NAME_DOC, 0);
+    let age = column("Age", "string", "", AGE_DOC, 0);
+    match (info.api.group.as_ref(), info.api.plural.as_ref()) {
+        ("", "pods") => vec![
+            name,
+            column("Ready", "string", "", "The aggregate readiness state of this pod for accepting traffic.", 0),
+            column("Status", "string", "", "The aggregate status of the containers in this pod.", 0),
+            column("Restarts", "string", "", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", 0),
+            age,
+            column("IP", "string", "", "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.", 1),
+            column("Node", "string", "", "NodeName is a request to schedule this pod onto a specific node.", 1),
+            column("Nominated Node", "string", "", "nominatedNodeName is set only when this pod preempts other pods on the node.", 1),
+            column("Readiness Gates", "string", "", "If specified, all readiness gates will be evaluated for pod readiness.", 1),
+        ],
+        ("", "configmaps") => vec![name, column("Data", "string", "", "Data contains the configuration data.", 0), age],
+        ("", "namespaces") => {
+            vec![name, column("Status", "string", "", "The status of the namespace", 0), age]
+        }
+        _ => vec![name, age],
+    }
+}
+
+/// Formats a duration as kube-apiserver's printers do (`HumanDuration`).
+pub fn human_duration(secs: i64) -> String {
+    if secs < -1 {
+        return "<invalid>".into();
+    }
+    let s = secs.max(0);
+    let m = s / 60;
+    let h = m / 60;
+    let d = h / 24;
+    let y = d / 365;
+    let pair = |a: i64, ua: &str, b: i64, ub: &str| if b == 0 { format!("{a}{ua}") } else { format!("{a}{ua}{b}{ub}") };
+    if s < 120 {
+        format!("{s}s")
+    } else if m < 10 {
+        pair(m, "m", s % 60, "s")
+    } else if m < 180 {
+        format!("{m}m")
+    } else if h < 8 {
+        pair(h, "h", m % 60, "m")
+    } else if h < 48 {
+        format!("{h}h")
+    } else if h < 24 * 8 {
+        pair(d, "d", h % 24, "h")
+    } else if h < 24 * 365 * 2 {
+        format!("{d}d")
+    } else if h < 24 * 365 * 8 {
+        pair(y, "y", d % 365, "d")
+    } else {
+        format!("{y}y")
+    }
+}
+
+fn age(v: &Value, now: jiff::Timestamp) -> String {
+    match v
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    {
+        Some(t) => human_duration(now.as_second() - t.as_second()),
+        None => "<unknown>".into(),
+    }
+}
+
+fn or_none(v: Option<&Value>) -> String {
+    match v.and_then(Value::as_str) {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => "<none>".into(),
+    }
+}
+
+/// The aggregate status kubectl shows for a pod (phase, or a container's waiting/terminated
+/// reason, or `Terminating`).
+fn pod_status(v: &Value) -> String {
+    let mut reason = v
+        .pointer("/status/reason")
+        .or_else(|| v.pointer("/status/phase"))
+        .and_then(Value::as_str)
+        .unwrap_or("Unknown")
+        .to_string();
+    for cs in v.pointer("/status/containerStatuses").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(r) = cs.pointer("/state/waiting/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+            reason = r.to_string();
+        } else if let Some(r) = cs.pointer("/state/terminated/reason").and_then(Value::as_str).filter(|r| !r.is_empty())
+        {
+            reason = r.to_string();
+        }
+    }
+    if v.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
+        reason = "Terminating".into();
+    }
+    reason
+}
+
+fn cells(info: &ResourceInfo, v: &Value, now: jiff::Timestamp) -> Vec<Value> {
+    let name = Value::from(v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default());
+    match (info.api.group.as_ref(), info.api.plural.as_ref()) {
+        ("", "pods") => {
+            let total = v.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
+            let statuses = v.pointer("/status/containerStatuses").and_then(Value::as_array);
+            let ready = statuses.map_or(0, |s| s.iter().filter(|c| c["ready"] == true).count());
+            let restarts: i64 = statuses.map_or(0, |s| s.iter().filter_map(|c| c["restartCount"].as_i64()).sum());
+            vec![
+                name,
+                format!("{ready}/{total}").into(),
+                pod_status(v).into(),
+                restarts.to_string().into(),
+                age(v, now).into(),
+                or_none(v.pointer("/status/podIP")).into(),
+                or_none(v.pointer("/spec/nodeName")).into(),
+                or_none(v.pointer("/status/nominatedNodeName")).into(),
+                "<none>".into(),
+            ]
+        }
+        ("", "configmaps") => {
+            let n = ["data", "binaryData"]
+                .iter()
+                .filter_map(|k| v.get(*k).and_then(Value::as_object))
+                .map(|m| m.len())
+                .sum::<usize>();
+            vec![name, n.into(), age(v, now).into()]
+        }
+        ("", "namespaces") => {
+            vec![name, or_none(v.pointer("/status/phase")).into(), age(v, now).into()]
+        }
+        _ => vec![name, age(v, now).into()],
+    }
+}
+
+fn row(info: &ResourceInfo, obj: &Obj, include: Include, now: jiff::Timestamp) -> Value {
+    let mut v = obj.value();
+    let mut row = json!({"cells": cells(info, &v, now)});
+    match include {
+        Include::None => {}
+        Include::Metadata => {
+            let meta: Value = serde_json::from_slice(obj.metadata()).unwrap_or_default();
+            row["object"] = json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": meta});
+        }
+        Include::Object => {
+            if let Value::Object(m) = &mut v {
+                m.insert("kind".into(), Value::from(info.api.kind.to_string()));
+                m.insert("apiVersion".into(), Value::from(info.api.api_version.to_string()));
+            }
+            row["object"] = v;
+        }
+    }
+    row
+}
+
+/// A Table of `items`; `meta` is the list metadata (resourceVersion, continue); the column
+/// definitions are left out when `with_columns` is false (watch events after the first).
+pub fn table(info: &ResourceInfo, meta: Value, items: &[Arc<Obj>], include: Include, with_columns: bool) -> Value {
+    let now = jiff::Timestamp::now();
+    let rows: Vec<Value> = items.iter().map(|o| row(info, o, include, now)).collect();
+    let mut t = json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": meta});
+    t["columnDefinitions"] = if with_columns { Value::from(columns(info)) } else { Value::Null };
+    t["rows"] = Value::from(rows);
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_kubectl() {
+        let cases = [
+            (5, "5s"),
+            (119, "119s"),
+            (150, "2m30s"),
+            (600, "10m"),
+            (3 * 3600 + 120, "3h2m"),
+            (20 * 3600, "20h"),
+            (3 * 86400 + 3600, "3d1h"),
+            (40 * 86400, "40d"),
+            (3 * 365 * 86400, "3y"),
+        ];
+        for (s, want) in cases {
+            assert_eq!(human_duration(s), want, "{s}");
+        }
+        assert_eq!(human_duration(-5), "<invalid>");
+    }
+}
