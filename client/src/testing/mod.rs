@@ -1,6 +1,10 @@
 //! STUB — the server helpers replace this file. The public API below is the agreed contract.
 
+pub mod discovery;
+pub mod kubeconfig;
 pub mod registry;
+pub mod seed;
+pub mod tls;
 
 use crate::{Client, Config};
 
