@@ -1,0 +1,281 @@
+//! Watch streams of the embedded API server.
+//!
+//! Contract (as the real watch cache): a `200` with `Content-Type: application/json` and one
+//! `{"type":..,"object":..}\n` line per event, flushed as events happen (batched when many are
+//! queued). No resourceVersion or `0` → synthetic ADDED for every current object first; `n` →
+//! every change after `n` from the history, or one ERROR event (410 Expired, `too old resource
+//! version`) and the end when `n` is compacted. With selectors an object that stops matching is
+//! sent as DELETED and one that starts matching as ADDED. `allowWatchBookmarks` → a BOOKMARK
+//! (zero-valued object with only `metadata.resourceVersion`) every bookmark interval and ~2 s
+//! before `timeoutSeconds`; at `timeoutSeconds` the body ends cleanly. `sendInitialEvents=true`
+//! with `resourceVersionMatch=NotOlderThan` sends the current objects and then a bookmark
+//! annotated `k8s.io/initial-events-end: "true"`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use rudder_apimachinery::status::{ReasonKind, Status};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::errors::{ApiError, ApiResult};
+use super::handlers::{parse_rv, Filter, Rv};
+use super::registry::ResourceInfo;
+use super::server::{json, response, Body, Ctx, Shared, Target};
+use super::store::{put_event_line, type_prefix, Event, EventKind, Obj};
+
+/// Flush threshold when many events are queued.
+const BATCH: usize = 128 * 1024;
+
+/// How one watcher formats objects.
+struct Formatter {
+    partial: bool,
+    prefix: Bytes,
+    table_prefix: Bytes,
+    info: ResourceInfo,
+}
+
+impl Formatter {
+    fn put(&self, out: &mut BytesMut, kind: &str, obj: &Obj, ev: Option<&Event>) {
+        if self.partial {
+            out.put_slice(b"{\"type\":\"");
+            out.put_slice(kind.as_bytes());
+            out.put_slice(b"\",\"object\":");
+            super::store::put_partial(out, obj);
+            out.put_slice(b"}\n");
+            return;
+        }
+        if let Some(ev) = ev {
+            if ev.kind.as_str() == kind && self.prefix == self.table_prefix {
+                out.put_slice(&ev.line);
+                return;
+            }
+        }
+        put_event_line(out, kind, &self.prefix, &obj.body);
+    }
+
+    fn bookmark(&self, out: &mut BytesMut, rv: u64, initial_end: bool) {
+        let (kind, api_version) = if self.partial {
+            ("PartialObjectMetadata".to_string(), "meta.k8s.io/v1".to_string())
+        } else {
+            (self.info.api.kind.to_string(), self.info.api.api_version.to_string())
+        };
+        let annotations = if initial_end { ",\"annotations\":{\"k8s.io/initial-events-end\":\"true\"}" } else { "" };
+        let zero = if self.partial {
+            ""
+        } else if self.info.api.group.is_empty() && self.info.api.plural == "pods" {
+            ",\"spec\":{\"containers\":null},\"status\":{}"
+        } else if self.info.has_status() {
+            ",\"spec\":{},\"status\":{}"
+        } else {
+            ""
+        };
+        let line = format!(
+            "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":{},\"apiVersion\":{},\"metadata\":{{\"resourceVersion\":\"{rv}\",\"creationTimestamp\":null{annotations}}}{zero}}}}}\n",
+            serde_json::Value::String(kind),
+            serde_json::Value::String(api_version),
+        );
+        out.put_slice(line.as_bytes());
+    }
+}
+
+/// Which event (if any) a watcher with filter `pass` sees for a change.
+fn translate(ev: &Event, pass: &dyn Fn(&Obj) -> bool) -> Option<&'static str> {
+    match ev.kind {
+        EventKind::Added => pass(&ev.obj).then_some("ADDED"),
+        EventKind::Deleted => pass(&ev.obj).then_some("DELETED"),
+        EventKind::Modified => {
+            let now = pass(&ev.obj);
+            let before = ev.prev.as_deref().is_some_and(pass);
+            match (before, now) {
+                (true, true) => Some("MODIFIED"),
+                (false, true) => Some("ADDED"),
+                (true, false) => Some("DELETED"),
+                (false, false) => None,
+            }
+        }
+    }
+}
+
+fn too_old_line(rv: u64, oldest: u64) -> String {
+    let mut s = Status::failure(410, ReasonKind::Expired, format!("too old resource version: {rv} ({oldest})"));
+    s.details = None;
+    format!("{{\"type\":\"ERROR\",\"object\":{}}}\n", serde_json::to_string(&s).unwrap_or_default())
+}
+
+/// Starts a watch.
+pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<http::Response<Body>> {
+    let filter = Filter::parse(ctx, t)?;
+    let rv = parse_rv(ctx.q("resourceVersion"))?;
+    let send_initial = ctx.flag("sendInitialEvents");
+    let rvm = ctx.q("resourceVersionMatch").filter(|m| !m.is_empty());
+    let streaming = match rvm {
+        Some("NotOlderThan") if send_initial => true,
+        Some(_) => {
+            let mut causes = Vec::new();
+            if rv == Rv::Unset {
+                causes.push((
+                    "FieldValueForbidden".into(),
+                    "resourceVersionMatch".into(),
+                    "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
+                ));
+            }
+            causes.push((
+                "FieldValueForbidden".into(),
+                "resourceVersionMatch".into(),
+                "Forbidden: resourceVersionMatch is forbidden for watch".into(),
+            ));
+            return Err(ApiError::invalid_options("ListOptions", causes));
+        }
+        None => false,
+    };
+    let timeout = ctx.q("timeoutSeconds").and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let bookmarks = ctx.flag("allowWatchBookmarks");
+    let name_only = t.name.clone();
+    let pass = move |o: &Obj| filter.matches(o) && name_only.as_ref().is_none_or(|n| &o.name == n);
+    let fmt = Formatter {
+        partial: ctx.wants_partial(),
+        prefix: type_prefix(&t.info.api.kind, &t.info.api.api_version),
+        table_prefix: Bytes::new(),
+        info: t.info.clone(),
+    };
+    let mut fmt = fmt;
+    let mut initial = BytesMut::new();
+    let (id, rx, min_rv, initial_end_rv) = {
+        let mut st = shared.state.lock();
+        fmt.table_prefix = st.store.tables.get(&t.res).map(|tb| tb.prefix.clone()).unwrap_or_default();
+        let current = st.store.rv;
+        let mut min_rv = 0;
+        match (rv, streaming) {
+            (Rv::Unset | Rv::Zero, _) | (_, true) => {
+                for o in st.store.snapshot(&t.res, t.ns.as_deref(), current, None).unwrap_or_default() {
+                    if pass(&o) {
+                        fmt.put(&mut initial, "ADDED", &o, None);
+                    }
+                }
+            }
+            (Rv::At(n), false) if n > current => min_rv = n,
+            (Rv::At(n), false) => match st.store.events_after(&t.res, n) {
+                Ok(evs) => {
+                    for ev in evs {
+                        if let Some(kind) = translate(&ev, &pass) {
+                            fmt.put(&mut initial, kind, &ev.obj, Some(&ev));
+                        }
+                    }
+                }
+                Err(_) => {
+                    let line = too_old_line(n, st.store.compacted + 1);
+                    return Ok(json(200, line));
+                }
+            },
+        }
+        let (id, rx) = st.store.add_watcher(&t.res);
+        (id, rx, min_rv, current)
+    };
+    if streaming {
+        fmt.bookmark(&mut initial, initial_end_rv, true);
+    }
+    let (tx, body_rx) = mpsc::channel::<Bytes>(16);
+    let shared2 = shared.clone();
+    let res = t.res.clone();
+    let opts = WatchOpts { timeout, bookmarks, min_rv };
+    tokio::spawn(async move {
+        run(&shared2, fmt, pass, rx, tx, initial, opts).await;
+        if let Some(ws) = shared2.state.lock().store.watchers.get_mut(&res) {
+            ws.retain(|w| w.id != id);
+        }
+    });
+    Ok(response(200, "application/json", Body::Chan(body_rx)))
+}
+
+struct WatchOpts {
+    timeout: i64,
+    bookmarks: bool,
+    min_rv: u64,
+}
+
+async fn run(
+    shared: &Arc<Shared>,
+    fmt: Formatter,
+    pass: impl Fn(&Obj) -> bool,
+    mut rx: mpsc::UnboundedReceiver<Arc<Event>>,
+    tx: mpsc::Sender<Bytes>,
+    initial: BytesMut,
+    o: WatchOpts,
+) {
+    let mut epoch = shared.watch_epoch.subscribe();
+    epoch.borrow_and_update();
+    let mut stalled = shared.stalled.subscribe();
+    // Initial events, in chunks.
+    let mut initial = initial;
+    while !initial.is_empty() {
+        let n = initial.len().min(BATCH);
+        if tx.send(initial.split_to(n).freeze()).await.is_err() {
+            return;
+        }
+    }
+    if o.timeout < 0 {
+        return;
+    }
+    let start = Instant::now();
+    let deadline = (o.timeout > 0).then(|| start + Duration::from_secs(o.timeout as u64));
+    let interval = shared.opts.bookmark_interval;
+    let mut next_bookmark = start + interval;
+    let mut final_bookmark = deadline.filter(|_| o.timeout > 2).map(|d| d - Duration::from_secs(2));
+    let far = start + Duration::from_secs(86400 * 365);
+    let mut out = BytesMut::new();
+    loop {
+        let is_stalled = *stalled.borrow_and_update();
+        let bookmark_at =
+            if o.bookmarks { final_bookmark.map_or(next_bookmark, |f| f.min(next_bookmark)) } else { far };
+        tokio::select! {
+            biased;
+            _ = epoch.changed() => return,
+            _ = tx.closed() => return,
+            _ = tokio::time::sleep_until(deadline.unwrap_or(far)) => return,
+            _ = stalled.changed() => continue,
+            _ = tokio::time::sleep_until(bookmark_at), if !is_stalled => {
+                let now = Instant::now();
+                if final_bookmark.is_some_and(|f| f <= now) {
+                    final_bookmark = None;
+                }
+                if next_bookmark <= now {
+                    next_bookmark = now + interval;
+                }
+                let rv = shared.state.lock().store.rv;
+                while let Ok(ev) = rx.try_recv() {
+                    push(&fmt, &pass, &ev, o.min_rv, &mut out);
+                }
+                if rv >= o.min_rv {
+                    fmt.bookmark(&mut out, rv, false);
+                }
+                if tx.send(out.split().freeze()).await.is_err() {
+                    return;
+                }
+            }
+            ev = rx.recv(), if !is_stalled => {
+                let Some(ev) = ev else { return };
+                push(&fmt, &pass, &ev, o.min_rv, &mut out);
+                while out.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(ev) => push(&fmt, &pass, &ev, o.min_rv, &mut out),
+                        Err(_) => break,
+                    }
+                }
+                if !out.is_empty() && tx.send(out.split().freeze()).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn push(fmt: &Formatter, pass: &impl Fn(&Obj) -> bool, ev: &Event, min_rv: u64, out: &mut BytesMut) {
+    if ev.rv() <= min_rv {
+        return;
+    }
+    if let Some(kind) = translate(ev, pass) {
+        fmt.put(out, kind, &ev.obj, Some(ev));
+    }
+}

@@ -1,0 +1,162 @@
+//! The embedded API server's transport: discovery, TLS with h2 via ALPN, bearer-token and
+//! client-certificate authentication, and a throughput measurement (ignored by default).
+#![cfg(feature = "testing")]
+
+mod apiserver_common;
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiserver_common::*;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn discovery_documents_are_served() {
+    let s = ApiServer::start().await.unwrap();
+    let h = Http::new(&s);
+    let v = h.get("/version").await.json();
+    assert_eq!(v["major"], "1");
+    assert_eq!(h.get("/api").await.json()["kind"], "APIVersions");
+    assert_eq!(h.get("/apis").await.json()["kind"], "APIGroupList");
+    let core = h.get("/api/v1").await.json();
+    assert_eq!(core["kind"], "APIResourceList");
+    assert!(core["resources"].as_array().unwrap().iter().any(|r| r["name"] == "pods/status"));
+    assert_eq!(h.get("/apis/apps").await.json()["kind"], "APIGroup");
+    assert_eq!(h.get("/apis/apps/v1").await.json()["groupVersion"], "apps/v1");
+    assert_eq!(h.get("/apis/apps/v9").await.code, 404);
+}
+
+fn tls_client(
+    ca: &str,
+    identity: Option<(&str, &str)>,
+) -> Client<hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>, Full<Bytes>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let b = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let cfg = match identity {
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_slice_iter(cert.as_bytes()).map(|c| c.unwrap()).collect();
+            b.with_client_auth_cert(chain, PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap()).unwrap()
+        }
+        None => b.with_no_client_auth(),
+    };
+    let conn =
+        hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(cfg).https_only().enable_all_versions().build();
+    Client::builder(TokioExecutor::new()).build(conn)
+}
+
+#[tokio::test]
+async fn tls_h2_with_token_auth() {
+    let s = ApiServer::builder().tls().token("secret").start().await.unwrap();
+    assert_eq!(s.url().scheme_str(), Some("https"));
+    let client = tls_client(s.ca_pem().unwrap(), None);
+    let url = format!("{}api/v1/namespaces", s.url());
+    let req = |tok: Option<&str>| {
+        let mut b = http::Request::get(&url);
+        if let Some(t) = tok {
+            b = b.header("authorization", format!("Bearer {t}"));
+        }
+        b.body(Full::new(Bytes::new())).unwrap()
+    };
+    let r = client.request(req(Some("secret"))).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.version(), http::Version::HTTP_2);
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["items"].as_array().unwrap().len(), 2);
+    let r = client.request(req(Some("wrong"))).await.unwrap();
+    assert_eq!(r.status(), 401);
+    let body = r.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        &body[..],
+        b"{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Failure\",\"message\":\"Unauthorized\",\"reason\":\"Unauthorized\",\"code\":401}\n"
+    );
+    let r = client.request(req(None)).await.unwrap();
+    assert_eq!(r.status(), 401);
+    // Health is anonymous.
+    let r = client
+        .request(http::Request::get(format!("{}healthz", s.url())).body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A watch over h2.
+    let w = client
+        .request(
+            http::Request::get(format!("{}api/v1/namespaces?watch=1", s.url()))
+                .header("authorization", "Bearer secret")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let mut body = w.into_body();
+    let f = tokio::time::timeout(Duration::from_secs(5), body.frame()).await.unwrap().unwrap().unwrap();
+    let line = String::from_utf8_lossy(f.data_ref().unwrap()).to_string();
+    assert!(line.starts_with("{\"type\":\"ADDED\""), "{line}");
+}
+
+#[tokio::test]
+async fn client_certificate_auth() {
+    let s = ApiServer::builder().client_cert_auth().start().await.unwrap();
+    let cfg = s.config();
+    let cert = String::from_utf8(cfg.auth.client_certificate_pem.clone().unwrap()).unwrap();
+    let key = String::from_utf8(cfg.auth.client_key_pem.as_ref().unwrap().expose().clone()).unwrap();
+    let client = tls_client(s.ca_pem().unwrap(), Some((&cert, &key)));
+    let r = client
+        .request(
+            http::Request::get(format!("{}api/v1/namespaces/default", s.url())).body(Full::new(Bytes::new())).unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    s.write_kubeconfig(&path).unwrap();
+    assert!(std::fs::read_to_string(&path).unwrap().contains("client-certificate-data"));
+}
+
+/// Measures list and watch throughput with 100 000 realistic pods. Run with
+/// `cargo test --release -p rudder-client --features testing --test apiserver_transport -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn throughput() {
+    use rudder_client::testing::seed;
+    let n = 100_000;
+    let s = ApiServer::builder().history_limit(200_000).start().await.unwrap();
+    let gvr = rudder_client::apimachinery::schema::GroupVersionResource::new("", "v1", "pods");
+    let t = std::time::Instant::now();
+    let rv = s.control().insert_many(&gvr, seed::realistic_pods(n, "default"));
+    println!("insert_many: {n} pods in {:?}", t.elapsed());
+    let h = Http::new(&s);
+    let t = std::time::Instant::now();
+    let r = h.raw("GET", "/api/v1/pods", None, "").await;
+    let bytes = r.into_body().collect().await.unwrap().to_bytes();
+    let el = t.elapsed();
+    println!("list: {n} pods, {} MB in {el:?} ({:.0} pods/s)", bytes.len() / 1_000_000, n as f64 / el.as_secs_f64());
+    let w = h.raw("GET", &format!("/api/v1/pods?watch=1&resourceVersion={rv}"), None, "").await;
+    let mut body = w.into_body();
+    let t = std::time::Instant::now();
+    s.control().modify_many(&gvr, n);
+    let mut lines = 0usize;
+    while lines < n {
+        let f = body.frame().await.unwrap().unwrap();
+        if let Ok(d) = f.into_data() {
+            lines += d.iter().filter(|b| **b == b'\n').count();
+        }
+    }
+    let el = t.elapsed();
+    println!("watch: {n} events in {el:?} ({:.0} events/s)", n as f64 / el.as_secs_f64());
+    let _ = json!({});
+}
