@@ -96,7 +96,7 @@ async fn list<K: DeserializeOwned + HasMetadata>(
 }
 
 /// Watches from `rv`, applying every event to `map` and counting it in `progress`.
-async fn watch<K: DeserializeOwned + HasMetadata>(
+async fn watch_loop<K: DeserializeOwned + HasMetadata>(
     http: Http,
     base: String,
     rv: String,
@@ -158,7 +158,7 @@ where
     let map: Map<K> = Arc::new(Mutex::new(HashMap::new()));
     let rv = list(&http, url, &map, fix).await?;
     let progress = Arc::new(Progress::default());
-    let task = tokio::spawn(watch(http, url.to_string(), rv, map.clone(), progress.clone(), fix));
+    let task = tokio::spawn(watch_loop(http, url.to_string(), rv, map.clone(), progress.clone(), fix));
     Ok(Running { map, progress, task })
 }
 
@@ -171,15 +171,24 @@ async fn sync_impl(args: SyncArgs) -> Result<Synced> {
     let (cached, keep_alive): (usize, Box<dyn std::any::Any + Send>) = match args.shape {
         Shape::Full => {
             let r = start::<Pod>(&args.url, keep).await?;
-            (r.map.lock().len(), Box::new(r))
+            {
+                let len = r.map.lock().len();
+                (len, Box::new(r))
+            }
         }
         Shape::NoManagedFields => {
             let r = start::<Pod>(&args.url, strip_managed_fields).await?;
-            (r.map.lock().len(), Box::new(r))
+            {
+                let len = r.map.lock().len();
+                (len, Box::new(r))
+            }
         }
         Shape::View => {
             let r = start::<PodView>(&args.url, keep).await?;
-            (r.map.lock().len(), Box::new(r))
+            {
+                let len = r.map.lock().len();
+                (len, Box::new(r))
+            }
         }
     };
     if cached < args.n {

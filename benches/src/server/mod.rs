@@ -7,14 +7,18 @@
 //!
 //! Backends ([`Backend`], chosen with `RUDDER_BENCH_SERVER=embedded|replay`):
 //! - `embedded`: rudder's embedded API server (`rudder_client::testing::ApiServer`), the
-//!   default once it is available;
+//!   the default;
 //! - `replay`: [`replay::ReplayServer`], pre-rendered JSON, nearly free server side.
 
 pub mod replay;
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use futures::FutureExt;
+use rudder_apimachinery::schema::GroupVersionResource;
+use rudder_client::testing::seed::realistic_pod_bytes;
+use rudder_client::testing::ApiServer;
 
 use crate::{BenchError, Result, Trigger};
 
@@ -55,12 +59,33 @@ impl Backend {
 
     /// The backend used when none is asked for.
     pub fn default_backend() -> Backend {
-        Backend::Replay
+        Backend::Embedded
     }
 }
 
 enum Handle {
     Replay(replay::ReplayServer),
+    Embedded(ApiServer),
+}
+
+/// Pods are spread over this many namespaces (`bench-0` ...).
+pub const NAMESPACES: usize = 10;
+
+fn pods_gvr() -> GroupVersionResource {
+    GroupVersionResource::new("", "v1", "pods")
+}
+
+/// Inserts `n` realistic pods into the embedded server, in batches.
+fn seed_embedded(server: &ApiServer, n: usize) {
+    let control = server.control();
+    let mut i = 0;
+    while i < n {
+        let end = (i + 5_000).min(n);
+        let batch =
+            (i..end).map(|j| Bytes::from(realistic_pod_bytes(j, &format!("bench-{}", j % NAMESPACES)))).collect();
+        control.insert_many_bytes(&pods_gvr(), batch);
+        i = end;
+    }
 }
 
 /// A running server with its own runtime.
@@ -86,7 +111,9 @@ impl BenchServer {
                 (format!("http://{addr}"), Handle::Replay(s))
             }
             Backend::Embedded => {
-                return Err(BenchError("the embedded API server is not available in this build yet".into()))
+                let server = rt.block_on(ApiServer::start()).map_err(|e| BenchError::ctx("embedded API server", e))?;
+                seed_embedded(&server, n);
+                (server.url().to_string().trim_end_matches('/').to_string(), Handle::Embedded(server))
             }
         };
         Ok(BenchServer { url, handle, rt: Some(rt) })
@@ -109,6 +136,23 @@ impl BenchServer {
                 Arc::new(move |n| {
                     let s = s.clone();
                     let job = rt.spawn(async move { s.modify(n).await });
+                    async move { job.await.map_err(|e| BenchError::ctx("modify task", e)) }.boxed()
+                })
+            }
+            Handle::Embedded(s) => {
+                let control = s.control();
+                Arc::new(move |n| {
+                    let control = control.clone();
+                    // In chunks, so the server's watch tasks stream while events are generated.
+                    let job = rt.spawn(async move {
+                        let mut left = n;
+                        while left > 0 {
+                            let chunk = left.min(1_000);
+                            control.modify_many(&pods_gvr(), chunk);
+                            left -= chunk;
+                            tokio::task::yield_now().await;
+                        }
+                    });
                     async move { job.await.map_err(|e| BenchError::ctx("modify task", e)) }.boxed()
                 })
             }

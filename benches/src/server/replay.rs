@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::service::service_fn;
@@ -89,10 +89,10 @@ fn event_line(kind: &str, obj: &[u8]) -> Bytes {
     Bytes::from(l)
 }
 
-type Body = BoxBody<Bytes, Infallible>;
+type Body = UnsyncBoxBody<Bytes, Infallible>;
 
 fn full(status: u16, body: String) -> Response<Body> {
-    let mut r = Response::new(Full::new(Bytes::from(body)).boxed());
+    let mut r = Response::new(Full::new(Bytes::from(body)).boxed_unsync());
     *r.status_mut() = hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
     r
@@ -199,7 +199,7 @@ impl ReplayServer {
         }
         out.extend_from_slice(b"]}");
         drop(g);
-        let mut r = Response::new(Full::new(Bytes::from(out)).boxed());
+        let mut r = Response::new(Full::new(Bytes::from(out)).boxed_unsync());
         r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
         r
     }
@@ -233,7 +233,7 @@ impl ReplayServer {
 
     fn stream_response(&self, s: futures::stream::BoxStream<'static, Bytes>) -> Response<Body> {
         let body = StreamBody::new(s.map(|b| Ok::<_, Infallible>(Frame::data(b))));
-        let mut r = Response::new(BodyExt::boxed(body));
+        let mut r = Response::new(BodyExt::boxed_unsync(body));
         r.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
         r
     }
@@ -245,27 +245,28 @@ impl ReplayServer {
         while left > 0 {
             let chunk = left.min(1000);
             left -= chunk;
-            let mut g = self.inner.lock();
-            if g.pods.is_empty() {
-                return;
-            }
-            for _ in 0..chunk {
-                g.rv += 1;
-                let rv = g.rv;
-                let idx = g.cursor % g.pods.len();
-                g.cursor += 1;
-                let p = &mut g.pods[idx];
-                let mut b = p.bytes.to_vec();
-                b[p.rv_at..p.rv_at + RV_WIDTH].copy_from_slice(format!("{rv:0RV_WIDTH$}").as_bytes());
-                p.bytes = Bytes::from(b);
-                let line = event_line("MODIFIED", &p.bytes);
-                if g.history.len() == HISTORY {
-                    g.history.pop_front();
+            {
+                let mut g = self.inner.lock();
+                if g.pods.is_empty() {
+                    return;
                 }
-                g.history.push_back((rv, line.clone()));
-                g.watchers.retain(|w| w.send(line.clone()).is_ok());
+                for _ in 0..chunk {
+                    g.rv += 1;
+                    let rv = g.rv;
+                    let idx = g.cursor % g.pods.len();
+                    g.cursor += 1;
+                    let p = &mut g.pods[idx];
+                    let mut b = p.bytes.to_vec();
+                    b[p.rv_at..p.rv_at + RV_WIDTH].copy_from_slice(format!("{rv:0RV_WIDTH$}").as_bytes());
+                    p.bytes = Bytes::from(b);
+                    let line = event_line("MODIFIED", &p.bytes);
+                    if g.history.len() == HISTORY {
+                        g.history.pop_front();
+                    }
+                    g.history.push_back((rv, line.clone()));
+                    g.watchers.retain(|w| w.send(line.clone()).is_ok());
+                }
             }
-            drop(g);
             tokio::task::yield_now().await;
         }
     }
