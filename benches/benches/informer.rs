@@ -104,7 +104,8 @@ fn main() {
 
 /// Median seconds per iteration of `group/id` from criterion's saved estimates.
 fn median(group: &str, id: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
+    let dir =
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
     let path = format!("{dir}/criterion/{group}/{id}/new/estimates.json");
     let text = std::fs::read_to_string(path).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
@@ -121,14 +122,7 @@ fn summary(backend: Backend) {
         for v in variants() {
             let Some(m) = median(group, v.name) else { continue };
             let ratio = |peer: Option<f64>| peer.map(|p| format!("{:.2}", p / m)).unwrap_or_else(|| "-".into());
-            println!(
-                "| {group} | {} | {:.3} s | {:.0} | {} | {} |",
-                v.name,
-                m,
-                n as f64 / m,
-                ratio(kube),
-                ratio(bare)
-            );
+            println!("| {group} | {} | {:.3} s | {:.0} | {} | {} |", v.name, m, n as f64 / m, ratio(kube), ratio(bare));
         }
     }
 }

@@ -200,7 +200,9 @@ async fn sync_impl(args: SyncArgs) -> Result<Synced> {
 async fn watch_impl(args: WatchArgs) -> Result<Duration> {
     match args.shape {
         Shape::Full => time_rounds(&start::<Pod>(&args.url, keep).await?.progress, &args).await,
-        Shape::NoManagedFields => time_rounds(&start::<Pod>(&args.url, strip_managed_fields).await?.progress, &args).await,
+        Shape::NoManagedFields => {
+            time_rounds(&start::<Pod>(&args.url, strip_managed_fields).await?.progress, &args).await
+        }
         Shape::View => time_rounds(&start::<PodView>(&args.url, keep).await?.progress, &args).await,
     }
 }

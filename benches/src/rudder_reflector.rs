@@ -132,7 +132,8 @@ where
     let client = Client::new(Config::new(uri).without_rate_limit()).map_err(|e| BenchError::ctx("rudder client", e))?;
     let progress = Arc::new(Progress::default());
     let store = Arc::new(MapStore::new(progress.clone()));
-    let opts = ReflectorOptions { name: "bench-pods".into(), use_watch_list: streaming, transform, ..Default::default() };
+    let opts =
+        ReflectorOptions { name: "bench-pods".into(), use_watch_list: streaming, transform, ..Default::default() };
     let reflector = Reflector::new(Arc::new(PodListerWatcher::new(client)), store.clone(), opts);
     let status = reflector.status();
     let cancel = CancellationToken::new();

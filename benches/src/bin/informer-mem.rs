@@ -73,7 +73,8 @@ fn serve(o: &Opts) -> Result<()> {
 
 /// `client`: one variant, one shape, one sync; prints `RESULT {json}`.
 fn client(o: &Opts) -> Result<()> {
-    let name = o.variants.as_ref().and_then(|v| v.first()).ok_or_else(|| BenchError("client needs --variant".into()))?;
+    let name =
+        o.variants.as_ref().and_then(|v| v.first()).ok_or_else(|| BenchError("client needs --variant".into()))?;
     let v = variant(name).ok_or_else(|| BenchError(format!("unknown variant {name:?}")))?;
     let shape = *o.shapes.first().ok_or_else(|| BenchError("client needs --shape".into()))?;
     let rt = client_runtime(o.threads)?;
@@ -124,7 +125,8 @@ fn orchestrate(o: &Opts) -> Result<()> {
             let text = String::from_utf8_lossy(&res.stdout);
             match text.lines().find_map(|l| l.strip_prefix("RESULT ")) {
                 Some(j) => {
-                    let r: serde_json::Value = serde_json::from_str(j).map_err(|e| BenchError::ctx("client result", e))?;
+                    let r: serde_json::Value =
+                        serde_json::from_str(j).map_err(|e| BenchError::ctx("client result", e))?;
                     eprintln!("{j}");
                     rows.push(r);
                 }
@@ -141,13 +143,21 @@ fn orchestrate(o: &Opts) -> Result<()> {
 fn print_table(rows: &[serde_json::Value], o: &Opts) {
     let get = |r: &serde_json::Value, k: &str| r[k].as_f64().unwrap_or(f64::NAN);
     let find = |name: &str, shape: &str| rows.iter().find(|r| r["variant"] == name && r["shape"] == shape);
-    println!("\nOne-shot sync of {} pods, server `{}` in its own process, client {} threads:\n", o.n, o.backend.name(), o.threads);
+    println!(
+        "\nOne-shot sync of {} pods, server `{}` in its own process, client {} threads:\n",
+        o.n,
+        o.backend.name(),
+        o.threads
+    );
     println!("| variant | shape | pods/s | vs kube-rs | vs bare | bytes/pod (RSS) | vs kube-rs | vs bare |");
     println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let shape = r["shape"].as_str().unwrap_or("");
         let ratio = |peer: &str, k: &str| {
-            find(peer, shape).or_else(|| find(peer, "full")).map(|p| format!("{:.2}", get(r, k) / get(p, k))).unwrap_or("-".into())
+            find(peer, shape)
+                .or_else(|| find(peer, "full"))
+                .map(|p| format!("{:.2}", get(r, k) / get(p, k)))
+                .unwrap_or("-".into())
         };
         println!(
             "| {} | {} | {:.0} | {} | {} | {:.0} | {} | {} |",

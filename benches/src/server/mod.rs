@@ -36,7 +36,8 @@ impl Backend {
     pub fn from_env() -> Result<Backend> {
         match std::env::var("RUDDER_BENCH_SERVER").as_deref() {
             Err(_) | Ok("") => Ok(Backend::default_backend()),
-            Ok(s) => Backend::parse(s).ok_or_else(|| BenchError(format!("RUDDER_BENCH_SERVER={s:?}: expected embedded or replay"))),
+            Ok(s) => Backend::parse(s)
+                .ok_or_else(|| BenchError(format!("RUDDER_BENCH_SERVER={s:?}: expected embedded or replay"))),
         }
     }
 
@@ -65,7 +66,7 @@ impl Backend {
 
 enum Handle {
     Replay(replay::ReplayServer),
-    Embedded(ApiServer),
+    Embedded(Box<ApiServer>),
 }
 
 /// Pods are spread over this many namespaces (`bench-0` ...).
@@ -113,7 +114,7 @@ impl BenchServer {
             Backend::Embedded => {
                 let server = rt.block_on(ApiServer::start()).map_err(|e| BenchError::ctx("embedded API server", e))?;
                 seed_embedded(&server, n);
-                (server.url().to_string().trim_end_matches('/').to_string(), Handle::Embedded(server))
+                (server.url().to_string().trim_end_matches('/').to_string(), Handle::Embedded(Box::new(server)))
             }
         };
         Ok(BenchServer { url, handle, rt: Some(rt) })

@@ -188,7 +188,9 @@ impl ReplayServer {
         out.extend_from_slice(g.rv.to_string().as_bytes());
         out.push(b'"');
         if end < g.pods.len() {
-            out.extend_from_slice(format!(r#","continue":"{end}","remainingItemCount":{}"#, g.pods.len() - end).as_bytes());
+            out.extend_from_slice(
+                format!(r#","continue":"{end}","remainingItemCount":{}"#, g.pods.len() - end).as_bytes(),
+            );
         }
         out.extend_from_slice(br#"},"items":["#);
         for (i, p) in g.pods[from..end].iter().enumerate() {
@@ -218,7 +220,10 @@ impl ReplayServer {
         } else if let Some(rv) = rv.filter(|r| *r != 0 && *r < g.rv) {
             let oldest = g.history.front().map(|(r, _)| *r).unwrap_or(g.rv + 1);
             if rv + 1 < oldest {
-                let line = format!("{{\"type\":\"ERROR\",\"object\":{}}}\n", status_json(410, "Expired", "too old resource version"));
+                let line = format!(
+                    "{{\"type\":\"ERROR\",\"object\":{}}}\n",
+                    status_json(410, "Expired", "too old resource version")
+                );
                 drop(g);
                 return self.stream_response(futures::stream::iter([Bytes::from(line)]).boxed());
             }
