@@ -1,0 +1,128 @@
+//! Criterion benchmarks: initial sync of 10,000 realistic pods, and watch throughput of 50,000
+//! MODIFIED events, for every variant in `rudder_benches::variants()`.
+//!
+//! The server runs on its own runtime (2 worker threads); the client under test on another
+//! (2 worker threads). Flat sampling, 10 samples: the whole run takes a few minutes. After the
+//! criterion run, a Markdown table of medians and ratios (vs kube-rs, vs the bare loop) is
+//! printed from criterion's estimates.
+//!
+//! `RUDDER_BENCH_SERVER=embedded|replay` picks the server; `cargo bench -p rudder-benches
+//! --features kube-rs -- sync` runs only the sync group.
+
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+
+use rudder_benches::server::{Backend, BenchServer};
+use rudder_benches::{client_runtime, variants, Shape, SyncArgs, WatchArgs};
+
+const SYNC_PODS: usize = 10_000;
+const WATCH_PODS: usize = 1_000;
+const WATCH_EVENTS: usize = 50_000;
+const SYNC_GROUP: &str = "sync_10k_pods";
+const WATCH_GROUP: &str = "watch_50k_events";
+
+fn main() {
+    let backend = match Backend::from_env() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let (sync_server, watch_server, rt) = match (
+        BenchServer::start(backend, SYNC_PODS, 2),
+        BenchServer::start(backend, WATCH_PODS, 2),
+        client_runtime(2),
+    ) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        (a, b, c) => {
+            eprintln!("benchmark setup failed: {:?} {:?} {:?}", a.err(), b.err(), c.err());
+            std::process::exit(2);
+        }
+    };
+    let mut c = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(1))
+        .configure_from_args();
+
+    {
+        let mut g = c.benchmark_group(SYNC_GROUP);
+        g.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(SYNC_PODS as u64));
+        for v in variants() {
+            let url = sync_server.url().to_string();
+            g.bench_function(BenchmarkId::from_parameter(v.name), |b| {
+                b.to_async(&rt).iter_custom(|iters| {
+                    let url = url.clone();
+                    async move {
+                        let mut total = Duration::ZERO;
+                        for _ in 0..iters {
+                            let args = SyncArgs { url: url.clone(), n: SYNC_PODS, shape: Shape::Full };
+                            match (v.sync)(args).await {
+                                Ok(s) => total += s.elapsed,
+                                Err(e) => panic!("{}: {e}", v.name),
+                            }
+                        }
+                        total
+                    }
+                })
+            });
+        }
+        g.finish();
+    }
+    {
+        let mut g = c.benchmark_group(WATCH_GROUP);
+        g.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(WATCH_EVENTS as u64));
+        for v in variants() {
+            let url = watch_server.url().to_string();
+            let trigger = watch_server.trigger();
+            g.bench_function(BenchmarkId::from_parameter(v.name), |b| {
+                b.to_async(&rt).iter_custom(|iters| {
+                    let args = WatchArgs {
+                        url: url.clone(),
+                        n_pods: WATCH_PODS,
+                        events: WATCH_EVENTS,
+                        rounds: iters,
+                        shape: Shape::Full,
+                        trigger: trigger.clone(),
+                    };
+                    async move {
+                        match (v.watch)(args).await {
+                            Ok(d) => d,
+                            Err(e) => panic!("{}: {e}", v.name),
+                        }
+                    }
+                })
+            });
+        }
+        g.finish();
+    }
+    c.final_summary();
+    summary(backend);
+}
+
+/// Median seconds per iteration of `group/id` from criterion's saved estimates.
+fn median(group: &str, id: &str) -> Option<f64> {
+    let dir =
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
+    let path = format!("{dir}/criterion/{group}/{id}/new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e9)
+}
+
+fn summary(backend: Backend) {
+    println!("\nMedians (server `{}`), objects per second and ratios:\n", backend.name());
+    println!("| benchmark | variant | median | per second | vs kube-rs | vs bare |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for (group, n) in [(SYNC_GROUP, SYNC_PODS), (WATCH_GROUP, WATCH_EVENTS)] {
+        let kube = median(group, "kube-rs");
+        let bare = median(group, "bare-hyper-serde");
+        for v in variants() {
+            let Some(m) = median(group, v.name) else { continue };
+            let ratio = |peer: Option<f64>| peer.map(|p| format!("{:.2}", p / m)).unwrap_or_else(|| "-".into());
+            println!("| {group} | {} | {:.3} s | {:.0} | {} | {} |", v.name, m, n as f64 / m, ratio(kube), ratio(bare));
+        }
+    }
+}

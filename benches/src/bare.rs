@@ -1,0 +1,218 @@
+//! The floor: a bare hyper + serde_json loop with no informer machinery. A paged list
+//! (`limit=500`, following `continue`) decoded into a `HashMap<String, K>`, then one watch from
+//! the list's resourceVersion, each line decoded into a `WatchEvent<K>` and applied to the map.
+//! No rate limiter, retries, backoff, Arc, transform hooks or error classification: what any
+//! informer costs on top of this is its machinery.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use http_body_util::{BodyExt, Empty};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ListMeta;
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use rudder_apimachinery::keys::key_of;
+use rudder_apimachinery::meta::HasMetadata;
+
+use crate::pods::{strip_managed_fields, PodView};
+use crate::progress::{time_rounds, Progress};
+use crate::{BenchError, Result, Shape, SyncArgs, Synced, WatchArgs};
+
+type Http = HyperClient<HttpConnector, Empty<Bytes>>;
+
+#[derive(Deserialize)]
+struct List<K> {
+    metadata: ListMeta,
+    items: Vec<K>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", content = "object")]
+enum Event<K> {
+    #[serde(rename = "ADDED")]
+    Added(K),
+    #[serde(rename = "MODIFIED")]
+    Modified(K),
+    #[serde(rename = "DELETED")]
+    Deleted(K),
+    #[serde(rename = "BOOKMARK")]
+    Bookmark(serde::de::IgnoredAny),
+    #[serde(rename = "ERROR")]
+    Error(serde_json::Value),
+}
+
+type Map<K> = Arc<Mutex<HashMap<String, K>>>;
+
+async fn get(http: &Http, url: String) -> Result<hyper::Response<hyper::body::Incoming>> {
+    let uri: http::Uri = url.parse().map_err(|e| BenchError::ctx(&url, e))?;
+    let resp = http.get(uri).await.map_err(|e| BenchError::ctx(&url, e))?;
+    if !resp.status().is_success() {
+        return Err(BenchError(format!("{url}: HTTP {}", resp.status())));
+    }
+    Ok(resp)
+}
+
+/// Lists everything into `map`; returns the list's resourceVersion.
+async fn list<K: DeserializeOwned + HasMetadata>(
+    http: &Http,
+    base: &str,
+    map: &Map<K>,
+    fix: fn(K) -> K,
+) -> Result<String> {
+    let mut cont: Option<String> = None;
+    let mut rv = String::new();
+    loop {
+        let url = match &cont {
+            None => format!("{base}/api/v1/pods?limit=500"),
+            Some(c) => format!("{base}/api/v1/pods?limit=500&continue={c}"),
+        };
+        let body = get(http, url.clone()).await?.into_body().collect().await.map_err(|e| BenchError::ctx(&url, e))?;
+        let page: List<K> = serde_json::from_slice(&body.to_bytes()).map_err(|e| BenchError::ctx(&url, e))?;
+        if rv.is_empty() {
+            rv = page.metadata.resource_version.unwrap_or_default();
+        }
+        {
+            let mut m = map.lock();
+            for item in page.items {
+                let item = fix(item);
+                m.insert(key_of(&item), item);
+            }
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(c) => cont = Some(c),
+            None => return Ok(rv),
+        }
+    }
+}
+
+/// Watches from `rv`, applying every event to `map` and counting it in `progress`.
+async fn watch_loop<K: DeserializeOwned + HasMetadata>(
+    http: Http,
+    base: String,
+    rv: String,
+    map: Map<K>,
+    progress: Arc<Progress>,
+    fix: fn(K) -> K,
+) -> Result<()> {
+    let url = format!("{base}/api/v1/pods?watch=1&allowWatchBookmarks=true&resourceVersion={rv}");
+    let mut body = get(&http, url.clone()).await?.into_body();
+    let mut buf = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| BenchError::ctx(&url, e))?;
+        let Ok(data) = frame.into_data() else { continue };
+        buf.extend_from_slice(&data);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line = buf.split_to(pos);
+            buf.advance(1);
+            if line.is_empty() {
+                continue;
+            }
+            let ev: Event<K> = serde_json::from_slice(&line).map_err(|e| BenchError::ctx(&url, e))?;
+            match ev {
+                Event::Added(o) | Event::Modified(o) => {
+                    let o = fix(o);
+                    map.lock().insert(key_of(&o), o);
+                }
+                Event::Deleted(o) => {
+                    map.lock().remove(&key_of(&o));
+                }
+                Event::Bookmark(_) => continue,
+                Event::Error(s) => return Err(BenchError(format!("{url}: watch error {s}"))),
+            }
+            progress.bump();
+        }
+    }
+    Ok(())
+}
+
+/// A synced bare cache with its watch task (aborted on drop).
+pub struct Running<K> {
+    /// The cache.
+    pub map: Map<K>,
+    /// Applied-event counter.
+    pub progress: Arc<Progress>,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl<K> Drop for Running<K> {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn start<K>(url: &str, fix: fn(K) -> K) -> Result<Running<K>>
+where
+    K: DeserializeOwned + HasMetadata + Send + 'static,
+{
+    let http: Http = HyperClient::builder(TokioExecutor::new()).build_http();
+    let map: Map<K> = Arc::new(Mutex::new(HashMap::new()));
+    let rv = list(&http, url, &map, fix).await?;
+    let progress = Arc::new(Progress::default());
+    let task = tokio::spawn(watch_loop(http, url.to_string(), rv, map.clone(), progress.clone(), fix));
+    Ok(Running { map, progress, task })
+}
+
+fn keep<K>(obj: K) -> K {
+    obj
+}
+
+async fn sync_impl(args: SyncArgs) -> Result<Synced> {
+    let t = Instant::now();
+    let (cached, keep_alive): (usize, Box<dyn std::any::Any + Send>) = match args.shape {
+        Shape::Full => {
+            let r = start::<Pod>(&args.url, keep).await?;
+            {
+                let len = r.map.lock().len();
+                (len, Box::new(r))
+            }
+        }
+        Shape::NoManagedFields => {
+            let r = start::<Pod>(&args.url, strip_managed_fields).await?;
+            {
+                let len = r.map.lock().len();
+                (len, Box::new(r))
+            }
+        }
+        Shape::View => {
+            let r = start::<PodView>(&args.url, keep).await?;
+            {
+                let len = r.map.lock().len();
+                (len, Box::new(r))
+            }
+        }
+    };
+    if cached < args.n {
+        return Err(BenchError(format!("bare loop listed {cached} pods, expected {}", args.n)));
+    }
+    Ok(Synced { elapsed: t.elapsed(), cached, keep_alive })
+}
+
+async fn watch_impl(args: WatchArgs) -> Result<Duration> {
+    match args.shape {
+        Shape::Full => time_rounds(&start::<Pod>(&args.url, keep).await?.progress, &args).await,
+        Shape::NoManagedFields => {
+            time_rounds(&start::<Pod>(&args.url, strip_managed_fields).await?.progress, &args).await
+        }
+        Shape::View => time_rounds(&start::<PodView>(&args.url, keep).await?.progress, &args).await,
+    }
+}
+
+/// Paged list into a map (the watch starts after, untimed).
+pub fn sync(args: SyncArgs) -> BoxFuture<'static, Result<Synced>> {
+    sync_impl(args).boxed()
+}
+
+/// Watch throughput of the bare loop.
+pub fn watch(args: WatchArgs) -> BoxFuture<'static, Result<Duration>> {
+    watch_impl(args).boxed()
+}
