@@ -574,36 +574,38 @@ enum WatchListFailure {
     Failed(Error),
 }
 
-/// Every queue is a reflector store; a write the queue rejects (its transform failed) is
+/// Both FIFOs are reflector stores; a write the queue rejects (its transform failed) is
 /// logged and dropped.
-impl<K, Q> ReflectorStore<K> for Q
-where
-    K: HasMetadata + Send + Sync + 'static,
-    Q: crate::store::Queue<K>,
-{
-    fn add(&self, obj: Arc<K>) {
-        if let Err(e) = crate::store::Queue::add(self, obj) {
-            tracing::error!(error = %e, "queue rejected an added object");
+macro_rules! queue_is_reflector_store {
+    ($q:ident) => {
+        impl<K: HasMetadata + Send + Sync + 'static> ReflectorStore<K> for crate::$q<K> {
+            fn add(&self, obj: Arc<K>) {
+                if let Err(e) = crate::store::Queue::add(self, obj) {
+                    tracing::error!(error = %e, "queue rejected an added object");
+                }
+            }
+            fn update(&self, obj: Arc<K>) {
+                if let Err(e) = crate::store::Queue::update(self, obj) {
+                    tracing::error!(error = %e, "queue rejected an updated object");
+                }
+            }
+            fn delete(&self, obj: Arc<K>) {
+                if let Err(e) = crate::store::Queue::delete(self, obj) {
+                    tracing::error!(error = %e, "queue rejected a deleted object");
+                }
+            }
+            fn replace(&self, objs: Vec<Arc<K>>, resource_version: &str) {
+                if let Err(e) = crate::store::Queue::replace(self, objs, resource_version) {
+                    tracing::error!(error = %e, "queue rejected a list");
+                }
+            }
+            fn resync(&self) {
+                if let Err(e) = crate::store::Queue::resync(self) {
+                    tracing::error!(error = %e, "queue rejected a resync");
+                }
+            }
         }
-    }
-    fn update(&self, obj: Arc<K>) {
-        if let Err(e) = crate::store::Queue::update(self, obj) {
-            tracing::error!(error = %e, "queue rejected an updated object");
-        }
-    }
-    fn delete(&self, obj: Arc<K>) {
-        if let Err(e) = crate::store::Queue::delete(self, obj) {
-            tracing::error!(error = %e, "queue rejected a deleted object");
-        }
-    }
-    fn replace(&self, objs: Vec<Arc<K>>, resource_version: &str) {
-        if let Err(e) = crate::store::Queue::replace(self, objs, resource_version) {
-            tracing::error!(error = %e, "queue rejected a list");
-        }
-    }
-    fn resync(&self) {
-        if let Err(e) = crate::store::Queue::resync(self) {
-            tracing::error!(error = %e, "queue rejected a resync");
-        }
-    }
+    };
 }
+queue_is_reflector_store!(DeltaFIFO);
+queue_is_reflector_store!(RealFIFO);

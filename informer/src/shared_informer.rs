@@ -307,7 +307,7 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
         }
     }
 
-    fn spawn<Q: Queue<K>>(&self, queue: Arc<Q>) {
+    fn spawn<Q: Queue<K> + crate::reflector::ReflectorStore<K>>(&self, queue: Arc<Q>) {
         let (transform, error_handler) = {
             let s = self.inner.setup.lock();
             (s.transform.clone(), s.error_handler.clone())

@@ -82,8 +82,9 @@ fn seed_embedded(server: &ApiServer, n: usize) {
     let mut i = 0;
     while i < n {
         let end = (i + 5_000).min(n);
-        let batch =
-            (i..end).map(|j| Bytes::from(realistic_pod_bytes(j, &format!("bench-{}", j % NAMESPACES)))).collect();
+        let batch = (i..end)
+            .map(|j| Bytes::from(realistic_pod_bytes(j, &format!("bench-{}", j % NAMESPACES))))
+            .collect::<Vec<Bytes>>();
         control.insert_many_bytes(&pods_gvr(), batch);
         i = end;
     }
