@@ -27,6 +27,7 @@ pub mod kube_rs;
 pub mod memory;
 pub mod pods;
 pub mod progress;
+pub mod rudder_informer;
 pub mod rudder_reflector;
 pub mod server;
 
@@ -159,6 +160,24 @@ pub fn variants() -> Vec<Variant> {
     #[allow(unused_mut)]
     let mut v = vec![
         Variant { name: "bare-hyper-serde", shapes: ALL_SHAPES, sync: bare::sync, watch: bare::watch },
+        Variant {
+            name: "rudder-informer",
+            shapes: ALL_SHAPES,
+            sync: rudder_informer::sync_parallel,
+            watch: rudder_informer::watch_parallel,
+        },
+        Variant {
+            name: "rudder-informer-seqdecode",
+            shapes: &[Shape::Full],
+            sync: rudder_informer::sync_sequential,
+            watch: rudder_informer::watch_sequential,
+        },
+        Variant {
+            name: "rudder-informer-streaming",
+            shapes: ALL_SHAPES,
+            sync: rudder_informer::sync_streaming,
+            watch: rudder_informer::watch_streaming,
+        },
         Variant {
             name: "rudder-reflector",
             shapes: ALL_SHAPES,

@@ -1,0 +1,151 @@
+//! The "rudder informer" variants: the whole pipeline a controller uses — `Api<K>` lister-
+//! watcher, Reflector, DeltaFIFO, Indexer (namespace index built in) and one event handler —
+//! built with `SharedIndexInformer`, for full pods, pods without managedFields (transform) and
+//! a partial `PodView`.
+//!
+//! Contract: synced means the handler has received an add for every pod (so every object went
+//! through reflector, queue, indexer and handler thread); watch rounds count handler updates.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::Pod;
+use serde::de::DeserializeOwned;
+
+use rudder_apimachinery::meta::HasMetadata;
+use rudder_apimachinery::resource::Resource;
+use rudder_client::api::Api;
+use rudder_client::{Client, Config};
+use rudder_informer::list_watch::ApiListWatch;
+use rudder_informer::processor::HandlerFns;
+use rudder_informer::{InformerOptions, SharedIndexInformer};
+
+use crate::pods::{strip_managed_fields, PodView};
+use crate::progress::{time_rounds, Progress};
+use crate::{BenchError, Result, Shape, SyncArgs, Synced, WatchArgs};
+
+/// How a variant lists and decodes.
+#[derive(Clone, Copy)]
+struct Mode {
+    streaming_list: bool,
+    sequential_decode: bool,
+}
+
+/// A running informer; shutting down happens when it is dropped (in the background).
+pub struct RunningInformer<K: HasMetadata + Send + Sync + 'static> {
+    /// The informer.
+    pub informer: SharedIndexInformer<K>,
+    /// Handler event counter.
+    pub progress: Arc<Progress>,
+}
+
+impl<K: HasMetadata + Send + Sync + 'static> Drop for RunningInformer<K> {
+    fn drop(&mut self) {
+        let inf = self.informer.clone();
+        if let Ok(h) = tokio::runtime::Handle::try_current() {
+            h.spawn(async move { inf.shutdown().await });
+        }
+    }
+}
+
+async fn start<K>(url: &str, n: usize, mode: Mode, transform: Option<fn(K) -> K>) -> Result<RunningInformer<K>>
+where
+    K: Resource + HasMetadata + DeserializeOwned + Send + Sync + 'static,
+{
+    let uri: http::Uri = url.parse().map_err(|e| BenchError::ctx("server URL", e))?;
+    let client = Client::new(Config::new(uri).without_rate_limit()).map_err(|e| BenchError::ctx("rudder client", e))?;
+    let mut lw = ApiListWatch::new(Api::<K>::all(client));
+    if mode.sequential_decode {
+        lw = lw.sequential_decode();
+    }
+    let opts = InformerOptions { name: "bench-pods".into(), use_watch_list: mode.streaming_list, ..Default::default() };
+    let informer = SharedIndexInformer::new(lw, opts);
+    if let Some(t) = transform {
+        informer.set_transform(t).map_err(|e| BenchError::ctx("transform", e))?;
+    }
+    let progress = Arc::new(Progress::default());
+    let (p1, p2, p3) = (progress.clone(), progress.clone(), progress.clone());
+    informer
+        .add_event_handler(
+            HandlerFns::new()
+                .on_add(move |_o: &Arc<K>, _| p1.bump())
+                .on_update(move |_o: &Arc<K>, _n: &Arc<K>| p2.bump())
+                .on_delete(move |_d| p3.bump()),
+        )
+        .map_err(|e| BenchError::ctx("handler", e))?;
+    informer.start();
+    if let Err(e) = progress.wait_for(n as u64).await {
+        return Err(BenchError(format!(
+            "rudder informer did not sync: {e}; last error: {:?}",
+            informer.last_error().map(|e| e.to_string())
+        )));
+    }
+    Ok(RunningInformer { informer, progress })
+}
+
+async fn sync_shape(args: SyncArgs, mode: Mode) -> Result<Synced> {
+    let start_at = Instant::now();
+    let (cached, keep_alive): (usize, Box<dyn std::any::Any + Send>) = match args.shape {
+        Shape::Full => {
+            let r = start::<Pod>(&args.url, args.n, mode, None).await?;
+            (r.informer.indexer().len(), Box::new(r))
+        }
+        Shape::NoManagedFields => {
+            let r = start::<Pod>(&args.url, args.n, mode, Some(strip_managed_fields::<Pod>)).await?;
+            (r.informer.indexer().len(), Box::new(r))
+        }
+        Shape::View => {
+            let r = start::<PodView>(&args.url, args.n, mode, None).await?;
+            (r.informer.indexer().len(), Box::new(r))
+        }
+    };
+    Ok(Synced { elapsed: start_at.elapsed(), cached, keep_alive })
+}
+
+async fn watch_shape(args: WatchArgs, mode: Mode) -> Result<Duration> {
+    match args.shape {
+        Shape::Full => {
+            let r = start::<Pod>(&args.url, args.n_pods, mode, None).await?;
+            time_rounds(&r.progress, &args).await
+        }
+        Shape::NoManagedFields => {
+            let r = start::<Pod>(&args.url, args.n_pods, mode, Some(strip_managed_fields::<Pod>)).await?;
+            time_rounds(&r.progress, &args).await
+        }
+        Shape::View => {
+            let r = start::<PodView>(&args.url, args.n_pods, mode, None).await?;
+            time_rounds(&r.progress, &args).await
+        }
+    }
+}
+
+const PARALLEL: Mode = Mode { streaming_list: false, sequential_decode: false };
+const SEQUENTIAL: Mode = Mode { streaming_list: false, sequential_decode: true };
+const STREAMING: Mode = Mode { streaming_list: true, sequential_decode: false };
+
+/// Full informer, list+watch, parallel streaming decode (rudder's defaults but for the list).
+pub fn sync_parallel(args: SyncArgs) -> BoxFuture<'static, Result<Synced>> {
+    sync_shape(args, PARALLEL).boxed()
+}
+/// Watch throughput of [`sync_parallel`]'s informer.
+pub fn watch_parallel(args: WatchArgs) -> BoxFuture<'static, Result<Duration>> {
+    watch_shape(args, PARALLEL).boxed()
+}
+/// Full informer, list+watch, decoding on the calling task.
+pub fn sync_sequential(args: SyncArgs) -> BoxFuture<'static, Result<Synced>> {
+    sync_shape(args, SEQUENTIAL).boxed()
+}
+/// Watch throughput of [`sync_sequential`]'s informer.
+pub fn watch_sequential(args: WatchArgs) -> BoxFuture<'static, Result<Duration>> {
+    watch_shape(args, SEQUENTIAL).boxed()
+}
+/// Full informer with a streaming list (rudder's default), parallel decode.
+pub fn sync_streaming(args: SyncArgs) -> BoxFuture<'static, Result<Synced>> {
+    sync_shape(args, STREAMING).boxed()
+}
+/// Watch throughput of [`sync_streaming`]'s informer.
+pub fn watch_streaming(args: WatchArgs) -> BoxFuture<'static, Result<Duration>> {
+    watch_shape(args, STREAMING).boxed()
+}
