@@ -444,7 +444,21 @@ where
                 return Err(if refused { WatchListFailure::Refused(e) } else { WatchListFailure::Failed(e) });
             }
         };
-        let mut items: Vec<Arc<K>> = Vec::new();
+        // Initial events are almost always ADDED; a key index is built only when a MODIFIED or
+        // DELETED arrives, so those stay O(1) without costing the common case anything.
+        let mut items: Vec<Option<Arc<K>>> = Vec::new();
+        let mut index: Option<std::collections::HashMap<String, usize>> = None;
+        fn index_of<K: HasMetadata>(
+            items: &[Option<Arc<K>>],
+            index: &mut Option<std::collections::HashMap<String, usize>>,
+        ) -> std::collections::HashMap<String, usize> {
+            match index.take() {
+                Some(i) => i,
+                None => {
+                    items.iter().enumerate().filter_map(|(n, o)| o.as_ref().map(|o| (key_of(o.as_ref()), n))).collect()
+                }
+            }
+        }
         loop {
             let next = tokio::select! {
                 n = stream.next() => n,
@@ -463,23 +477,37 @@ where
                     }
                     return Err(WatchListFailure::Failed(e));
                 }
-                Some(Ok(WatchEvent::Added(o))) => items.push(self.prepare(o)),
+                Some(Ok(WatchEvent::Added(o))) => {
+                    let o = self.prepare(o);
+                    if let Some(idx) = index.as_mut() {
+                        idx.insert(key_of(o.as_ref()), items.len());
+                    }
+                    items.push(Some(o));
+                }
                 Some(Ok(WatchEvent::Modified(o))) => {
                     let o = self.prepare(o);
+                    let mut idx = index_of(&items, &mut index);
                     let key = key_of(o.as_ref());
-                    match items.iter_mut().find(|i| key_of(i.as_ref()) == key) {
-                        Some(slot) => *slot = o,
-                        None => items.push(o),
+                    match idx.get(&key) {
+                        Some(&n) => items[n] = Some(o),
+                        None => {
+                            idx.insert(key, items.len());
+                            items.push(Some(o));
+                        }
                     }
+                    index = Some(idx);
                 }
                 Some(Ok(WatchEvent::Deleted(o))) => {
-                    let key = key_of(&o);
-                    items.retain(|i| key_of(i.as_ref()) != key);
+                    let mut idx = index_of(&items, &mut index);
+                    if let Some(n) = idx.remove(&key_of(&o)) {
+                        items[n] = None;
+                    }
+                    index = Some(idx);
                 }
                 Some(Ok(WatchEvent::Bookmark(b))) => {
                     if b.is_initial_events_end() {
                         let rv = b.metadata.resource_version;
-                        self.store.replace(std::mem::take(&mut items), &rv);
+                        self.store.replace(std::mem::take(&mut items).into_iter().flatten().collect(), &rv);
                         self.set_rv(&rv);
                         self.last_sync_rv_unavailable = false;
                         let mut st = self.status.inner.write();

@@ -399,3 +399,22 @@ async fn cancel_stops_promptly_even_while_backing_off() {
     r.cancel.cancel();
     tokio::time::timeout(Duration::from_millis(10), r.task).await.expect("stopped at once").unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn streaming_list_applies_deletes_and_re_adds_during_initial_events() {
+    let s = Script::default();
+    s.watches.lock().push_back(hanging(vec![
+        Ok(WatchEvent::Added(cm("a", "1"))),
+        Ok(WatchEvent::Added(cm("b", "2"))),
+        Ok(WatchEvent::Added(cm("c", "3"))),
+        Ok(WatchEvent::Deleted(cm("b", "4"))),
+        Ok(WatchEvent::Added(cm("d", "5"))),
+        Ok(WatchEvent::Modified(cm("b", "6"))),
+        Ok(bookmark("6", true)),
+    ]));
+    let r = start(s, opts(true));
+    settle().await;
+    assert_eq!(r.store.ops(), ["replace a,c,d,b @6"]);
+    r.cancel.cancel();
+    r.task.await.unwrap();
+}
