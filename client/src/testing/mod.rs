@@ -5,9 +5,11 @@
 //! limit/continue and selectors, watch with bookmarks, resumption, initial events and 410 after
 //! compaction, every write verb (create, update, JSON/merge/strategic patch, server-side apply,
 //! delete with finalizers and preconditions, deletecollection), the status, scale, binding,
-//! eviction and log subresources, CustomResourceDefinitions, and `Status` bodies shaped exactly
-//! like the real server's (see `shared/fixtures/recorded`). [`Control`] injects faults and
-//! exposes request counters and the stored data.
+//! eviction and log subresources, CustomResourceDefinitions (established at once), `Status`
+//! bodies shaped exactly like the real server's (see `shared/fixtures/recorded`), `meta.k8s.io`
+//! Tables and minimal OpenAPI documents for kubectl. [`Control`] injects faults and exposes
+//! request counters and the stored data; [`Control::insert_many_bytes`] and
+//! [`Control::insert_realistic_pods`] seed 100 000 pods in seconds.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

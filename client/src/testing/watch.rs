@@ -26,7 +26,7 @@ use super::server::{json, response, Body, Ctx, Shared, Target};
 use super::store::{put_event_line, type_prefix, Event, EventKind, Obj};
 
 /// Flush threshold when many events are queued.
-const BATCH: usize = 128 * 1024;
+const BATCH: usize = 512 * 1024;
 
 /// How one watcher formats objects.
 struct Formatter {
@@ -267,6 +267,9 @@ async fn run(
             }
             ev = rx.recv(), if !is_stalled => {
                 let Some(ev) = ev else { return };
+                // Size the frame once: growing it by doubling would copy every byte again.
+                let hint = ev.obj.body.len() + 128;
+                out.reserve(if rx.is_empty() { hint } else { BATCH + hint });
                 push(&fmt, &pass, &ev, o.min_rv, &mut out);
                 while out.len() < BATCH {
                     match rx.try_recv() {
