@@ -206,13 +206,23 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     where
         K: Send,
     {
+        self.list_streaming_map(opts, |k| k).await
+    }
+
+    /// [`Api::list_streaming`], running `map` on each item as soon as it is decoded, so a
+    /// transform (e.g. dropping managedFields) never lets the whole untransformed list exist
+    /// at once.
+    pub async fn list_streaming_map(&self, opts: &ListOptions, mut map: impl FnMut(K) -> K) -> Result<ObjectList<K>>
+    where
+        K: Send,
+    {
         let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
         let url = crate::client::path_of(req.uri());
         let resp = self.client.send(req, crate::transport::RequestKind::Normal).await?;
         let mut stream = crate::decode::list_items::<K, _>(resp.into_body(), url);
         let mut items = Vec::new();
         while let Some(item) = futures::StreamExt::next(&mut stream).await {
-            items.push(item?);
+            items.push(map(item?));
         }
         let metadata = stream.list_meta().cloned().unwrap_or_default();
         if let Some(dynamic) = (&mut items as &mut dyn std::any::Any).downcast_mut::<Vec<DynamicObject>>() {

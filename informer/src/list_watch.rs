@@ -23,6 +23,24 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
     fn list<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<K>, Error>>;
     /// Starts a watch.
     fn watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<K>, Error>>;
+
+    /// Lists, running `transform` on every item. Implementations that decode items one by one
+    /// override this to transform each item as it is decoded, so the untransformed list never
+    /// exists in full (the default transforms after the whole page is decoded).
+    fn list_transformed<'a>(
+        &'a self,
+        opts: &'a ListOptions,
+        transform: &'a (dyn Fn(K) -> K + Send + Sync),
+    ) -> BoxFuture<'a, Result<ObjectList<K>, Error>>
+    where
+        K: Send + 'a,
+    {
+        Box::pin(async move {
+            let mut page = self.list(opts).await?;
+            page.items = page.items.into_iter().map(transform).collect();
+            Ok(page)
+        })
+    }
 }
 
 use std::sync::Arc;
@@ -113,6 +131,26 @@ where
                 self.api.list(&o).await
             } else {
                 self.api.list_streaming(&o).await
+            }
+        })
+    }
+
+    fn list_transformed<'a>(
+        &'a self,
+        opts: &'a ListOptions,
+        transform: &'a (dyn Fn(K) -> K + Send + Sync),
+    ) -> BoxFuture<'a, Result<ObjectList<K>, Error>>
+    where
+        K: Send + 'a,
+    {
+        let o = self.options(opts);
+        Box::pin(async move {
+            if self.sequential {
+                let mut page = self.api.list(&o).await?;
+                page.items = page.items.into_iter().map(transform).collect();
+                Ok(page)
+            } else {
+                self.api.list_streaming_map(&o, transform).await
             }
         })
     }

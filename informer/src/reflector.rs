@@ -374,8 +374,18 @@ where
         };
         let mut items: Vec<Arc<K>> = Vec::new();
         let mut list_rv = String::new();
+        let transform = self.opts.transform.clone();
+        let list = |o: ListOptions| {
+            let transform = transform.clone();
+            async move {
+                match &transform {
+                    Some(t) => self.lw.list_transformed(&o, t.as_ref()).await,
+                    None => self.lw.list(&o).await,
+                }
+            }
+        };
         loop {
-            let page = match self.lw.list(&opts).await {
+            let page = match list(opts.clone()).await {
                 Ok(p) => p,
                 Err(e) if e.is_expired() && opts.continue_token.is_some() => {
                     // The continue token expired: one full list at the original resourceVersion.
@@ -383,10 +393,10 @@ where
                         resource_version: (!rv.is_empty()).then(|| rv.to_string()),
                         ..Default::default()
                     };
-                    let p = self.lw.list(&full).await?;
+                    let p = list(full).await?;
                     items.clear();
                     list_rv = p.resource_version().to_string();
-                    items.extend(p.items.into_iter().map(|o| self.prepare(o)));
+                    items.extend(p.items.into_iter().map(Arc::new));
                     return Ok((items, list_rv));
                 }
                 Err(e) => return Err(e),
@@ -396,7 +406,8 @@ where
             }
             let next = page.continue_token().map(str::to_string);
             items.reserve(page.items.len());
-            items.extend(page.items.into_iter().map(|o| self.prepare(o)));
+            // Already transformed by `list_transformed`.
+            items.extend(page.items.into_iter().map(Arc::new));
             match next {
                 Some(c) => {
                     opts.continue_token = Some(c);
