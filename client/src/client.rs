@@ -165,7 +165,8 @@ impl Client {
     }
 }
 
-fn short_type_name<T>() -> &'static str {
+/// The last path segment of a type's name, without generics (`Pod`), for error messages.
+pub(crate) fn short_type_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
     let base = full.split('<').next().unwrap_or(full);
     base.rsplit("::").next().unwrap_or(base)

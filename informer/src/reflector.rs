@@ -215,6 +215,22 @@ where
         }
     }
 
+    /// Transforms a watched object, hands it to the store and advances the last-synced
+    /// resourceVersion to the object's.
+    fn apply(&self, obj: K, op: fn(&S, Arc<K>)) {
+        let obj = self.prepare(obj);
+        let rv = obj.resource_version().map(str::to_string);
+        op(&self.store, obj);
+        if let Some(rv) = rv {
+            self.set_rv(&rv);
+        }
+    }
+
+    /// The error an ERROR watch event stands for.
+    fn error_event(&self, status: rudder_apimachinery::status::Status) -> Error {
+        Error::Api { status: Box::new(status), method: "GET".into(), url: self.opts.name.clone() }
+    }
+
     fn watch_timeout(&self) -> i64 {
         let min = self.opts.min_watch_timeout.as_secs_f64();
         (min * (1.0 + rand::rng().random::<f64>())) as i64
@@ -527,13 +543,7 @@ where
                         return Ok(stream);
                     }
                 }
-                Some(Ok(WatchEvent::Error(s))) => {
-                    return Err(WatchListFailure::Failed(Error::Api {
-                        status: Box::new(s),
-                        method: "GET".into(),
-                        url: self.opts.name.clone(),
-                    }))
-                }
+                Some(Ok(WatchEvent::Error(s))) => return Err(WatchListFailure::Failed(self.error_event(s))),
             }
         }
     }
@@ -568,38 +578,11 @@ where
                 Some(Ok(ev)) => {
                     events += 1;
                     match ev {
-                        WatchEvent::Added(o) => {
-                            let o = self.prepare(o);
-                            let rv = o.resource_version().map(str::to_string);
-                            self.store.add(o);
-                            if let Some(rv) = rv {
-                                self.set_rv(&rv);
-                            }
-                        }
-                        WatchEvent::Modified(o) => {
-                            let o = self.prepare(o);
-                            let rv = o.resource_version().map(str::to_string);
-                            self.store.update(o);
-                            if let Some(rv) = rv {
-                                self.set_rv(&rv);
-                            }
-                        }
-                        WatchEvent::Deleted(o) => {
-                            let o = self.prepare(o);
-                            let rv = o.resource_version().map(str::to_string);
-                            self.store.delete(o);
-                            if let Some(rv) = rv {
-                                self.set_rv(&rv);
-                            }
-                        }
+                        WatchEvent::Added(o) => self.apply(o, ReflectorStore::add),
+                        WatchEvent::Modified(o) => self.apply(o, ReflectorStore::update),
+                        WatchEvent::Deleted(o) => self.apply(o, ReflectorStore::delete),
                         WatchEvent::Bookmark(b) => self.set_rv(&b.metadata.resource_version),
-                        WatchEvent::Error(s) => {
-                            return WatchEnd::Failed(Error::Api {
-                                status: Box::new(s),
-                                method: "GET".into(),
-                                url: self.opts.name.clone(),
-                            })
-                        }
+                        WatchEvent::Error(s) => return WatchEnd::Failed(self.error_event(s)),
                     }
                 }
             }

@@ -36,12 +36,6 @@ use crate::watch_stream::LineStream;
 pub use parallel::{decode_ordered, DecodeFn, DecodeOptions, DecodePool, OrderedDecode};
 pub use split::{ListSplitter, Split, SplitError};
 
-fn short_type_name<T>() -> &'static str {
-    let full = std::any::type_name::<T>();
-    let base = full.split('<').next().unwrap_or(full);
-    base.rsplit("::").next().unwrap_or(base)
-}
-
 enum Failure {
     Split(String),
     Body(String),
@@ -221,7 +215,7 @@ where
         let what_url = url.clone();
         let map: DecodeFn<T, Error> = Arc::new(move |i, b: Bytes| {
             serde_json::from_slice::<T>(&b).map_err(|source| Error::Decode {
-                what: format!("{} #{i} of the list from {what_url}", short_type_name::<T>()),
+                what: format!("{} #{i} of the list from {what_url}", crate::client::short_type_name::<T>()),
                 source,
             })
         });
