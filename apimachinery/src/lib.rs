@@ -2,7 +2,7 @@
 //!
 //! The bottom layer of rudder, the Rust counterpart of `k8s.io/apimachinery`: identifiers
 //! ([`schema`]), kind descriptions ([`resource`]), metadata access ([`meta`]), dynamic objects
-//! ([`dynamic`]), lists ([`list`]), watch events ([`watch`]), `Status` errors ([`status`]),
+//! ([`dynamic`]), exact-capacity JSON decoding ([`json`]), lists ([`list`]), watch events ([`watch`]), `Status` errors ([`status`]),
 //! request options ([`options`]), label and field selectors ([`labels`], [`fields`]),
 //! quantities ([`quantity`]), int-or-string ([`intstr`]), cache keys ([`keys`]) and patches
 //! ([`patch`]).
@@ -15,6 +15,7 @@
 pub mod dynamic;
 pub mod fields;
 pub mod intstr;
+pub mod json;
 pub mod keys;
 pub mod labels;
 pub mod list;

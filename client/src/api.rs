@@ -185,7 +185,8 @@ impl<K: DeserializeOwned + 'static> Api<K> {
 
     /// Decodes a list body; dynamic items get the list's type.
     fn decode_list(&self, bytes: &[u8], what: String) -> Result<ObjectList<K>> {
-        let mut list: ObjectList<K> = serde_json::from_slice(bytes).map_err(|source| Error::Decode { what, source })?;
+        let mut list: ObjectList<K> =
+            rudder_apimachinery::json::from_slice(bytes).map_err(|source| Error::Decode { what, source })?;
         if let Some(items) = (&mut list.items as &mut dyn std::any::Any).downcast_mut::<Vec<DynamicObject>>() {
             fill_item_types(items, bytes, self.resource());
         }

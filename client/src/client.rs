@@ -119,7 +119,7 @@ impl Client {
     pub async fn request<T: DeserializeOwned>(&self, req: http::Request<Bytes>) -> Result<T> {
         let what = format!("{} from {} {}", short_type_name::<T>(), req.method(), path_of(req.uri()));
         let bytes = self.request_bytes(req).await?;
-        serde_json::from_slice(&bytes).map_err(|source| Error::Decode { what, source })
+        rudder_apimachinery::json::from_slice(&bytes).map_err(|source| Error::Decode { what, source })
     }
 
     /// Sends a request whose success answer is either a `T` or a `Status` (DELETE).

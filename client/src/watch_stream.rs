@@ -146,7 +146,7 @@ where
             if line.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
-            return Poll::Ready(Some(match serde_json::from_slice::<WatchEvent<T>>(&line) {
+            return Poll::Ready(Some(match rudder_apimachinery::json::from_slice::<WatchEvent<T>>(&line) {
                 Ok(WatchEvent::Error(status)) => {
                     self.ended = true;
                     Err(Error::Api {

@@ -214,7 +214,7 @@ where
         let url = url.into();
         let what_url = url.clone();
         let map: DecodeFn<T, Error> = Arc::new(move |i, b: Bytes| {
-            serde_json::from_slice::<T>(&b).map_err(|source| Error::Decode {
+            rudder_apimachinery::json::from_slice::<T>(&b).map_err(|source| Error::Decode {
                 what: format!("{} #{i} of the list from {what_url}", crate::client::short_type_name::<T>()),
                 source,
             })
@@ -304,7 +304,7 @@ where
         let url = url.into();
         let map_url = url.clone();
         let map: DecodeFn<WatchEvent<T>, Error> =
-            Arc::new(move |_, line: Bytes| match serde_json::from_slice::<WatchEvent<T>>(&line) {
+            Arc::new(move |_, line: Bytes| match rudder_apimachinery::json::from_slice::<WatchEvent<T>>(&line) {
                 Ok(WatchEvent::Error(status)) => {
                     Err(Error::Api { status: Box::new(status), method: "GET".into(), url: map_url.clone() })
                 }
