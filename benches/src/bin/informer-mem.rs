@@ -14,7 +14,7 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
-use rudder_benches::memory::rss_bytes;
+use rudder_benches::memory::{heap_stats, rss_bytes, HeapStats};
 use rudder_benches::server::{Backend, BenchServer};
 use rudder_benches::{client_runtime, variant, variants, BenchError, Result, Shape, SyncArgs};
 
@@ -79,8 +79,14 @@ fn client(o: &Opts) -> Result<()> {
     let shape = *o.shapes.first().ok_or_else(|| BenchError("client needs --shape".into()))?;
     let rt = client_runtime(o.threads)?;
     let before = rss_bytes()?;
+    let heap_before = heap_stats();
     let synced = rt.block_on((v.sync)(SyncArgs { url: o.url.clone(), n: o.n, shape }))?;
     let after = rss_bytes()?;
+    let heap_after = heap_stats();
+    let per_pod = |f: fn(&HeapStats) -> u64| match (heap_before, heap_after) {
+        (Some(b), Some(a)) => serde_json::json!((f(&a) as f64 - f(&b) as f64) / o.n as f64),
+        _ => serde_json::Value::Null,
+    };
     let secs = synced.elapsed.as_secs_f64();
     println!(
         "RESULT {}",
@@ -89,6 +95,7 @@ fn client(o: &Opts) -> Result<()> {
             "seconds": secs, "pods_per_sec": o.n as f64 / secs,
             "rss_before": before, "rss_after": after,
             "bytes_per_pod": (after.saturating_sub(before)) as f64 / o.n as f64,
+            "heap_in_use_per_pod": per_pod(|h| h.in_use), "heap_free_per_pod": per_pod(|h| h.free),
         })
     );
     drop(synced);
@@ -149,8 +156,8 @@ fn print_table(rows: &[serde_json::Value], o: &Opts) {
         o.backend.name(),
         o.threads
     );
-    println!("| variant | shape | pods/s | vs kube-rs | vs bare | bytes/pod (RSS) | vs kube-rs | vs bare |");
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("| variant | shape | pods/s | vs kube-rs | vs bare | bytes/pod (RSS) | vs kube-rs | vs bare | heap live/pod | heap free/pod |");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         let shape = r["shape"].as_str().unwrap_or("");
         let ratio = |peer: &str, k: &str| {
@@ -160,7 +167,7 @@ fn print_table(rows: &[serde_json::Value], o: &Opts) {
                 .unwrap_or("-".into())
         };
         println!(
-            "| {} | {} | {:.0} | {} | {} | {:.0} | {} | {} |",
+            "| {} | {} | {:.0} | {} | {} | {:.0} | {} | {} | {:.0} | {:.0} |",
             r["variant"].as_str().unwrap_or(""),
             shape,
             get(r, "pods_per_sec"),
@@ -169,6 +176,8 @@ fn print_table(rows: &[serde_json::Value], o: &Opts) {
             get(r, "bytes_per_pod"),
             ratio("kube-rs", "bytes_per_pod"),
             ratio("bare-hyper-serde", "bytes_per_pod"),
+            get(r, "heap_in_use_per_pod"),
+            get(r, "heap_free_per_pod"),
         );
     }
 }
