@@ -41,12 +41,37 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
 /// [`from_slice`], also saying whether the decoder's walk used up exactly the values the scan
 /// found (the alignment every hint relies on; tests check it).
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<(T, bool)> {
-    let nodes = scan(bytes);
-    let hints = Hints { nodes: &nodes, next: Cell::new(0) };
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = T::deserialize(Hinted { inner: &mut de, hints: &hints, value: None })?;
-    de.end()?;
-    Ok((value, hints.next.get() == nodes.len()))
+    // The scan's tables are reused per thread: a fresh multi-KB table per object would be a
+    // large-bin allocation, which makes glibc consolidate its fast bins on every decode. A
+    // nested call (a Deserialize impl decoding JSON itself) finds the slot empty and allocates.
+    let mut scratch = SCRATCH.try_with(|s| s.take()).unwrap_or_default();
+    scan_into(bytes, &mut scratch);
+    let result = (|| {
+        let hints = Hints { nodes: &scratch.nodes, next: Cell::new(0) };
+        let mut de = serde_json::Deserializer::from_slice(bytes);
+        let value = T::deserialize(Hinted { inner: &mut de, hints: &hints, value: None })?;
+        de.end()?;
+        Ok((value, hints.next.get() == scratch.nodes.len()))
+    })();
+    if scratch.nodes.capacity() <= MAX_KEPT_NODES {
+        let _ = SCRATCH.try_with(|s| s.set(scratch));
+    }
+    result
+}
+
+/// Scratch tables kept per thread only up to this many nodes (8 bytes each), so one huge
+/// document does not pin its table for the life of the thread.
+const MAX_KEPT_NODES: usize = 1 << 17;
+
+thread_local! {
+    static SCRATCH: Cell<Scratch> = Cell::new(Scratch::default());
+}
+
+/// The tables [`scan_into`] fills.
+#[derive(Default)]
+struct Scratch {
+    nodes: Vec<Node>,
+    open: Vec<Open>,
 }
 
 /// One JSON value (not a key), in document order.
@@ -69,10 +94,20 @@ struct Open {
 
 /// Every value in `b` in document order, with array lengths and subtree sizes. Malformed
 /// input gives nodes that may be wrong but never panics.
+#[cfg(test)]
 fn scan(b: &[u8]) -> Vec<Node> {
+    let mut scratch = Scratch::default();
+    scan_into(b, &mut scratch);
+    scratch.nodes
+}
+
+/// [`scan`] into reused tables (cleared first).
+fn scan_into(b: &[u8], scratch: &mut Scratch) {
+    let Scratch { nodes, open } = scratch;
+    nodes.clear();
+    open.clear();
     // About one value per 10 bytes of Kubernetes JSON.
-    let mut nodes: Vec<Node> = Vec::with_capacity(b.len() / 8 + 1);
-    let mut open: Vec<Open> = Vec::with_capacity(16);
+    nodes.reserve(b.len() / 8 + 1);
     // The innermost open container, kept out of `open` so each token touches a local.
     let mut top: Option<Open> = None;
     let mut i = 0;
@@ -138,10 +173,9 @@ fn scan(b: &[u8]) -> Vec<Node> {
         }
     }
     let total = nodes.len();
-    for o in top.into_iter().chain(open) {
+    for o in top.into_iter().chain(open.drain(..)) {
         nodes[o.node as usize].size = (total - o.node as usize) as u32;
     }
-    nodes
 }
 
 /// The index just past the closing quote of the string whose contents start at `i` (or the
@@ -592,6 +626,22 @@ mod tests {
         assert_eq!(inner, Some(3));
         assert!(doc.c.is_some());
         assert_eq!(doc.d.capacity(), 1);
+    }
+
+    #[test]
+    fn a_deserialize_impl_may_decode_json_itself() {
+        #[derive(Debug, PartialEq)]
+        struct Embedded(Vec<u8>);
+        impl<'de> Deserialize<'de> for Embedded {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                from_slice(text.as_bytes()).map(Embedded).map_err(de::Error::custom)
+            }
+        }
+        let v: Vec<(Embedded, Vec<u8>)> = same(br#"[["[1,2]",[7,8,9]],["[3]",[]]]"#);
+        assert_eq!(v[0].0, Embedded(vec![1, 2]));
+        assert_eq!(v[0].1.capacity(), 3);
+        assert_eq!(v[1].0 .0.capacity(), 1);
     }
 
     #[test]
