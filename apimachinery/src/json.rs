@@ -231,10 +231,10 @@ impl<D> Hinted<'_, D> {
 }
 
 macro_rules! forward {
-    ($($method:ident),* $(,)?) => {$(
-        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+    ($($method:ident($($arg:ident: $ty:ty),*)),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
             let value = self.index();
-            self.inner.$method(HintVisitor { inner: visitor, hints: self.hints, value })
+            self.inner.$method($($arg,)* HintVisitor { inner: visitor, hints: self.hints, value })
         }
     )*};
 }
@@ -243,30 +243,35 @@ impl<'de, 'h, D: Deserializer<'de>> Deserializer<'de> for Hinted<'h, D> {
     type Error = D::Error;
 
     forward!(
-        deserialize_any,
-        deserialize_bool,
-        deserialize_i8,
-        deserialize_i16,
-        deserialize_i32,
-        deserialize_i64,
-        deserialize_i128,
-        deserialize_u8,
-        deserialize_u16,
-        deserialize_u32,
-        deserialize_u64,
-        deserialize_u128,
-        deserialize_f32,
-        deserialize_f64,
-        deserialize_char,
-        deserialize_str,
-        deserialize_string,
-        deserialize_bytes,
-        deserialize_byte_buf,
-        deserialize_option,
-        deserialize_unit,
-        deserialize_seq,
-        deserialize_map,
-        deserialize_identifier,
+        deserialize_any(),
+        deserialize_bool(),
+        deserialize_i8(),
+        deserialize_i16(),
+        deserialize_i32(),
+        deserialize_i64(),
+        deserialize_i128(),
+        deserialize_u8(),
+        deserialize_u16(),
+        deserialize_u32(),
+        deserialize_u64(),
+        deserialize_u128(),
+        deserialize_f32(),
+        deserialize_f64(),
+        deserialize_char(),
+        deserialize_str(),
+        deserialize_string(),
+        deserialize_bytes(),
+        deserialize_byte_buf(),
+        deserialize_option(),
+        deserialize_unit(),
+        deserialize_seq(),
+        deserialize_map(),
+        deserialize_identifier(),
+        deserialize_unit_struct(name: &'static str),
+        deserialize_tuple(len: usize),
+        deserialize_tuple_struct(name: &'static str, len: usize),
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]),
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
     );
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
@@ -274,11 +279,6 @@ impl<'de, 'h, D: Deserializer<'de>> Deserializer<'de> for Hinted<'h, D> {
         let value = self.index();
         self.hints.skip(value);
         self.inner.deserialize_ignored_any(visitor)
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, D::Error> {
-        let value = self.index();
-        self.inner.deserialize_unit_struct(name, HintVisitor { inner: visitor, hints: self.hints, value })
     }
 
     fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> Result<V::Value, D::Error> {
@@ -289,41 +289,6 @@ impl<'de, 'h, D: Deserializer<'de>> Deserializer<'de> for Hinted<'h, D> {
             return self.inner.deserialize_newtype_struct(name, visitor);
         }
         self.inner.deserialize_newtype_struct(name, HintVisitor { inner: visitor, hints: self.hints, value })
-    }
-
-    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> Result<V::Value, D::Error> {
-        let value = self.index();
-        self.inner.deserialize_tuple(len, HintVisitor { inner: visitor, hints: self.hints, value })
-    }
-
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        len: usize,
-        visitor: V,
-    ) -> Result<V::Value, D::Error> {
-        let value = self.index();
-        self.inner.deserialize_tuple_struct(name, len, HintVisitor { inner: visitor, hints: self.hints, value })
-    }
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, D::Error> {
-        let value = self.index();
-        self.inner.deserialize_struct(name, fields, HintVisitor { inner: visitor, hints: self.hints, value })
-    }
-
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        variants: &'static [&'static str],
-        visitor: V,
-    ) -> Result<V::Value, D::Error> {
-        let value = self.index();
-        self.inner.deserialize_enum(name, variants, HintVisitor { inner: visitor, hints: self.hints, value })
     }
 
     fn is_human_readable(&self) -> bool {
