@@ -6,6 +6,7 @@
 //! Contract: synced means the handler has received an add for every pod (so every object went
 //! through reflector, queue, indexer and handler thread); watch rounds count handler updates.
 
+use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -85,40 +86,35 @@ where
     Ok(RunningInformer { informer, progress })
 }
 
+/// Starts the informer for `shape` and waits until it has synced `n` pods: the number cached,
+/// the handler's counter, and what keeps the informer running.
+async fn start_shape(
+    url: &str,
+    n: usize,
+    mode: Mode,
+    shape: Shape,
+) -> Result<(usize, Arc<Progress>, Box<dyn Any + Send>)> {
+    fn parts<K: HasMetadata + Send + Sync + 'static>(
+        r: RunningInformer<K>,
+    ) -> (usize, Arc<Progress>, Box<dyn Any + Send>) {
+        (r.informer.indexer().len(), r.progress.clone(), Box::new(r))
+    }
+    Ok(match shape {
+        Shape::Full => parts(start::<Pod>(url, n, mode, None).await?),
+        Shape::NoManagedFields => parts(start::<Pod>(url, n, mode, Some(strip_managed_fields::<Pod>)).await?),
+        Shape::View => parts(start::<PodView>(url, n, mode, None).await?),
+    })
+}
+
 async fn sync_shape(args: SyncArgs, mode: Mode) -> Result<Synced> {
     let start_at = Instant::now();
-    let (cached, keep_alive): (usize, Box<dyn std::any::Any + Send>) = match args.shape {
-        Shape::Full => {
-            let r = start::<Pod>(&args.url, args.n, mode, None).await?;
-            (r.informer.indexer().len(), Box::new(r))
-        }
-        Shape::NoManagedFields => {
-            let r = start::<Pod>(&args.url, args.n, mode, Some(strip_managed_fields::<Pod>)).await?;
-            (r.informer.indexer().len(), Box::new(r))
-        }
-        Shape::View => {
-            let r = start::<PodView>(&args.url, args.n, mode, None).await?;
-            (r.informer.indexer().len(), Box::new(r))
-        }
-    };
+    let (cached, _, keep_alive) = start_shape(&args.url, args.n, mode, args.shape).await?;
     Ok(Synced { elapsed: start_at.elapsed(), cached, keep_alive })
 }
 
 async fn watch_shape(args: WatchArgs, mode: Mode) -> Result<Duration> {
-    match args.shape {
-        Shape::Full => {
-            let r = start::<Pod>(&args.url, args.n_pods, mode, None).await?;
-            time_rounds(&r.progress, &args).await
-        }
-        Shape::NoManagedFields => {
-            let r = start::<Pod>(&args.url, args.n_pods, mode, Some(strip_managed_fields::<Pod>)).await?;
-            time_rounds(&r.progress, &args).await
-        }
-        Shape::View => {
-            let r = start::<PodView>(&args.url, args.n_pods, mode, None).await?;
-            time_rounds(&r.progress, &args).await
-        }
-    }
+    let (_, progress, _running) = start_shape(&args.url, args.n_pods, mode, args.shape).await?;
+    time_rounds(&progress, &args).await
 }
 
 const PARALLEL: Mode = Mode { streaming_list: false, sequential_decode: false };

@@ -15,6 +15,17 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{json, Value};
 
+/// Reads watch frames until `n` newline-terminated events have arrived.
+async fn read_lines(body: &mut hyper::body::Incoming, n: usize) {
+    let mut lines = 0usize;
+    while lines < n {
+        let f = body.frame().await.unwrap().unwrap();
+        if let Ok(d) = f.into_data() {
+            lines += d.iter().filter(|b| **b == b'\n').count();
+        }
+    }
+}
+
 #[tokio::test]
 async fn discovery_documents_are_served() {
     let s = ApiServer::start().await.unwrap();
@@ -187,13 +198,7 @@ async fn throughput() {
         c.modify_many(&gvr2, events);
         t.elapsed()
     });
-    let mut lines = 0usize;
-    while lines < events {
-        let f = body.frame().await.unwrap().unwrap();
-        if let Ok(d) = f.into_data() {
-            lines += d.iter().filter(|b| **b == b'\n').count();
-        }
-    }
+    read_lines(&mut body, events).await;
     let el = t.elapsed();
     let el_modify = modify.await.unwrap();
     println!(
@@ -205,13 +210,7 @@ async fn throughput() {
     s.control().modify_many(&gvr, events);
     let t = std::time::Instant::now();
     s.control().release_watches();
-    let mut lines = 0usize;
-    while lines < events {
-        let f = body.frame().await.unwrap().unwrap();
-        if let Ok(d) = f.into_data() {
-            lines += d.iter().filter(|b| **b == b'\n').count();
-        }
-    }
+    read_lines(&mut body, events).await;
     let el = t.elapsed();
     println!(
         "watch fan-out of queued events: {events} events in {el:?} ({:.0} events/s)",

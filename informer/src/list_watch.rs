@@ -35,12 +35,14 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
     where
         K: Send + 'a,
     {
-        Box::pin(async move {
-            let mut page = self.list(opts).await?;
-            page.items = page.items.into_iter().map(transform).collect();
-            Ok(page)
-        })
+        Box::pin(async move { Ok(transform_items(self.list(opts).await?, transform)) })
     }
+}
+
+/// Runs `transform` on every item of a decoded page.
+fn transform_items<K>(mut page: ObjectList<K>, transform: &(dyn Fn(K) -> K + Send + Sync)) -> ObjectList<K> {
+    page.items = page.items.into_iter().map(transform).collect();
+    page
 }
 
 use std::sync::Arc;
@@ -146,9 +148,7 @@ where
         let o = self.options(opts);
         Box::pin(async move {
             if self.sequential {
-                let mut page = self.api.list(&o).await?;
-                page.items = page.items.into_iter().map(transform).collect();
-                Ok(page)
+                Ok(transform_items(self.api.list(&o).await?, transform))
             } else {
                 self.api.list_streaming_map(&o, transform).await
             }
