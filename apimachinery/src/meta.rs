@@ -106,6 +106,85 @@ impl HasMetadata for PartialObjectMetadata {
     }
 }
 
+/// Decodes an `ObjectMeta` without `managedFields`: a serde `deserialize_with` function for the
+/// `metadata` field of a view (see [`view!`](crate::view)).
+///
+/// `managedFields` is server-side-apply bookkeeping that controllers almost never read, yet it
+/// is about half of a typical object's JSON, and k8s-openapi decodes each entry's `fieldsV1`
+/// into a `serde_json::Value` tree (one allocation per key). With this function the decoder
+/// skips that subtree without building anything, so the view pays neither the time nor the
+/// memory; a transform that drops `managedFields` after decoding saves only the memory.
+/// Every other `ObjectMeta` field is decoded as usual; `managed_fields` is always `None`.
+///
+/// ```
+/// use rudder_apimachinery::meta::ObjectMeta;
+/// #[derive(serde::Deserialize)]
+/// struct PodView {
+///     #[serde(default, deserialize_with = "rudder_apimachinery::meta::without_managed_fields")]
+///     metadata: ObjectMeta,
+/// }
+/// let v: PodView = serde_json::from_str(
+///     r#"{"metadata":{"name":"a","managedFields":[{"manager":"kubectl","fieldsV1":{"f:x":{}}}]}}"#,
+/// )
+/// .unwrap();
+/// assert_eq!(v.metadata.name.as_deref(), Some("a"));
+/// assert!(v.metadata.managed_fields.is_none());
+/// ```
+pub fn without_managed_fields<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<ObjectMeta, D::Error> {
+    let m = <MetaWithoutManagedFields as serde::Deserialize>::deserialize(deserializer)?;
+    Ok(ObjectMeta {
+        annotations: m.annotations,
+        creation_timestamp: m.creation_timestamp,
+        deletion_grace_period_seconds: m.deletion_grace_period_seconds,
+        deletion_timestamp: m.deletion_timestamp,
+        finalizers: m.finalizers,
+        generate_name: m.generate_name,
+        generation: m.generation,
+        labels: m.labels,
+        managed_fields: None,
+        name: m.name,
+        namespace: m.namespace,
+        owner_references: m.owner_references,
+        resource_version: m.resource_version,
+        self_link: m.self_link,
+        uid: m.uid,
+    })
+}
+
+/// `ObjectMeta`'s fields except `managedFields`, which serde therefore skips as unknown.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MetaWithoutManagedFields {
+    #[serde(default)]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    creation_timestamp: Option<Time>,
+    #[serde(default)]
+    deletion_grace_period_seconds: Option<i64>,
+    #[serde(default)]
+    deletion_timestamp: Option<Time>,
+    #[serde(default)]
+    finalizers: Option<Vec<String>>,
+    #[serde(default)]
+    generate_name: Option<String>,
+    #[serde(default)]
+    generation: Option<i64>,
+    #[serde(default)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    owner_references: Option<Vec<OwnerReference>>,
+    #[serde(default)]
+    resource_version: Option<String>,
+    #[serde(default)]
+    self_link: Option<String>,
+    #[serde(default)]
+    uid: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,5 +200,33 @@ mod tests {
         p.metadata_mut().finalizers = Some(vec!["f".into()]);
         assert_eq!((p.name(), p.namespace()), ("a", Some("ns")));
         assert_eq!(p.finalizers(), ["f".to_string()]);
+    }
+
+    #[derive(serde::Deserialize)]
+    struct View {
+        #[serde(default, deserialize_with = "without_managed_fields")]
+        metadata: ObjectMeta,
+    }
+
+    #[test]
+    fn without_managed_fields_keeps_everything_else() {
+        for file in ["pod-deployment.json", "pod-with-sidecar.json"] {
+            let path = format!("{}/../../shared/fixtures/objects/{file}", env!("CARGO_MANIFEST_DIR"));
+            let bytes = std::fs::read(&path).unwrap();
+            let full: Pod = serde_json::from_slice(&bytes).unwrap();
+            assert!(full.metadata.managed_fields.is_some(), "{file} has managedFields");
+            let view: View = serde_json::from_slice(&bytes).unwrap();
+            let mut expected = full.metadata.clone();
+            expected.managed_fields = None;
+            assert_eq!(view.metadata, expected, "{file}");
+        }
+    }
+
+    #[test]
+    fn without_managed_fields_reports_bad_input() {
+        // Wrong types are errors (as with ObjectMeta's own Deserialize), nulls are absent fields.
+        assert!(serde_json::from_str::<View>(r#"{"metadata":{"name":5}}"#).is_err());
+        let v: View = serde_json::from_str(r#"{"metadata":{"name":null,"managedFields":"not even a list"}}"#).unwrap();
+        assert_eq!(v.metadata, ObjectMeta::default());
     }
 }

@@ -195,7 +195,9 @@ impl ApiResource {
 ///
 /// The struct must have a field `metadata: ObjectMeta`; the macro implements
 /// [`Resource`] (copied from the viewed kind) and
-/// [`HasMetadata`](crate::meta::HasMetadata).
+/// [`HasMetadata`](crate::meta::HasMetadata). Decorate that field with
+/// `#[serde(default, deserialize_with = "rudder_apimachinery::meta::without_managed_fields")]`
+/// to skip `managedFields` (about half of a typical object's JSON) while decoding.
 ///
 /// ```
 /// use k8s_openapi::api::core::v1::Pod;

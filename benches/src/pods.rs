@@ -1,6 +1,6 @@
 //! The pod types the benchmarks cache: the full k8s-openapi `Pod`, and [`PodView`], a partial
-//! view holding only what a scheduler-like controller reads (metadata, `spec.nodeName`,
-//! `status.phase`). Both are listed and watched as the `pods` resource.
+//! view holding only what a scheduler-like controller reads (metadata without `managedFields`,
+//! `spec.nodeName`, `status.phase`). Both are listed and watched as the `pods` resource.
 
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -28,8 +28,8 @@ pub struct PodViewStatus {
 /// A partial Pod: everything else in the JSON is skipped while decoding.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct PodView {
-    /// `metadata` (complete).
-    #[serde(default)]
+    /// `metadata`, every field but `managedFields` (skipped while decoding, never built).
+    #[serde(default, deserialize_with = "rudder_apimachinery::meta::without_managed_fields")]
     pub metadata: ObjectMeta,
     /// `spec.nodeName`.
     #[serde(default)]

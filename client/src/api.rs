@@ -30,6 +30,7 @@ use rudder_apimachinery::patch::Patch;
 use rudder_apimachinery::resource::{ApiResource, Resource};
 
 use crate::client::{Client, ObjectOrStatus};
+use crate::decode::{DecodeOptions, DecodePool, ItemTransform};
 use crate::error::{Error, Result};
 use crate::request::{LogOptions, Request};
 use crate::watch_stream::{LineStream, WatchStream};
@@ -207,23 +208,33 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     where
         K: Send,
     {
-        self.list_streaming_map(opts, |k| k).await
+        self.list_streaming_transformed(opts, None).await
     }
 
-    /// [`Api::list_streaming`], running `map` on each item as soon as it is decoded, so a
-    /// transform (e.g. dropping managedFields) never lets the whole untransformed list exist
-    /// at once.
-    pub async fn list_streaming_map(&self, opts: &ListOptions, mut map: impl FnMut(K) -> K) -> Result<ObjectList<K>>
+    /// [`Api::list_streaming`], running `transform` on each item on the decode thread right
+    /// after decoding it, so a transform (e.g. dropping managedFields) runs in parallel and the
+    /// whole untransformed list never exists at once.
+    pub async fn list_streaming_transformed(
+        &self,
+        opts: &ListOptions,
+        transform: Option<ItemTransform<K>>,
+    ) -> Result<ObjectList<K>>
     where
         K: Send,
     {
         let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
         let url = crate::client::path_of(req.uri());
         let resp = self.client.send(req, crate::transport::RequestKind::Normal).await?;
-        let mut stream = crate::decode::list_items::<K, _>(resp.into_body(), url);
+        let mut stream = crate::decode::ListItems::<K, _>::with_transform(
+            resp.into_body(),
+            url,
+            DecodePool::global().clone(),
+            DecodeOptions::default(),
+            transform,
+        );
         let mut items = Vec::new();
         while let Some(item) = futures::StreamExt::next(&mut stream).await {
-            items.push(map(item?));
+            items.push(item?);
         }
         let metadata = stream.list_meta().cloned().unwrap_or_default();
         if let Some(dynamic) = (&mut items as &mut dyn std::any::Any).downcast_mut::<Vec<DynamicObject>>() {
@@ -238,10 +249,29 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     where
         K: Send,
     {
+        self.watch_streaming_transformed(opts, None).await
+    }
+
+    /// [`Api::watch_streaming`], running `transform` on the object of every ADDED, MODIFIED
+    /// and DELETED event on the decode thread right after decoding it.
+    pub async fn watch_streaming_transformed(
+        &self,
+        opts: &ListOptions,
+        transform: Option<ItemTransform<K>>,
+    ) -> Result<crate::decode::WatchEvents<K>>
+    where
+        K: Send,
+    {
         let req = if self.metadata_only { self.request.watch_metadata(opts)? } else { self.request.watch(opts)? };
         let url = crate::client::path_of(req.uri());
         let resp = self.client.send(req, crate::transport::RequestKind::LongRunning).await?;
-        Ok(crate::decode::watch_events(resp.into_body(), url))
+        Ok(crate::decode::WatchEvents::with_transform(
+            resp.into_body(),
+            url,
+            DecodePool::global().clone(),
+            DecodeOptions::default(),
+            transform,
+        ))
     }
 
     /// Deletes one object. The answer is the object when deletion is graceful or held by

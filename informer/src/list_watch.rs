@@ -6,13 +6,21 @@
 //! Implementations exist for the typed and dynamic `Api` (any kind, any view) and for
 //! metadata-only access; selectors and namespace are fixed when the lister-watcher is built.
 
+use std::sync::Arc;
+
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
 
 use rudder_apimachinery::list::ObjectList;
 use rudder_apimachinery::options::ListOptions;
 use rudder_apimachinery::watch::WatchEvent;
 use rudder_client::Error;
+
+/// A function run on every object before it is cached (for example to drop `managedFields`):
+/// the informer's transform hook, run by the lister-watcher where objects are decoded.
+pub type Transform<K> = rudder_client::decode::ItemTransform<K>;
 
 /// A stream of watch events.
 pub type WatchEvents<K> = BoxStream<'static, Result<WatchEvent<K>, Error>>;
@@ -25,30 +33,44 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
     fn watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<K>, Error>>;
 
     /// Lists, running `transform` on every item. Implementations that decode items one by one
-    /// override this to transform each item as it is decoded, so the untransformed list never
-    /// exists in full (the default transforms after the whole page is decoded).
+    /// override this to transform each item as it is decoded (on the decoding thread), so the
+    /// untransformed list never exists in full (the default transforms after the whole page is
+    /// decoded).
     fn list_transformed<'a>(
         &'a self,
         opts: &'a ListOptions,
-        transform: &'a (dyn Fn(K) -> K + Send + Sync),
+        transform: &'a Transform<K>,
     ) -> BoxFuture<'a, Result<ObjectList<K>, Error>>
     where
         K: Send + 'a,
     {
         Box::pin(async move { Ok(transform_items(self.list(opts).await?, transform)) })
     }
+
+    /// Watches, running `transform` on the object of every ADDED, MODIFIED and DELETED event.
+    /// Implementations that decode events in parallel override this to transform on the
+    /// decoding thread (the default maps the stream).
+    fn watch_transformed<'a>(
+        &'a self,
+        opts: &'a ListOptions,
+        transform: &'a Transform<K>,
+    ) -> BoxFuture<'a, Result<WatchEvents<K>, Error>>
+    where
+        K: Send + 'static,
+    {
+        Box::pin(async move {
+            let t = transform.clone();
+            let events = self.watch(opts).await?;
+            Ok(events.map(move |ev| ev.map(|e| e.map(|o| t(o)))).boxed())
+        })
+    }
 }
 
 /// Runs `transform` on every item of a decoded page.
-fn transform_items<K>(mut page: ObjectList<K>, transform: &(dyn Fn(K) -> K + Send + Sync)) -> ObjectList<K> {
-    page.items = page.items.into_iter().map(transform).collect();
+fn transform_items<K>(mut page: ObjectList<K>, transform: &Transform<K>) -> ObjectList<K> {
+    page.items = page.items.into_iter().map(|o| transform(o)).collect();
     page
 }
-
-use std::sync::Arc;
-
-use futures::StreamExt;
-use serde::de::DeserializeOwned;
 
 use rudder_client::api::Api;
 
@@ -140,7 +162,7 @@ where
     fn list_transformed<'a>(
         &'a self,
         opts: &'a ListOptions,
-        transform: &'a (dyn Fn(K) -> K + Send + Sync),
+        transform: &'a Transform<K>,
     ) -> BoxFuture<'a, Result<ObjectList<K>, Error>>
     where
         K: Send + 'a,
@@ -150,7 +172,7 @@ where
             if self.sequential {
                 Ok(transform_items(self.api.list(&o).await?, transform))
             } else {
-                self.api.list_streaming_map(&o, transform).await
+                self.api.list_streaming_transformed(&o, Some(transform.clone())).await
             }
         })
     }
@@ -162,6 +184,25 @@ where
                 Ok(self.api.watch(&o).await?.boxed())
             } else {
                 Ok(self.api.watch_streaming(&o).await?.boxed())
+            }
+        })
+    }
+
+    fn watch_transformed<'a>(
+        &'a self,
+        opts: &'a ListOptions,
+        transform: &'a Transform<K>,
+    ) -> BoxFuture<'a, Result<WatchEvents<K>, Error>>
+    where
+        K: Send + 'static,
+    {
+        let o = self.options(opts);
+        Box::pin(async move {
+            if self.sequential {
+                let t = transform.clone();
+                Ok(self.api.watch(&o).await?.map(move |ev| ev.map(|e| e.map(|o| t(o)))).boxed())
+            } else {
+                Ok(self.api.watch_streaming_transformed(&o, Some(transform.clone())).await?.boxed())
             }
         })
     }

@@ -60,8 +60,7 @@ pub trait ReflectorStore<K>: Send + Sync {
     fn resync(&self);
 }
 
-/// A hook run on every object before it is stored (e.g. to drop managedFields).
-pub type Transform<K> = Arc<dyn Fn(K) -> K + Send + Sync>;
+pub use crate::list_watch::Transform;
 /// Decides at each resync tick whether to resync.
 pub type ShouldResync = Arc<dyn Fn() -> bool + Send + Sync>;
 /// Called with every list/watch error (client-go's WatchErrorHandler).
@@ -208,17 +207,18 @@ where
         }
     }
 
-    fn prepare(&self, obj: K) -> Arc<K> {
+    /// Starts a watch; the lister-watcher runs the transform where it decodes.
+    async fn start_watch(&self, opts: &ListOptions) -> Result<WatchEvents<K>, Error> {
         match &self.opts.transform {
-            Some(t) => Arc::new(t(obj)),
-            None => Arc::new(obj),
+            Some(t) => self.lw.watch_transformed(opts, t).await,
+            None => self.lw.watch(opts).await,
         }
     }
 
     /// Transforms a watched object, hands it to the store and advances the last-synced
     /// resourceVersion to the object's.
     fn apply(&self, obj: K, op: fn(&S, Arc<K>)) {
-        let obj = self.prepare(obj);
+        let obj = Arc::new(obj);
         let rv = obj.resource_version().map(str::to_string);
         op(&self.store, obj);
         if let Some(rv) = rv {
@@ -295,7 +295,7 @@ where
                             ..ListOptions::default()
                         };
                         let started = tokio::select! {
-                            r = self.lw.watch(&opts) => r,
+                            r = self.start_watch(&opts) => r,
                             _ = cancel.cancelled() => return,
                         };
                         match started {
@@ -395,7 +395,7 @@ where
             let transform = transform.clone();
             async move {
                 match &transform {
-                    Some(t) => self.lw.list_transformed(&o, t.as_ref()).await,
+                    Some(t) => self.lw.list_transformed(&o, t).await,
                     None => self.lw.list(&o).await,
                 }
             }
@@ -447,7 +447,7 @@ where
             ..ListOptions::default()
         };
         let started = tokio::select! {
-            r = self.lw.watch(&opts) => r,
+            r = self.start_watch(&opts) => r,
             _ = cancel.cancelled() => return Err(WatchListFailure::Cancelled),
         };
         let mut stream = match started {
@@ -505,14 +505,14 @@ where
                     return Err(WatchListFailure::Failed(e));
                 }
                 Some(Ok(WatchEvent::Added(o))) => {
-                    let o = self.prepare(o);
+                    let o = Arc::new(o);
                     if let Some(idx) = index.as_mut() {
                         idx.insert(key_of(o.as_ref()), items.len());
                     }
                     items.push(Some(o));
                 }
                 Some(Ok(WatchEvent::Modified(o))) => {
-                    let o = self.prepare(o);
+                    let o = Arc::new(o);
                     let mut idx = index_of(&items, &mut index);
                     let key = key_of(o.as_ref());
                     match idx.get(&key) {

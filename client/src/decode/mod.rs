@@ -9,6 +9,10 @@
 //!   [`crate::watch_stream::WatchStream`]: blank lines are skipped, a malformed line is an
 //!   [`Error::Decode`] item and the stream goes on, an ERROR event is an [`Error::Api`] item and
 //!   ends the stream, as does a broken body.
+//! - A transform ([`ItemTransform`], e.g. dropping `managedFields`) given to
+//!   [`ListItems::with_transform`] or [`WatchEvents::with_transform`] runs on the pool thread
+//!   right after an item is decoded, in parallel, never on the consumer; for watch events it
+//!   runs on the objects of ADDED, MODIFIED and DELETED events only.
 //! - Errors name what was decoded (`Pod #12 of the list from GET /api/v1/pods`) and where.
 //! - Memory stays bounded by [`DecodeOptions`] (in-flight records and bytes) plus the largest
 //!   item and one chunk; dropping a stream cancels its pending decode work.
@@ -35,6 +39,9 @@ use crate::watch_stream::LineStream;
 
 pub use parallel::{decode_ordered, DecodeFn, DecodeOptions, DecodePool, OrderedDecode};
 pub use split::{ListSplitter, Split, SplitError};
+
+/// A function run on every decoded object before it is handed out (see the module docs).
+pub type ItemTransform<T> = Arc<dyn Fn(T) -> T + Send + Sync>;
 
 enum Failure {
     Split(String),
@@ -211,12 +218,28 @@ where
 {
     /// Like [`list_items`], on a given pool with given options.
     pub fn with_pool(body: B, url: impl Into<String>, pool: DecodePool, opts: DecodeOptions) -> Self {
+        Self::with_transform(body, url, pool, opts, None)
+    }
+
+    /// Like [`ListItems::with_pool`], running `transform` on each item on the pool thread that
+    /// decoded it.
+    pub fn with_transform(
+        body: B,
+        url: impl Into<String>,
+        pool: DecodePool,
+        opts: DecodeOptions,
+        transform: Option<ItemTransform<T>>,
+    ) -> Self {
         let url = url.into();
         let what_url = url.clone();
         let map: DecodeFn<T, Error> = Arc::new(move |i, b: Bytes| {
-            rudder_apimachinery::json::from_slice::<T>(&b).map_err(|source| Error::Decode {
+            let item = rudder_apimachinery::json::from_slice::<T>(&b).map_err(|source| Error::Decode {
                 what: format!("{} #{i} of the list from {what_url}", crate::client::short_type_name::<T>()),
                 source,
+            })?;
+            Ok(match &transform {
+                Some(t) => t(item),
+                None => item,
             })
         });
         Self { inner: OrderedDecode::new(ListRecords::new(body, url), map, pool, opts) }
@@ -301,6 +324,18 @@ where
 {
     /// Like [`watch_events`], on a given pool with given options.
     pub fn with_pool(body: B, url: impl Into<String>, pool: DecodePool, opts: DecodeOptions) -> Self {
+        Self::with_transform(body, url, pool, opts, None)
+    }
+
+    /// Like [`WatchEvents::with_pool`], running `transform` on the object of every ADDED,
+    /// MODIFIED and DELETED event on the pool thread that decoded it.
+    pub fn with_transform(
+        body: B,
+        url: impl Into<String>,
+        pool: DecodePool,
+        opts: DecodeOptions,
+        transform: Option<ItemTransform<T>>,
+    ) -> Self {
         let url = url.into();
         let map_url = url.clone();
         let map: DecodeFn<WatchEvent<T>, Error> =
@@ -308,7 +343,10 @@ where
                 Ok(WatchEvent::Error(status)) => {
                     Err(Error::Api { status: Box::new(status), method: "GET".into(), url: map_url.clone() })
                 }
-                Ok(ev) => Ok(ev),
+                Ok(ev) => Ok(match &transform {
+                    Some(t) => ev.map(|o| t(o)),
+                    None => ev,
+                }),
                 Err(source) => Err(Error::Decode { what: format!("watch event from {map_url}"), source }),
             });
         let lines = NonBlankLines(LineStream::new(body, url));
