@@ -17,8 +17,8 @@
 //!   Malformed or truncated input is a [`SplitError`] naming the byte offset; nothing panics.
 //! - Memory is bounded by the largest single value plus the chunks pushed and not yet scanned;
 //!   a value larger than [`ListSplitter::with_max_value_bytes`] is an error.
-//! - Scanning is a tight loop between structural bytes, jumping with `memchr` through long
-//!   strings.
+//! - Containers are scanned eight bytes at a time with bit masks (no per-byte branches unless a
+//!   word holds a backslash), jumping with `memchr` through long strings.
 
 use std::collections::VecDeque;
 
@@ -181,63 +181,89 @@ impl Scanner {
         }
     }
 
+    /// Scans a container eight bytes at a time: a word with no backslash is classified with
+    /// bit masks (quotes toggle the in-string state, brackets outside strings change the
+    /// depth), so the common case costs no per-byte branches; words with a backslash, a
+    /// pending escape, or the chunk's last bytes go byte by byte.
     #[inline]
     fn scan_container(&mut self, hay: &[u8], open: u8, close: u8) -> Option<usize> {
-        let n = hay.len();
+        let (quote, backslash, opens, closes) = (splat(b'"'), splat(b'\\'), splat(open), splat(close));
         let mut i = 0;
-        loop {
-            if self.in_string {
-                if self.escaped {
-                    if i >= n {
-                        return None;
+        while let Some(word) = hay.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+            let w = u64::from_le_bytes(word);
+            if !self.escaped && eq_bytes(w, backslash) == 0 {
+                let quotes = lanes(eq_bytes(w, quote));
+                if quotes == 0 && self.in_string {
+                    // Eight bytes of one string: a long one (data, annotations); jump to its
+                    // next quote or backslash.
+                    let rest = hay.get(i + 8..).unwrap_or_default();
+                    match memchr2(b'"', b'\\', rest) {
+                        Some(p) => {
+                            i += 8 + p;
+                            continue;
+                        }
+                        None => return None,
                     }
-                    self.escaped = false;
-                    i += 1;
                 }
-                // Kubernetes strings are mostly short: probe a few bytes before paying for a
-                // memchr call, which wins on long ones (annotations, managedFields, data).
-                let probe_end = (i + 24).min(n);
-                let mut found = None;
-                while i < probe_end {
-                    let b = hay.get(i).copied()?;
-                    if b == b'"' || b == b'\\' {
-                        found = Some(i);
-                        break;
-                    }
-                    i += 1;
+                let mut inside = prefix_xor(quotes);
+                if self.in_string {
+                    inside ^= 0xFF;
                 }
-                if found.is_none() {
-                    found = memchr2(b'"', b'\\', hay.get(i..)?).map(|o| i + o);
-                }
-                let p = found?;
-                if hay.get(p) == Some(&b'"') {
-                    self.in_string = false;
-                    i = p + 1;
-                } else if p + 1 >= n {
-                    self.escaped = true;
-                    return None;
-                } else {
-                    i = p + 2;
-                }
-            } else {
-                // Outside strings the next structural byte is almost always a few bytes away.
-                loop {
-                    let b = *hay.get(i)?;
-                    i += 1;
-                    if b == b'"' {
-                        self.in_string = true;
-                        break;
-                    } else if b == open {
+                let o = lanes(eq_bytes(w, opens)) & !inside;
+                let c = lanes(eq_bytes(w, closes)) & !inside;
+                let mut brackets = o | c;
+                while brackets != 0 {
+                    let k = brackets.trailing_zeros();
+                    if o & (1 << k) != 0 {
                         self.depth += 1;
-                    } else if b == close {
+                    } else {
                         self.depth -= 1;
                         if self.depth == 0 {
-                            return Some(i);
+                            return Some(i + k as usize + 1);
                         }
+                    }
+                    brackets &= brackets - 1;
+                }
+                // The state after the word's last byte (`count_ones` would not be one
+                // instruction on baseline x86-64).
+                self.in_string = inside & 0x80 != 0;
+            } else {
+                for (k, &b) in word.iter().enumerate() {
+                    if self.step(b, open, close) {
+                        return Some(i + k + 1);
                     }
                 }
             }
+            i += 8;
         }
+        for (k, &b) in hay.get(i..).unwrap_or_default().iter().enumerate() {
+            if self.step(b, open, close) {
+                return Some(i + k + 1);
+            }
+        }
+        None
+    }
+
+    /// One byte of a container; true when it closes the value.
+    #[inline]
+    fn step(&mut self, b: u8, open: u8, close: u8) -> bool {
+        if self.in_string {
+            if self.escaped {
+                self.escaped = false;
+            } else if b == b'\\' {
+                self.escaped = true;
+            } else if b == b'"' {
+                self.in_string = false;
+            }
+        } else if b == b'"' {
+            self.in_string = true;
+        } else if b == open {
+            self.depth += 1;
+        } else if b == close {
+            self.depth -= 1;
+            return self.depth == 0;
+        }
+        false
     }
 
     #[inline]
@@ -261,6 +287,36 @@ impl Scanner {
         self.escaped = odd_trailing_backslashes(hay.get(i..).unwrap_or_default());
         None
     }
+}
+
+/// `b` in every byte of a word.
+#[inline]
+fn splat(b: u8) -> u64 {
+    u64::from(b) * 0x0101_0101_0101_0101
+}
+
+/// The high bit of every byte of `w` that equals the byte of `pattern` (a [`splat`]), exactly
+/// (no carries between bytes).
+#[inline]
+fn eq_bytes(w: u64, pattern: u64) -> u64 {
+    const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+    let x = w ^ pattern;
+    !(((x & LOW7) + LOW7) | x) & !LOW7
+}
+
+/// Byte high bits (as from [`eq_bytes`]) gathered into bits 0..8, byte `k` to bit `k`.
+#[inline]
+fn lanes(high_bits: u64) -> u32 {
+    ((high_bits >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32
+}
+
+/// Bit `k` set when an odd number of bits `0..=k` of `x` are set.
+#[inline]
+fn prefix_xor(mut x: u32) -> u32 {
+    x ^= x << 1;
+    x ^= x << 2;
+    x ^= x << 4;
+    x & 0xFF
 }
 
 /// Whether the quote at `p` is escaped, counting backslashes back to `from` (bytes before `from`
@@ -1055,5 +1111,62 @@ mod tests {
             let chunks = chunked(&b, &mut rng, 50);
             let _ = run(&chunks);
         }
+    }
+
+    #[test]
+    fn word_at_a_time_container_scan_agrees_with_byte_at_a_time() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let alphabet = b"{}[]\"\\ a";
+        for round in 0..20_000 {
+            let len = rng.random_range(0..80);
+            // Some rounds with long plain runs, so the memchr jump inside strings is taken.
+            let plain = round % 4 == 0;
+            let hay: Vec<u8> = (0..len)
+                .map(|_| {
+                    if plain && rng.random_range(0..8) != 0 {
+                        b'x'
+                    } else {
+                        alphabet[rng.random_range(0..alphabet.len())]
+                    }
+                })
+                .collect();
+            let (open, close) = if round % 2 == 0 { (b'{', b'}') } else { (b'[', b']') };
+            let start = Scanner {
+                mode: Mode::Container { open, close },
+                depth: rng.random_range(1..4),
+                in_string: rng.random_bool(0.5),
+                escaped: false,
+            };
+            let start = Scanner { escaped: start.in_string && rng.random_bool(0.2), ..start };
+            let mut fast = start;
+            let got = fast.scan_container(&hay, open, close);
+            let mut slow = start;
+            let want = hay.iter().position(|&b| slow.step(b, open, close)).map(|p| p + 1);
+            assert_eq!(got, want, "{:?} from {start:?}", String::from_utf8_lossy(&hay));
+            if want.is_none() {
+                assert_eq!(
+                    (fast.depth, fast.in_string, fast.escaped),
+                    (slow.depth, slow.in_string, slow.escaped),
+                    "{:?} from {start:?}",
+                    String::from_utf8_lossy(&hay)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn byte_masks_are_exact() {
+        for b in 0..=255u8 {
+            for k in 0..8 {
+                let mut word = [b'a'; 8];
+                word[k] = b;
+                let w = u64::from_le_bytes(word);
+                let m = lanes(eq_bytes(w, splat(b)));
+                let expected = if b == b'a' { 0xFF } else { 1 << k };
+                assert_eq!(m, expected, "byte {b:#x} at {k}");
+            }
+        }
+        assert_eq!(prefix_xor(0b0000_0001), 0xFF);
+        assert_eq!(prefix_xor(0b0010_0100), 0b0001_1100);
     }
 }
