@@ -37,7 +37,7 @@ use rudder_apimachinery::watch::WatchEvent;
 use crate::error::{Error, Result};
 use crate::watch_stream::LineStream;
 
-pub use parallel::{decode_ordered, DecodeFn, DecodeOptions, DecodePool, OrderedDecode};
+pub use parallel::{decode_ordered, reserve_heap_bytes, DecodeFn, DecodeOptions, DecodePool, OrderedDecode};
 pub use split::{ListSplitter, Split, SplitError};
 
 /// A function run on every decoded object before it is handed out (see the module docs).
