@@ -158,7 +158,16 @@ where
     let map: Map<K> = Arc::new(Mutex::new(HashMap::new()));
     let rv = list(&http, url, &map, fix).await?;
     let progress = Arc::new(Progress::default());
-    let task = tokio::spawn(watch_loop(http, url.to_string(), rv, map.clone(), progress.clone(), fix));
+    let p = progress.clone();
+    let watch = watch_loop(http, url.to_string(), rv, map.clone(), progress.clone(), fix);
+    let task = tokio::spawn(async move {
+        let res = watch.await;
+        match &res {
+            Ok(()) => p.fail("the watch ended".into()),
+            Err(e) => p.fail(format!("the watch failed: {e}")),
+        }
+        res
+    });
     Ok(Running { map, progress, task })
 }
 

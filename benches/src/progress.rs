@@ -21,6 +21,7 @@ pub struct Progress {
     count: AtomicU64,
     target: AtomicU64,
     notify: Notify,
+    failure: parking_lot::Mutex<Option<String>>,
 }
 
 impl Progress {
@@ -31,6 +32,13 @@ impl Progress {
         if t != 0 && c >= t {
             self.notify.notify_one();
         }
+    }
+
+    /// The event source stopped for good (`why`): the waiting round fails at once with it
+    /// instead of timing out.
+    pub fn fail(&self, why: String) {
+        self.failure.lock().get_or_insert(why);
+        self.notify.notify_one();
     }
 
     /// Events applied so far.
@@ -46,6 +54,9 @@ impl Progress {
             if self.count() >= target {
                 self.target.store(0, Ordering::Release);
                 return Ok(());
+            }
+            if let Some(why) = self.failure.lock().clone() {
+                return Err(BenchError(format!("{why} ({} of {target} events applied)", self.count())));
             }
             if tokio::time::timeout_at(deadline, self.notify.notified()).await.is_err() {
                 return Err(BenchError(format!(
@@ -70,4 +81,32 @@ pub async fn time_rounds(progress: &Progress, args: &WatchArgs) -> Result<Durati
         total += start.elapsed();
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failed_source_ends_the_wait_at_once_with_its_cause() {
+        let p = Arc::new(Progress::default());
+        let q = p.clone();
+        tokio::spawn(async move {
+            q.bump();
+            q.fail("the watch failed: 410".into());
+        });
+        let waited = tokio::time::timeout(Duration::from_secs(10), p.wait_for(5)).await;
+        let err = waited.expect("wait_for returned before the timeout").expect_err("a failure");
+        assert!(err.to_string().contains("the watch failed: 410 (1 of 5 events applied)"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn reaching_the_target_ends_the_wait() {
+        let p = Arc::new(Progress::default());
+        let q = p.clone();
+        tokio::spawn(async move { (0..3).for_each(|_| q.bump()) });
+        tokio::time::timeout(Duration::from_secs(10), p.wait_for(3)).await.expect("in time").expect("no failure");
+    }
 }
