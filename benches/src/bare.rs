@@ -150,6 +150,16 @@ impl<K> Drop for Running<K> {
     }
 }
 
+impl<K: Send + 'static> crate::Cache for Running<K> {
+    fn stop(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            self.task.abort();
+            let _ = (&mut self.task).await;
+            drop(self);
+        })
+    }
+}
+
 async fn start<K>(url: &str, fix: fn(K) -> K) -> Result<Running<K>>
 where
     K: DeserializeOwned + HasMetadata + Send + 'static,
@@ -177,7 +187,7 @@ fn keep<K>(obj: K) -> K {
 
 async fn sync_impl(args: SyncArgs) -> Result<Synced> {
     let t = Instant::now();
-    let (cached, keep_alive): (usize, Box<dyn std::any::Any + Send>) = match args.shape {
+    let (cached, keep_alive): (usize, Box<dyn crate::Cache>) = match args.shape {
         Shape::Full => {
             let r = start::<Pod>(&args.url, keep).await?;
             {

@@ -61,6 +61,16 @@ impl<K: kube::Resource<DynamicType = ()> + 'static> Drop for Running<K> {
     }
 }
 
+impl<K: kube::Resource<DynamicType = ()> + Send + Sync + 'static> crate::Cache for Running<K> {
+    fn stop(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            self.task.abort();
+            let _ = (&mut self.task).await;
+            drop(self);
+        })
+    }
+}
+
 async fn start<K>(url: &str, n: usize, streaming: bool, strip: bool) -> Result<Running<K>>
 where
     K: kube::Resource<DynamicType = ()> + Clone + std::fmt::Debug + DeserializeOwned + Send + Sync + 'static,
@@ -100,7 +110,7 @@ where
 
 async fn sync_impl(args: SyncArgs, streaming: bool) -> Result<Synced> {
     let t = Instant::now();
-    let (cached, keep_alive): (usize, Box<dyn std::any::Any + Send>) = match args.shape {
+    let (cached, keep_alive): (usize, Box<dyn crate::Cache>) = match args.shape {
         Shape::Full | Shape::NoManagedFields => {
             let r = start::<Pod>(&args.url, args.n, streaming, args.shape == Shape::NoManagedFields).await?;
             (r.store.len(), Box::new(r))

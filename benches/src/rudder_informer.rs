@@ -6,7 +6,6 @@
 //! Contract: synced means the handler has received an add for every pod (so every object went
 //! through reflector, queue, indexer and handler thread); watch rounds count handler updates.
 
-use std::any::Any;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,16 +33,34 @@ struct Mode {
     sequential_decode: bool,
 }
 
-/// A running informer; shutting down happens when it is dropped (in the background).
+/// A running informer; dropped without [`crate::Cache::stop`], it shuts down in the
+/// background.
 pub struct RunningInformer<K: HasMetadata + Send + Sync + 'static> {
     /// The informer.
     pub informer: SharedIndexInformer<K>,
     /// Handler event counter.
     pub progress: Arc<Progress>,
+    stopped: bool,
+}
+
+impl<K: HasMetadata + Send + Sync + 'static> crate::Cache for RunningInformer<K> {
+    fn stop(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            self.stopped = true;
+            let informer = self.informer.clone();
+            informer.shutdown().await;
+            // Every task is joined: these were the last references to the cache.
+            drop(self);
+            drop(informer);
+        })
+    }
 }
 
 impl<K: HasMetadata + Send + Sync + 'static> Drop for RunningInformer<K> {
     fn drop(&mut self) {
+        if self.stopped {
+            return;
+        }
         let inf = self.informer.clone();
         if let Ok(h) = tokio::runtime::Handle::try_current() {
             h.spawn(async move { inf.shutdown().await });
@@ -83,7 +100,7 @@ where
             informer.last_error().map(|e| e.to_string())
         )));
     }
-    Ok(RunningInformer { informer, progress })
+    Ok(RunningInformer { informer, progress, stopped: false })
 }
 
 /// Starts the informer for `shape` and waits until it has synced `n` pods: the number cached,
@@ -93,10 +110,10 @@ async fn start_shape(
     n: usize,
     mode: Mode,
     shape: Shape,
-) -> Result<(usize, Arc<Progress>, Box<dyn Any + Send>)> {
+) -> Result<(usize, Arc<Progress>, Box<dyn crate::Cache>)> {
     fn parts<K: HasMetadata + Send + Sync + 'static>(
         r: RunningInformer<K>,
-    ) -> (usize, Arc<Progress>, Box<dyn Any + Send>) {
+    ) -> (usize, Arc<Progress>, Box<dyn crate::Cache>) {
         (r.informer.indexer().len(), r.progress.clone(), Box::new(r))
     }
     Ok(match shape {

@@ -114,13 +114,30 @@ impl<K: HasMetadata + Send + Sync> ReflectorStore<K> for MapStore<K> {
     fn resync(&self) {}
 }
 
-/// A running reflector: its store, and a guard that stops it when dropped.
+/// A running reflector: its store, and its task (cancelled when dropped).
 pub struct Running<K> {
     /// The cache.
     pub store: Arc<MapStore<K>>,
     /// Applied-event counter.
     pub progress: Arc<Progress>,
-    _stop: tokio_util::sync::DropGuard,
+    cancel: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl<K> Drop for Running<K> {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl<K: Send + Sync + 'static> crate::Cache for Running<K> {
+    fn stop(mut self: Box<Self>) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            self.cancel.cancel();
+            let _ = (&mut self.task).await;
+            drop(self);
+        })
+    }
 }
 
 /// Starts a reflector for `K` against `url` and waits until its store holds `n` objects.
@@ -137,7 +154,10 @@ where
     let reflector = Reflector::new(Arc::new(PodListerWatcher::new(client)), store.clone(), opts);
     let status = reflector.status();
     let cancel = CancellationToken::new();
-    tokio::spawn(reflector.run(cancel.clone()));
+    let run = reflector.run(cancel.clone());
+    let task = tokio::spawn(async move {
+        let _ = run.await;
+    });
     let deadline = tokio::time::Instant::now() + crate::progress::ROUND_TIMEOUT;
     while store.len() < n {
         if tokio::time::timeout_at(deadline, store.synced.notified()).await.is_err() {
@@ -148,12 +168,12 @@ where
             )));
         }
     }
-    Ok(Running { store, progress, _stop: cancel.drop_guard() })
+    Ok(Running { store, progress, cancel, task })
 }
 
 async fn sync_shape(args: SyncArgs, streaming: bool) -> Result<Synced> {
     let start_at = Instant::now();
-    let (cached, keep_alive): (usize, Box<dyn std::any::Any + Send>) = match args.shape {
+    let (cached, keep_alive): (usize, Box<dyn crate::Cache>) = match args.shape {
         Shape::Full => {
             let r = start::<Pod>(&args.url, args.n, streaming, None).await?;
             (r.store.len(), Box::new(r))
