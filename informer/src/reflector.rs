@@ -389,7 +389,7 @@ where
             ..ListOptions::default()
         };
         let mut items: Vec<Arc<K>> = Vec::new();
-        let mut arcs = ArcMaker::new::<K>();
+        let mut arcs = ArcMaker::<K>::new();
         let mut list_rv = String::new();
         let transform = self.opts.transform.clone();
         let list = |o: ListOptions| {
@@ -474,7 +474,7 @@ where
         // Initial events are almost always ADDED; a key index is built only when a MODIFIED or
         // DELETED arrives, so those stay O(1) without costing the common case anything.
         let mut items: Vec<Option<Arc<K>>> = Vec::new();
-        let mut arcs = ArcMaker::new::<K>();
+        let mut arcs = ArcMaker::<K>::new();
         let mut index: Option<std::collections::HashMap<String, usize>> = None;
         fn index_of<K: HasMetadata>(
             items: &[Option<Arc<K>>],
@@ -598,21 +598,30 @@ where
 /// ahead lets glibc grow the arena in steps of tens of KB instead of page by page (see
 /// `rudder_client::decode::reserve_heap_bytes`; this thread's `mprotect` calls while syncing
 /// 100k Pods fell from 68k to 13k).
-struct ArcMaker {
+struct ArcMaker<K> {
     made: usize,
-    every: usize,
+    _objects: std::marker::PhantomData<fn(K) -> Arc<K>>,
 }
 
-impl ArcMaker {
+impl<K> ArcMaker<K> {
     const AHEAD: usize = 48 << 10;
+    /// Objects per reservation: as many `Arc<K>` allocations as fit in [`Self::AHEAD`].
+    const EVERY: usize = {
+        let per = std::mem::size_of::<K>() + 2 * std::mem::size_of::<usize>();
+        let n = Self::AHEAD / per;
+        if n == 0 {
+            1
+        } else {
+            n
+        }
+    };
 
-    fn new<K>() -> Self {
-        let per = std::mem::size_of::<K>().max(1) + 2 * std::mem::size_of::<usize>();
-        Self { made: 0, every: (Self::AHEAD / per).max(1) }
+    fn new() -> Self {
+        Self { made: 0, _objects: std::marker::PhantomData }
     }
 
-    fn wrap<K>(&mut self, obj: K) -> Arc<K> {
-        if self.made % self.every == 0 {
+    fn wrap(&mut self, obj: K) -> Arc<K> {
+        if self.made % Self::EVERY == 0 {
             rudder_client::decode::reserve_heap_bytes(Self::AHEAD);
         }
         self.made += 1;
@@ -620,7 +629,7 @@ impl ArcMaker {
     }
 
     /// Appends every object of `page` to `items`.
-    fn wrap_all<K>(&mut self, items: &mut Vec<Arc<K>>, page: Vec<K>) {
+    fn wrap_all(&mut self, items: &mut Vec<Arc<K>>, page: Vec<K>) {
         items.reserve(page.len());
         items.extend(page.into_iter().map(|o| self.wrap(o)));
     }

@@ -131,7 +131,7 @@ fn worker(shared: &Shared) {
     }
 }
 
-/// Most [`reserve_heap`] asks for: below glibc's smallest mmap threshold (128 KiB), so the
+/// Most [`reserve_heap_bytes`] asks for: below glibc's smallest mmap threshold (128 KiB), so the
 /// block comes from the thread's heap and not from a mapping of its own.
 const HEAP_RESERVE_MAX: usize = 60 << 10;
 
