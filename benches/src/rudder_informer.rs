@@ -46,12 +46,10 @@ pub struct RunningInformer<K: HasMetadata + Send + Sync + 'static> {
 impl<K: HasMetadata + Send + Sync + 'static> crate::Cache for RunningInformer<K> {
     fn stop(mut self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async move {
+            self.informer.shutdown().await;
             self.stopped = true;
-            let informer = self.informer.clone();
-            informer.shutdown().await;
-            // Every task is joined: these were the last references to the cache.
+            // Every task is joined: this is the last reference to the cache.
             drop(self);
-            drop(informer);
         })
     }
 }
