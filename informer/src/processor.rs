@@ -13,6 +13,10 @@
 //! - `on_delete` receives a [`DeletedObject`], which is either the final object or a tombstone
 //!   (key + last known state) for a deletion the informer missed, so handlers cannot confuse
 //!   the two (client-go's `DeletedFinalStateUnknown` that crashes type assertions).
+//! - Objects a notification held last (the old state of an update, a deleted object) are
+//!   dropped with `rudder_client::decode::drop_where_decoded`, on the decode thread that
+//!   allocated them when it is busy: freeing a Pod on the handler thread contends with the
+//!   decode threads' allocator locks.
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -22,6 +26,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
+use rudder_apimachinery::meta::HasMetadata;
+use rudder_client::decode::drop_where_decoded;
 use tokio::time::Instant;
 
 /// The smallest resync period a handler may have (client-go's `minimumResyncPeriod`).
@@ -85,6 +91,23 @@ pub enum Notification<K> {
     },
     /// An object was deleted.
     Delete(DeletedObject<K>),
+}
+
+impl<K: HasMetadata + Send + Sync + 'static> Notification<K> {
+    /// Ends this notification: objects no one else holds (the old state of an update, a
+    /// deleted object) are dropped where they were decoded; see the module docs.
+    fn retire(self) {
+        match self {
+            Self::Add { .. } => {}
+            Self::Update { old, new } => {
+                drop(new);
+                drop_where_decoded(old);
+            }
+            Self::Delete(DeletedObject::Final(obj) | DeletedObject::Unknown { last_known: obj, .. }) => {
+                drop_where_decoded(obj)
+            }
+        }
+    }
 }
 
 impl<K> Clone for Notification<K> {
@@ -218,7 +241,7 @@ pub struct Processor<K> {
     upstream_synced: Arc<AtomicBool>,
 }
 
-impl<K: Send + Sync + 'static> Processor<K> {
+impl<K: HasMetadata + Send + Sync + 'static> Processor<K> {
     /// A processor; `upstream_synced` is the informer's own HasSynced flag.
     pub fn new(upstream_synced: Arc<AtomicBool>) -> Self {
         Self {
@@ -299,6 +322,9 @@ impl<K: Send + Sync + 'static> Processor<K> {
                 l.shared.pending_initial.fetch_sub(1, Ordering::SeqCst);
             }
         }
+        drop(syncing);
+        drop(listeners);
+        n.retire();
     }
 
     /// Decides which handlers are due for a resync now; true if any is (the reflector then
@@ -343,7 +369,7 @@ impl<K: Send + Sync + 'static> Processor<K> {
     }
 }
 
-fn run_listener<K: 'static>(
+fn run_listener<K: HasMetadata + Send + Sync + 'static>(
     handler: Arc<dyn ResourceEventHandler<K>>,
     rx: mpsc::Receiver<Notification<K>>,
     shared: &ListenerShared,
@@ -364,6 +390,7 @@ fn run_listener<K: 'static>(
         if initial {
             shared.pending_initial.fetch_sub(1, Ordering::SeqCst);
         }
+        n.retire();
     }
 }
 

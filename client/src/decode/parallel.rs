@@ -16,6 +16,8 @@
 //!   thread hand-off.
 //! - Dropping the stream cancels its queued work: workers skip every record not yet started.
 //! - A panic in the decode function is resumed on the consumer, as inline decoding would.
+//! - Between batches, and before it sleeps, a worker drops the objects other threads handed
+//!   back to it with [`super::drop_where_decoded`] (see [`super::reclaim`]).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -30,11 +32,14 @@ use futures::Stream;
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::oneshot;
 
+use super::reclaim::{self, Bins, Handed};
+
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
+    bins: Arc<Bins>,
 }
 
 struct Queue {
@@ -53,6 +58,13 @@ impl Drop for PoolHandle {
         self.shared.queue.lock().shutdown = true;
         self.shared.wake.notify_all();
     }
+}
+
+static GLOBAL: OnceLock<DecodePool> = OnceLock::new();
+
+/// The global pool, if it was started.
+pub(super) fn global_if_started() -> Option<&'static DecodePool> {
+    GLOBAL.get()
 }
 
 /// A pool of decode threads. Cheap to clone; threads stop when the last clone is dropped.
@@ -74,11 +86,12 @@ impl DecodePool {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue { jobs: VecDeque::new(), shutdown: false }),
             wake: Condvar::new(),
+            bins: Arc::new(Bins::new(threads)),
         });
         let mut started = 0;
         for i in 0..threads {
             let s = shared.clone();
-            let spawned = std::thread::Builder::new().name(format!("rudder-decode-{i}")).spawn(move || worker(&s));
+            let spawned = std::thread::Builder::new().name(format!("rudder-decode-{i}")).spawn(move || worker(&s, i));
             match spawned {
                 Ok(_) => started += 1,
                 Err(e) => {
@@ -92,7 +105,6 @@ impl DecodePool {
 
     /// The process-wide pool, created on first use with one thread per available core.
     pub fn global() -> &'static DecodePool {
-        static GLOBAL: OnceLock<DecodePool> = OnceLock::new();
         GLOBAL.get_or_init(|| DecodePool::new(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)))
     }
 
@@ -101,8 +113,27 @@ impl DecodePool {
         self.handle.threads
     }
 
+    /// This pool's bins of objects handed back to its workers.
+    pub(super) fn bins(&self) -> &Bins {
+        &self.handle.shared.bins
+    }
+
+    /// Has the worker owning the heap region of `addr` drop `item`, waking it if it sleeps;
+    /// drops it here when no running worker owns that region.
+    pub(super) fn hand_back(&self, addr: usize, item: Box<dyn Send>) {
+        match self.bins().give(addr, item) {
+            Ok(Handed::Queued) => {}
+            Ok(Handed::QueuedWake) => {
+                // Under the queue lock: the worker is either before its bin check or waiting.
+                let _q = self.handle.shared.queue.lock();
+                self.handle.shared.wake.notify_all();
+            }
+            Err(item) => drop(item),
+        }
+    }
+
     /// Queues a job; `false` when the pool has no threads (the job is dropped).
-    fn execute(&self, job: Job) -> bool {
+    pub(super) fn execute(&self, job: Job) -> bool {
         if self.handle.threads == 0 {
             return false;
         }
@@ -112,23 +143,43 @@ impl DecodePool {
     }
 }
 
-fn worker(shared: &Shared) {
+fn worker(shared: &Shared, index: usize) {
+    reclaim::enter_worker(shared.bins.clone(), index);
     loop {
-        let job = {
+        // Objects handed back are dropped outside the queue lock.
+        shared.bins.drain(index);
+        let next = {
             let mut q = shared.queue.lock();
             loop {
                 if let Some(j) = q.jobs.pop_front() {
-                    break j;
+                    break Next::Job(j);
                 }
                 if q.shutdown {
-                    return;
+                    break Next::Stop;
                 }
+                if shared.bins.has_items(index) {
+                    break Next::Drain;
+                }
+                shared.bins.set_sleeping(index, true);
                 shared.wake.wait(&mut q);
+                shared.bins.set_sleeping(index, false);
             }
         };
-        // Jobs catch their own panics; this guard only keeps the thread alive regardless.
-        let _ = catch_unwind(AssertUnwindSafe(job));
+        match next {
+            // Jobs catch their own panics; this guard only keeps the thread alive regardless.
+            Next::Job(job) => drop(catch_unwind(AssertUnwindSafe(job))),
+            Next::Drain => {}
+            Next::Stop => return shared.bins.stop(index),
+        }
     }
+}
+
+/// What a worker does next.
+enum Next {
+    Job(Job),
+    /// Drop what was handed back.
+    Drain,
+    Stop,
 }
 
 /// Most [`reserve_heap_bytes`] asks for: below glibc's smallest mmap threshold (128 KiB), so the
@@ -156,8 +207,13 @@ fn reserve_heap(record_len: usize) {
 /// makes next find room in its arena: with glibc the arena grows once by the block instead of
 /// once per page (see the pool's decode loop for the measurement). Useful before allocating
 /// many objects in a row on one thread, e.g. wrapping a decoded list's items in `Arc`s.
+///
+/// On a decode pool thread this also records which heap region the thread is allocating in,
+/// so that [`super::drop_where_decoded`] can hand objects back to it.
 pub fn reserve_heap_bytes(bytes: usize) {
-    drop(std::hint::black_box(Vec::<u8>::with_capacity(bytes.min(HEAP_RESERVE_MAX))));
+    let block = std::hint::black_box(Vec::<u8>::with_capacity(bytes.min(HEAP_RESERVE_MAX)));
+    reclaim::note_heap(block.as_ptr() as usize);
+    drop(block);
 }
 
 /// Tuning of an [`OrderedDecode`].
