@@ -45,7 +45,7 @@ impl<B> LineStream<B> {
     }
 
     fn split(&mut self, mut chunk: Bytes) {
-        while let Some(pos) = memchr(b'\n', &chunk) {
+        while let Some(pos) = memchr::memchr(b'\n', &chunk) {
             let line = chunk.split_to(pos);
             chunk.advance(1);
             if self.partial.is_empty() {
@@ -62,10 +62,6 @@ impl<B> LineStream<B> {
             self.partial.extend_from_slice(&chunk);
         }
     }
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|b| *b == needle)
 }
 
 impl<B> Stream for LineStream<B>

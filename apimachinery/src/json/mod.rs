@@ -75,18 +75,31 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<(T, Stats)> {
     let mut tables = SCRATCH.try_with(|s| s.take()).unwrap_or_default();
     tables.clear();
     let hints = Hints { bytes, pending: Cell::new(0), tables: RefCell::new(tables), missed: Cell::new(0) };
-    let result = (|| {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        let value = T::deserialize(Hinted { inner: &mut de, hints: &hints })?;
-        de.end()?;
-        Ok(value)
-    })();
+    // serde_json checks every string of a byte slice for UTF-8 on its own; checking the whole
+    // document once is several times cheaper and lets it read the document as a `str`. The
+    // result is the same; a document that is not UTF-8 is decoded from the bytes, so its
+    // error is serde_json's, where serde_json finds it.
+    let result = match std::str::from_utf8(bytes) {
+        Ok(text) => decode_with(serde_json::Deserializer::from_str(text), &hints),
+        Err(_) => decode_with(serde_json::Deserializer::from_slice(bytes), &hints),
+    };
     let tables = hints.tables.into_inner();
     let stats = Stats { missed: hints.missed.get(), scanned: tables.scanned };
     if tables.arrays.capacity().max(tables.elems.capacity()) <= MAX_KEPT {
         let _ = SCRATCH.try_with(|s| s.set(tables));
     }
     result.map(|value| (value, stats))
+}
+
+/// Decodes one `T` from `de` with `hints`, requiring nothing but whitespace after it.
+fn decode_with<'de, R, T>(mut de: serde_json::Deserializer<R>, hints: &Hints<'_>) -> serde_json::Result<T>
+where
+    R: serde_json::de::Read<'de>,
+    T: DeserializeOwned,
+{
+    let value = T::deserialize(Hinted { inner: &mut de, hints })?;
+    de.end()?;
+    Ok(value)
 }
 
 /// Tables kept per thread only up to this many entries, so one huge document does not pin its
@@ -555,6 +568,34 @@ mod tests {
         let ours = from_slice::<Vec<u8>>(b"[1, 2, 300]").unwrap_err().to_string();
         assert_eq!(ours, serde_json::from_slice::<Vec<u8>>(b"[1, 2, 300]").unwrap_err().to_string());
         assert!(ours.contains("line 1 column"), "{ours}");
+    }
+
+    #[test]
+    fn documents_that_are_not_utf8_fail_as_in_serde_json() {
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Two {
+            a: u8,
+            b: String,
+        }
+        // The bad byte in a kept string, in an ignored string, after a type error, in a key.
+        let docs: [&[u8]; 5] = [
+            b"{\"a\":1,\"b\":\"x\xff\"}",
+            b"{\"a\":1,\"zz\":\"\xc3\",\"b\":\"ok\"}",
+            b"{\"a\":\"no\",\"b\":\"\xff\"}",
+            b"{\"\xff\":1,\"a\":1,\"b\":\"\"}",
+            b"{\"a\":1,\"b\":\"\xe2\x82\"}",
+        ];
+        for doc in docs {
+            let ours = from_slice::<Two>(doc).map_err(|e| e.to_string());
+            let theirs = serde_json::from_slice::<Two>(doc).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "{}", String::from_utf8_lossy(doc));
+        }
+        // serde_json does not check strings it skips: neither do we.
+        assert!(from_slice::<Two>(docs[1]).is_ok());
+        assert!(from_slice::<Two>(docs[0]).is_err());
+        // Valid multi-byte text is decoded as before.
+        let v: Two = same("{\"a\":7,\"b\":\"h\u{e9}llo \u{1F600} \\u00e9\"}".as_bytes());
+        assert_eq!(v.b, "h\u{e9}llo \u{1F600} \u{e9}");
     }
 
     #[derive(Deserialize, Debug, PartialEq)]
