@@ -1,6 +1,12 @@
 //! Criterion benchmarks: initial sync of 10,000 realistic pods, and watch throughput of 50,000
 //! MODIFIED events, for every variant in `rudder_benches::variants()`.
 //!
+//! Two sync groups: `sync_10k_pods` runs every sync in this process, one after another, so
+//! each starts on the heap the previous one freed (glibc then spends part of the next sync
+//! consolidating the freed chunks: see BENCHMARKS.md); `initial_sync_10k_pods` runs each sync
+//! in a fresh `informer-mem client` process against the same server, as a controller's first
+//! sync runs, and takes the time that process measured (client creation to synced).
+//!
 //! The server runs on its own runtime (2 worker threads); the client under test on another
 //! (2 worker threads). Flat sampling, 10 samples: the whole run takes a few minutes. After the
 //! criterion run, a Markdown table of medians and ratios (vs kube-rs, vs the bare loop) is
@@ -20,6 +26,7 @@ const SYNC_PODS: usize = 10_000;
 const WATCH_PODS: usize = 1_000;
 const WATCH_EVENTS: usize = 50_000;
 const SYNC_GROUP: &str = "sync_10k_pods";
+const COLD_SYNC_GROUP: &str = "initial_sync_10k_pods";
 const WATCH_GROUP: &str = "watch_50k_events";
 
 fn main() {
@@ -76,6 +83,24 @@ fn main() {
         g.finish();
     }
     {
+        let mut g = c.benchmark_group(COLD_SYNC_GROUP);
+        g.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(SYNC_PODS as u64));
+        for v in variants() {
+            let url = sync_server.url().to_string();
+            g.bench_function(BenchmarkId::from_parameter(v.name), |b| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| match sync_in_new_process(&url, v.name) {
+                            Ok(d) => d,
+                            Err(e) => panic!("{}: {e}", v.name),
+                        })
+                        .sum()
+                })
+            });
+        }
+        g.finish();
+    }
+    {
         let mut g = c.benchmark_group(WATCH_GROUP);
         g.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(WATCH_EVENTS as u64));
         for v in variants() {
@@ -106,6 +131,25 @@ fn main() {
     summary(backend);
 }
 
+/// Runs one full-pod sync of `SYNC_PODS` in a new `informer-mem client` process; the time it
+/// measured from creating its client to having every pod cached.
+fn sync_in_new_process(url: &str, variant: &str) -> Result<Duration, String> {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_informer-mem"))
+        .args(["client", "--url", url, "--n", &SYNC_PODS.to_string(), "--variant", variant, "--shape", "full"])
+        .args(["--threads", "2"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("starting informer-mem: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let result = text
+        .lines()
+        .find_map(|l| l.strip_prefix("RESULT "))
+        .ok_or_else(|| format!("informer-mem client ({}) printed no result: {text}", out.status))?;
+    let v: serde_json::Value = serde_json::from_str(result).map_err(|e| format!("bad result {result:?}: {e}"))?;
+    let secs = v["seconds"].as_f64().ok_or_else(|| format!("no seconds in {result}"))?;
+    Ok(Duration::from_secs_f64(secs))
+}
+
 /// Median seconds per iteration of `group/id` from criterion's saved estimates.
 fn median(group: &str, id: &str) -> Option<f64> {
     let dir =
@@ -120,7 +164,7 @@ fn summary(backend: Backend) {
     println!("\nMedians (server `{}`), objects per second and ratios:\n", backend.name());
     println!("| benchmark | variant | median | per second | vs kube-rs | vs bare |");
     println!("|---|---|---:|---:|---:|---:|");
-    for (group, n) in [(SYNC_GROUP, SYNC_PODS), (WATCH_GROUP, WATCH_EVENTS)] {
+    for (group, n) in [(SYNC_GROUP, SYNC_PODS), (COLD_SYNC_GROUP, SYNC_PODS), (WATCH_GROUP, WATCH_EVENTS)] {
         let kube = median(group, "kube-rs");
         let bare = median(group, "bare-hyper-serde");
         for v in variants() {
