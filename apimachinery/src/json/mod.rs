@@ -598,6 +598,77 @@ mod tests {
         assert_eq!(v.b, "h\u{e9}llo \u{1F600} \u{e9}");
     }
 
+    /// A Pod document with what real ones hold: nested arrays, managedFields, escapes and
+    /// multi-byte text.
+    fn pod_doc() -> Vec<u8> {
+        let v = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {
+                "name": "web-0", "namespace": "d\u{e9}mo", "resourceVersion": "42",
+                "labels": {"app": "web", "tier": "fr\u{f6}nt"},
+                "annotations": {"note": "quote \" and \\ and \n, \u{1F600}"},
+                "managedFields": [{
+                    "manager": "kubectl", "operation": "Apply", "apiVersion": "v1",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                                 "f:spec": {"f:containers": {"k:{\"name\":\"app\"}": {".": {}}}}}
+                }]
+            },
+            "spec": {
+                "nodeName": "n1",
+                "containers": [
+                    {"name": "app", "image": "nginx", "args": ["-a", "-b"],
+                     "ports": [{"containerPort": 80}, {"containerPort": 443}],
+                     "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "\u{e9}"}]},
+                    {"name": "side", "image": "busybox", "command": []}
+                ],
+                "volumes": [{"name": "v", "emptyDir": {}}]
+            },
+            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+        });
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn mutated_pods_decode_or_fail_exactly_as_in_serde_json() {
+        use k8s_openapi::api::core::v1::Pod;
+        let base = pod_doc();
+        let _: Pod = same(&base);
+        // Bytes that matter to a JSON scanner, and bytes that break UTF-8.
+        let alphabet: &[u8] = b"\"\\[]{},:0 e-\xff\xc3\xa9\x80\xe2";
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let (mut decoded, mut not_utf8) = (0, 0);
+        for round in 0..3000 {
+            let mut doc = base.clone();
+            for _ in 0..1 + next(3) {
+                let at = next(doc.len());
+                match next(3) {
+                    0 => doc[at] = alphabet[next(alphabet.len())],
+                    1 => {
+                        doc.remove(at);
+                    }
+                    _ => doc.insert(at, alphabet[next(alphabet.len())]),
+                }
+            }
+            let ours = from_slice::<Pod>(&doc).map_err(|e| e.to_string());
+            let theirs = serde_json::from_slice::<Pod>(&doc).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "round {round}: {}", String::from_utf8_lossy(&doc));
+            decoded += usize::from(ours.is_ok());
+            not_utf8 += usize::from(std::str::from_utf8(&doc).is_err());
+            let ours = from_slice::<Value>(&doc).map_err(|e| e.to_string());
+            let theirs = serde_json::from_slice::<Value>(&doc).map_err(|e| e.to_string());
+            assert_eq!(ours, theirs, "round {round}: {}", String::from_utf8_lossy(&doc));
+        }
+        // Both paths were taken often: documents that decode, and documents that are not UTF-8.
+        assert!(decoded > 100 && not_utf8 > 300, "{decoded} decoded, {not_utf8} not UTF-8");
+    }
+
     #[derive(Deserialize, Debug, PartialEq)]
     struct Outer {
         items: Vec<Inner>,
