@@ -132,18 +132,23 @@ thread_local! {
 
 /// Makes this thread worker `index` of the pool owning `bins`.
 pub(crate) fn enter_worker(bins: Arc<Bins>, index: usize) {
-    WORKER.with(|w| *w.borrow_mut() = Some(Identity { bins, index, last_region: None }));
+    let _ = WORKER.try_with(|w| {
+        if let Ok(mut w) = w.try_borrow_mut() {
+            *w = Some(Identity { bins, index, last_region: None });
+        }
+    });
 }
 
 fn current_worker() -> Option<usize> {
-    WORKER.with(|w| w.borrow().as_ref().map(|id| id.index))
+    // `try_`: never a panic, also while the thread's locals are being torn down.
+    WORKER.try_with(|w| w.try_borrow().ok().and_then(|id| id.as_ref().map(|id| id.index))).ok().flatten()
 }
 
 /// Records that this thread (if it is a pool worker) allocated at `addr`: its arena owns the
 /// region around it.
 pub(crate) fn note_heap(addr: usize) {
-    WORKER.with(|w| {
-        let mut w = w.borrow_mut();
+    let _ = WORKER.try_with(|w| {
+        let Ok(mut w) = w.try_borrow_mut() else { return };
         let Some(id) = w.as_mut() else { return };
         let region = addr >> REGION_SHIFT;
         if id.last_region != Some(region) {
