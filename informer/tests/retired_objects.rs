@@ -2,6 +2,8 @@
 //! one holds them, although the informer hands them back to the decode threads to drop: with
 //! and without handlers, for both queue kinds, against the embedded API server.
 
+mod informer_common;
+
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -16,6 +18,8 @@ use rudder_informer::processor::HandlerFns;
 use rudder_informer::shared_informer::QueueKind;
 use rudder_informer::SharedInformerFactory;
 
+use informer_common::eventually;
+
 const OBJECTS: usize = 200;
 
 fn cm(name: &str, value: &str) -> ConfigMap {
@@ -24,16 +28,6 @@ fn cm(name: &str, value: &str) -> ConfigMap {
     // Big enough that lists and watch bursts are decoded in batches on the pool.
     c.data = Some([("k".to_string(), value.repeat(100))].into());
     c
-}
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 fn alive(weaks: &[Weak<ConfigMap>]) -> usize {

@@ -1,6 +1,8 @@
 //! SharedIndexInformer contracts (handlers, late handlers, tombstones, resync routing, sync
 //! errors, streams, shutdown), driven by a lister-watcher whose watch events the test sends.
 
+mod informer_common;
+
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -104,13 +106,7 @@ fn recorder() -> (HandlerFns<ConfigMap>, Arc<Mutex<Vec<String>>>) {
 }
 
 async fn eventually(what: &str, f: impl Fn() -> bool) {
-    for _ in 0..3000 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("timed out waiting for {what}");
+    informer_common::poll_until(what, 3000, Duration::from_millis(5), f).await
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! every object that enters the cache (initial list, streaming list, watch adds, updates and
 //! deletes), and it runs on the decode threads, where the object was decoded.
 
+mod informer_common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,8 @@ use rudder_client::api::Api;
 use rudder_client::testing::ApiServer;
 use rudder_informer::processor::{DeletedObject, HandlerFns};
 use rudder_informer::SharedInformerFactory;
+
+use informer_common::eventually;
 
 fn cm(name: &str) -> ConfigMap {
     let mut c = ConfigMap::default();
@@ -33,16 +37,6 @@ fn mark(mut c: ConfigMap) -> ConfigMap {
 
 fn marks(c: &ConfigMap) -> &str {
     c.annotations().get("t").map(String::as_str).unwrap_or("")
-}
-
-async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    for _ in 0..1000 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test]
