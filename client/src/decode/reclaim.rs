@@ -93,13 +93,11 @@ impl Bins {
 
     /// Worker `index` has stopped: drops its bin and takes nothing more.
     pub(crate) fn stop(&self, index: usize) {
-        let Some(bin) = self.bins.get(index) else { return };
-        let items = {
-            let mut b = bin.lock();
-            b.stopped = true;
-            std::mem::take(&mut b.items)
-        };
-        drop(items);
+        if let Some(bin) = self.bins.get(index) {
+            bin.lock().stopped = true;
+        }
+        // Nothing is handed to a stopped worker, so this empties the bin for good.
+        self.drain(index);
     }
 
     /// Hands `item` to the running worker owning the region of `addr`; gives it back when no
