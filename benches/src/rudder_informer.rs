@@ -48,8 +48,10 @@ impl<K: HasMetadata + Send + Sync + 'static> crate::Cache for RunningInformer<K>
         Box::pin(async move {
             self.informer.shutdown().await;
             self.stopped = true;
-            // Every task is joined: this is the last reference to the cache.
+            // Every task is joined: this is the last reference to the cache. Its objects go
+            // back to the decode threads that allocated them; wait until they are freed.
             drop(self);
+            rudder_client::decode::reclaimed().await;
         })
     }
 }

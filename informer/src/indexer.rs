@@ -21,6 +21,11 @@
 //! per-object record of the values it was indexed under. That per-object record makes removal
 //! exact even when an index function is not deterministic, and spares re-running index
 //! functions on the old object at every update.
+//!
+//! Objects that leave the store for good (dropped with the indexer, or replaced wholesale by
+//! `replace`) are released with [`rudder_client::decode::drop_where_decoded`]: the last
+//! reference is freed on the decode thread that allocated the object, in parallel and off
+//! the caller's thread.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -122,6 +127,23 @@ struct Inner<K> {
     items: HashMap<Arc<str>, Entry<K>>,
     indexes: Vec<IndexDef<K>>,
     resource_version: String,
+    /// Releases an object that leaves the store (`drop_where_decoded::<K>`; a field because
+    /// `Drop` cannot require `K: HasMetadata`).
+    retire: fn(Arc<K>),
+}
+
+/// Releases every object of `items` with `retire`.
+fn retire_all<K>(items: HashMap<Arc<str>, Entry<K>>, retire: fn(Arc<K>)) {
+    for (_, e) in items {
+        retire(e.obj);
+    }
+}
+
+impl<K> Drop for Indexer<K> {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut();
+        retire_all(std::mem::take(&mut inner.items), inner.retire);
+    }
 }
 
 /// A thread-safe, indexed cache of `Arc<K>` objects keyed `namespace/name`.
@@ -237,6 +259,7 @@ impl<K: HasMetadata + Send + Sync + 'static> Indexer<K> {
                 items: HashMap::new(),
                 indexes: vec![IndexDef { name: NAMESPACE_INDEX.to_string(), func: ns, values: HashMap::new() }],
                 resource_version: String::new(),
+                retire: rudder_client::decode::drop_where_decoded::<K>,
             }),
         }
     }
@@ -379,9 +402,10 @@ impl<K: HasMetadata + Send + Sync + 'static> Indexer<K> {
             old_maps.push(std::mem::replace(&mut def.values, m));
         }
         w.resource_version = resource_version.to_string();
+        let retire = w.retire;
         drop(w);
         // Free the old content outside the lock.
-        drop(old_items);
+        retire_all(old_items, retire);
         drop(old_maps);
         Ok(())
     }

@@ -1,6 +1,7 @@
-//! Objects leaving the cache (the old state of an update, a deleted object) are freed once no
-//! one holds them, although the informer hands them back to the decode threads to drop: with
-//! and without handlers, for both queue kinds, against the embedded API server.
+//! Objects leaving the cache (the old state of an update, a deleted object, the whole cache
+//! when the informer is dropped) are freed once no one holds them, although the informer hands
+//! them back to the decode threads to drop: with and without handlers, for both queue kinds,
+//! against the embedded API server.
 
 mod informer_common;
 
@@ -86,5 +87,65 @@ async fn replaced_and_deleted_objects_are_freed_once_released() {
         let cached = inf.indexer().list();
         assert!(cached.iter().all(|o| !o.name().is_empty() && updated(o)), "{case}");
         f.shutdown().await;
+
+        // Dropping the informer hands its cache to the decode threads; once `reclaimed`
+        // returns, every object is freed.
+        let cached: Vec<Weak<ConfigMap>> = cached.into_iter().map(|o| Arc::downgrade(&o)).collect();
+        assert!(alive(&cached) > 0, "{case}");
+        drop((inf, f));
+        rudder_client::decode::reclaimed().await;
+        assert_eq!(alive(&cached), 0, "{case}: objects left after the informer was dropped");
     }
+}
+
+/// Records the thread that drops it.
+#[derive(Default)]
+struct DropProbe;
+
+static DROPPED_ON: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+impl Drop for DropProbe {
+    fn drop(&mut self) {
+        DROPPED_ON.lock().push(std::thread::current().name().unwrap_or("").to_string());
+    }
+}
+
+/// A view of ConfigMap whose drops are recorded.
+#[derive(serde::Deserialize)]
+struct ProbedConfigMap {
+    metadata: rudder_apimachinery::ObjectMeta,
+    #[serde(skip)]
+    _probe: DropProbe,
+}
+rudder_apimachinery::view!(ProbedConfigMap => ConfigMap);
+
+#[tokio::test]
+async fn a_dropped_informer_frees_its_cache_on_the_decode_threads() {
+    let s = ApiServer::builder().start().await.expect("server starts");
+    let api = Api::<ConfigMap>::namespaced(s.client(), "default");
+    for i in 0..OBJECTS {
+        api.create(&CreateOptions::default(), &cm(&format!("p{i}"), "a")).await.unwrap();
+    }
+    let f = SharedInformerFactory::new(s.client()).namespace("default");
+    let inf = f.informer::<ProbedConfigMap>();
+    f.start();
+    f.wait_for_cache_sync(Duration::from_secs(10)).await.unwrap();
+    assert_eq!(inf.indexer().len(), OBJECTS);
+    f.shutdown().await;
+    // Only this test makes ProbedConfigMaps.
+    DROPPED_ON.lock().clear();
+
+    drop((inf, f));
+    rudder_client::decode::reclaimed().await;
+    let on = std::mem::take(&mut *DROPPED_ON.lock());
+    assert_eq!(on.len(), OBJECTS, "every cached object is freed once `reclaimed` returns");
+    // The list was decoded on the pool, so its objects go back there.
+    let elsewhere: Vec<&String> = on.iter().filter(|t| !t.starts_with("rudder-decode-")).collect();
+    assert!(
+        elsewhere.is_empty(),
+        "{} of {} dropped off the decode threads, e.g. on {:?}",
+        elsewhere.len(),
+        on.len(),
+        elsewhere.first()
+    );
 }

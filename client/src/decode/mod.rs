@@ -41,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::watch_stream::LineStream;
 
 pub use parallel::{decode_ordered, reserve_heap_bytes, DecodeFn, DecodeOptions, DecodePool, OrderedDecode};
-pub use reclaim::drop_where_decoded;
+pub use reclaim::{drop_where_decoded, reclaimed};
 pub use split::{ListSplitter, Split, SplitError};
 
 /// A function run on every decoded object before it is handed out (see the module docs).

@@ -17,7 +17,8 @@
 //! - Dropping the stream cancels its queued work: workers skip every record not yet started.
 //! - A panic in the decode function is resumed on the consumer, as inline decoding would.
 //! - Between batches, and before it sleeps, a worker drops the objects other threads handed
-//!   back to it with [`super::drop_where_decoded`] (see [`super::reclaim`]).
+//!   back to it with [`super::drop_where_decoded`], and settles its heap before it sleeps
+//!   (see [`super::reclaim`]).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -32,7 +33,7 @@ use futures::Stream;
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::oneshot;
 
-use super::reclaim::{self, Bins, Handed};
+use super::reclaim::{self, Bins, Handed, Idle};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
@@ -157,18 +158,20 @@ fn worker(shared: &Shared, index: usize) {
                 if q.shutdown {
                     break Next::Stop;
                 }
-                if shared.bins.has_items(index) {
-                    break Next::Drain;
+                match shared.bins.when_idle(index) {
+                    Idle::Drain => break Next::Drain,
+                    Idle::Settle => break Next::Settle,
+                    Idle::Sleep => {}
                 }
-                shared.bins.set_sleeping(index, true);
                 shared.wake.wait(&mut q);
-                shared.bins.set_sleeping(index, false);
+                shared.bins.set_awake(index);
             }
         };
         match next {
             // Jobs catch their own panics; this guard only keeps the thread alive regardless.
             Next::Job(job) => drop(catch_unwind(AssertUnwindSafe(job))),
             Next::Drain => {}
+            Next::Settle => shared.bins.settle(index),
             Next::Stop => return shared.bins.stop(index),
         }
     }
@@ -179,12 +182,14 @@ enum Next {
     Job(Job),
     /// Drop what was handed back.
     Drain,
+    /// Tidy the heap after dropping what was handed back, before sleeping.
+    Settle,
     Stop,
 }
 
 /// Most [`reserve_heap_bytes`] asks for: below glibc's smallest mmap threshold (128 KiB), so the
 /// block comes from the thread's heap and not from a mapping of its own.
-const HEAP_RESERVE_MAX: usize = 60 << 10;
+pub(super) const HEAP_RESERVE_MAX: usize = 60 << 10;
 
 /// How many heap bytes decoding one byte of JSON is assumed to allocate (a k8s-openapi object
 /// takes 7-8x its JSON size).

@@ -19,6 +19,10 @@
 //!   is woken to drop it if it sleeps.
 //! - Nothing waits in a bin while its worker sleeps (the first object handed to a sleeping
 //!   worker wakes it; a busy one is not disturbed), and a stopped worker takes nothing.
+//! - A worker that dropped anything settles its heap before it sleeps (one large allocation,
+//!   which makes glibc merge the freed small chunks then instead of at the next decode; see
+//!   [`Bins::settle`]). [`reclaimed`] waits until every worker has dropped what it was handed
+//!   and settled.
 //! - Which worker owns which region is learnt from the blocks each worker reserves before it
 //!   decodes (glibc gives every thread arena heaps aligned to 64 MiB). With another
 //!   allocator the guess may be wrong; the object is then dropped on another decode thread
@@ -44,6 +48,9 @@ struct Bin {
     sleeping: bool,
     /// The worker has stopped: it takes nothing.
     stopped: bool,
+    /// Something was handed to the worker since it last settled its heap (see
+    /// [`Bins::settle`]); cleared only when it has dropped everything and settled.
+    unsettled: bool,
 }
 
 /// What became of an item handed to a worker.
@@ -55,10 +62,23 @@ pub(crate) enum Handed {
     QueuedWake,
 }
 
+/// What an idle worker does (see [`Bins::when_idle`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Idle {
+    /// Drop what was handed to it.
+    Drain,
+    /// Settle its heap.
+    Settle,
+    /// Sleep until woken; marked asleep.
+    Sleep,
+}
+
 /// The per-worker bins of one pool and the map of heap regions to workers.
 pub(crate) struct Bins {
     bins: Box<[Mutex<Bin>]>,
     regions: RwLock<HashMap<usize, usize>>,
+    /// Woken whenever a worker has settled (for [`reclaimed`]).
+    settled: tokio::sync::Notify,
 }
 
 impl Bins {
@@ -66,9 +86,10 @@ impl Bins {
     pub(crate) fn new(workers: usize) -> Self {
         Self {
             bins: (0..workers)
-                .map(|_| Mutex::new(Bin { items: Vec::new(), sleeping: false, stopped: false }))
+                .map(|_| Mutex::new(Bin { items: Vec::new(), sleeping: false, stopped: false, unsettled: false }))
                 .collect(),
             regions: RwLock::new(HashMap::new()),
+            settled: tokio::sync::Notify::new(),
         }
     }
 
@@ -80,15 +101,60 @@ impl Bins {
     }
 
     /// Whether worker `index` has something to drop.
+    #[cfg(test)]
     pub(crate) fn has_items(&self, index: usize) -> bool {
         self.bins.get(index).is_some_and(|b| !b.lock().items.is_empty())
     }
 
-    /// Records whether worker `index` sleeps (called by that worker).
-    pub(crate) fn set_sleeping(&self, index: usize, sleeping: bool) {
-        if let Some(bin) = self.bins.get(index) {
-            bin.lock().sleeping = sleeping;
+    /// What worker `index` does when it has no job (called by that worker, under the queue
+    /// lock): drop what it holds, settle its heap, or sleep, in which case it is marked
+    /// asleep in the same step, so that whatever is handed to it afterwards wakes it.
+    pub(crate) fn when_idle(&self, index: usize) -> Idle {
+        let Some(bin) = self.bins.get(index) else { return Idle::Sleep };
+        let mut b = bin.lock();
+        if !b.items.is_empty() {
+            Idle::Drain
+        } else if b.unsettled {
+            Idle::Settle
+        } else {
+            b.sleeping = true;
+            Idle::Sleep
         }
+    }
+
+    /// Records that worker `index` is awake (called by that worker).
+    pub(crate) fn set_awake(&self, index: usize) {
+        if let Some(bin) = self.bins.get(index) {
+            bin.lock().sleeping = false;
+        }
+    }
+
+    /// Tidies the heap of worker `index` (called by that worker, once its bin is drained and
+    /// before it sleeps), then tells [`reclaimed`] waiters.
+    ///
+    /// Why: glibc keeps small freed chunks (up to 128 bytes, most of a Pod's allocations) in
+    /// "fastbins" and merges them only when the arena next serves a large request. After an
+    /// informer's cache of 10,000 Pods was dropped, that merge (millions of chunks) ran at the
+    /// start of the next sync's first decode, ~80 ms on each decode thread. One large
+    /// allocation made while the worker is idle does the same merge then, off the next
+    /// decode's path; with other allocators it is one malloc/free pair.
+    pub(crate) fn settle(&self, index: usize) {
+        super::parallel::reserve_heap_bytes(super::parallel::HEAP_RESERVE_MAX);
+        let Some(bin) = self.bins.get(index) else { return };
+        {
+            let mut b = bin.lock();
+            if !b.items.is_empty() {
+                // Handed more meanwhile: drained and settled again before it sleeps.
+                return;
+            }
+            b.unsettled = false;
+        }
+        self.settled.notify_waiters();
+    }
+
+    /// Whether every worker has dropped what it was handed and settled its heap.
+    pub(crate) fn all_settled(&self) -> bool {
+        self.bins.iter().all(|b| !b.lock().unsettled)
     }
 
     /// Worker `index` has stopped: drops its bin and takes nothing more.
@@ -98,6 +164,10 @@ impl Bins {
         }
         // Nothing is handed to a stopped worker, so this empties the bin for good.
         self.drain(index);
+        if let Some(bin) = self.bins.get(index) {
+            bin.lock().unsettled = false;
+        }
+        self.settled.notify_waiters();
     }
 
     /// Hands `item` to the running worker owning the region of `addr`; gives it back when no
@@ -114,6 +184,7 @@ impl Bins {
         }
         let wake = b.sleeping && b.items.is_empty();
         b.items.push(item);
+        b.unsettled = true;
         Ok(if wake { Handed::QueuedWake } else { Handed::Queued })
     }
 }
@@ -180,6 +251,38 @@ pub fn drop_where_decoded<T: HasMetadata + Send + Sync + 'static>(obj: Arc<T>) {
     pool.hand_back(addr, Box::new(obj));
 }
 
+/// Waits until every object handed to [`drop_where_decoded`] so far has been dropped and the
+/// decode threads that dropped them have settled their heaps (see the module docs); returns at
+/// once when nothing is pending.
+///
+/// For code that tears down a large cache and must not let the frees overlap what it does
+/// next: a benchmark iteration, or a memory measurement. A decode thread settles when it
+/// runs out of work, so while decoding continues this waits for that to end.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// rudder_client::decode::reclaimed().await;
+/// # }
+/// ```
+pub async fn reclaimed() {
+    if let Some(pool) = super::parallel::global_if_started() {
+        settled(pool.bins()).await;
+    }
+}
+
+/// Waits until every worker of `bins` has settled.
+async fn settled(bins: &Bins) {
+    loop {
+        let notified = bins.settled.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if bins.all_settled() {
+            return;
+        }
+        notified.await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,7 +336,11 @@ mod tests {
         assert_eq!(drops.load(Ordering::SeqCst), 1);
         assert!(!bins.has_items(0));
 
-        bins.set_sleeping(0, true);
+        assert_eq!(bins.when_idle(0), Idle::Settle, "dropped things: settles before sleeping");
+        assert!(!bins.all_settled());
+        bins.settle(0);
+        assert!(bins.all_settled());
+        assert_eq!(bins.when_idle(0), Idle::Sleep);
         let (t, _, _) = tracked();
         assert_eq!(bins.give(addr, Box::new(t)).ok(), Some(Handed::QueuedWake));
         let (t, drops, _) = tracked();
@@ -291,6 +398,36 @@ mod tests {
         pool.hand_back(block.as_ptr() as usize, Box::new(t));
         wait_for(|| drops.load(Ordering::SeqCst) == 1);
         assert_eq!(*on.lock(), vec!["rudder-decode-0".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn reclaimed_waits_until_the_worker_has_dropped_and_settled() {
+        let pool = super::super::DecodePool::new(1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        assert!(pool.execute(Box::new(move || {
+            super::super::reserve_heap_bytes(64);
+            let _ = tx.send(vec![1u8; 64]);
+        })));
+        let block = rx.recv().unwrap();
+        // Nothing handed back yet: settled at once.
+        settled(pool.bins()).await;
+
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        assert!(pool.execute(Box::new(move || {
+            let _ = started_tx.send(());
+            let _ = go_rx.recv();
+        })));
+        started_rx.recv().unwrap();
+        let (t, drops, _) = tracked();
+        pool.hand_back(block.as_ptr() as usize, Box::new(t));
+        let wait = settled(pool.bins());
+        tokio::pin!(wait);
+        assert!(futures::poll!(wait.as_mut()).is_pending(), "the busy worker still holds the object");
+        go_tx.send(()).unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(10), wait).await.expect("settled");
+        assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped before the wait ended");
+        assert!(pool.bins().all_settled());
     }
 
     fn wait_for(cond: impl Fn() -> bool) {
