@@ -409,6 +409,10 @@ async fn process_loop<K: HasMetadata + Send + Sync + 'static, Q: Queue<K>>(inner
                 handle(&inner2, popped, is_in_initial_list)
             })
             .await;
+        // Handlers are woken once per burst of items, not once per notification.
+        if queue.is_empty() || r.is_err() {
+            inner.processor.flush();
+        }
         match r {
             Ok(()) => {}
             Err(PopError::Closed) => return,
