@@ -22,7 +22,12 @@
 //! - The transformer, if set, is applied to every object entering through add/update/delete/
 //!   replace (not to tombstones nor to `Sync` deltas, whose objects come from the cache).
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+// foldhash instead of SipHash: keys are short `namespace/name` strings hashed several times
+// per object (SipHash was ~15 % of the CPU applying a 10k-object list); seeded randomly per
+// process, so collisions stay unpredictable.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
