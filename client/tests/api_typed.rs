@@ -323,3 +323,33 @@ async fn empty_names_fail_before_sending() {
     let cms: Api<ConfigMap> = Api::namespaced(s.client(), "default");
     assert!(matches!(cms.get("").await, Err(Error::InvalidRequest(_))));
 }
+
+#[tokio::test]
+async fn list_streaming_shared_gives_the_list_in_arcs_transformed_and_typed() {
+    use rudder_apimachinery::{ApiResource, DynamicObject};
+    use std::sync::Arc;
+    let s = server().await;
+    let cms: Api<ConfigMap> = Api::namespaced(s.client(), "default");
+    for i in 0..300 {
+        cms.create(&WriteOptions::default(), &cm(&format!("c{i:03}"), json!({"app": "x"}))).await.unwrap();
+    }
+    let plain = cms.list(&ListOptions::default()).await.unwrap();
+    let strip: rudder_client::decode::ItemTransform<ConfigMap> = Arc::new(|mut c: ConfigMap| {
+        c.data = None;
+        c
+    });
+    let shared = cms.list_streaming_shared(&ListOptions::default(), Some(strip)).await.unwrap();
+    assert_eq!(shared.resource_version(), plain.resource_version());
+    assert_eq!(shared.items.len(), 300);
+    for (a, p) in shared.items.iter().zip(&plain.items) {
+        assert_eq!(a.metadata, p.metadata, "same objects in the same order");
+        assert_eq!(a.data, None, "the transform ran");
+        assert_eq!(Arc::strong_count(a), 1);
+    }
+
+    // Dynamic items get the list's apiVersion and kind, as with `list`.
+    let dynamic = Api::<DynamicObject>::with_resource(s.client(), &ApiResource::of::<ConfigMap>(), Some("default"));
+    let shared = dynamic.list_streaming_shared(&ListOptions::default(), None).await.unwrap();
+    assert_eq!(shared.items.len(), 300);
+    assert!(shared.items.iter().all(|o| o.api_version() == "v1" && o.kind() == "ConfigMap"));
+}

@@ -162,3 +162,28 @@ async fn over_a_real_socket() {
     let names: Vec<String> = items.map(|r| r.unwrap().metadata.name.unwrap()).collect().await;
     assert_eq!(names, (0..3000).map(|i| format!("cm-{i}")).collect::<Vec<_>>());
 }
+
+#[tokio::test]
+async fn decoded_as_finishes_each_item_on_the_pool_in_order() {
+    let all = configmaps(2_000);
+    let want: ObjectList<ConfigMap> = serde_json::from_slice(&all).unwrap();
+    let pool = DecodePool::new(2);
+    let opts = DecodeOptions { batch_records: 16, max_in_flight: 64, ..DecodeOptions::default() };
+    let threads = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let seen = threads.clone();
+    let items = ListItems::<std::sync::Arc<ConfigMap>, _>::decoded_as(
+        body(random_chunks(&all, 8, 4096)),
+        "/api/v1/configmaps",
+        pool,
+        opts,
+        move |cm: ConfigMap| {
+            seen.lock().unwrap().insert(std::thread::current().name().unwrap_or("").to_string());
+            std::sync::Arc::new(cm)
+        },
+    );
+    let got: Vec<std::sync::Arc<ConfigMap>> = items.map(|r| r.unwrap()).collect().await;
+    assert_eq!(got.len(), want.items.len());
+    assert!(got.iter().zip(&want.items).all(|(g, w)| **g == *w), "same items, same order");
+    let threads = threads.lock().unwrap();
+    assert!(threads.iter().any(|t| t.starts_with("rudder-decode-")), "finished on the pool: {threads:?}");
+}

@@ -1,8 +1,10 @@
 //! `ListerWatcher`: how a reflector lists and watches one collection.
 //!
 //! Contract: `list` returns one page (honouring `limit`/`continue` in the options) with the
-//! list's resourceVersion; `watch` returns a stream of events that ends when the server ends the
-//! watch, with ERROR events surfaced as `Err` items (see `rudder_client::watch_stream`).
+//! list's resourceVersion (`list_shared`: the same with the items in `Arc`s, made on the
+//! decode threads by the `Api` implementation); `watch` returns a stream of events that ends
+//! when the server ends the watch, with ERROR events surfaced as `Err` items (see
+//! `rudder_client::watch_stream`).
 //! Implementations exist for the typed and dynamic `Api` (any kind, any view) and for
 //! metadata-only access; selectors and namespace are fixed when the lister-watcher is built.
 
@@ -47,6 +49,27 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
         Box::pin(async move { Ok(transform_items(self.list(opts).await?, transform)) })
     }
 
+    /// Lists (one page when `opts.limit` is set) with every item transformed (when
+    /// `transform` is given) and in an `Arc`: what the reflector caches. The default lists with
+    /// [`list`](Self::list) / [`list_transformed`](Self::list_transformed) and wraps the items;
+    /// implementations that decode on the pool override it to wrap each item on the thread that
+    /// decoded it, so the page never exists as a `Vec` of whole objects.
+    fn list_shared<'a>(
+        &'a self,
+        opts: &'a ListOptions,
+        transform: Option<&'a Transform<K>>,
+    ) -> BoxFuture<'a, Result<ObjectList<Arc<K>>, Error>>
+    where
+        K: Send + Sync + 'a,
+    {
+        Box::pin(async move {
+            Ok(into_shared(match transform {
+                Some(t) => self.list_transformed(opts, t).await?,
+                None => self.list(opts).await?,
+            }))
+        })
+    }
+
     /// Watches, running `transform` on the object of every ADDED, MODIFIED and DELETED event.
     /// Implementations that decode events in parallel override this to transform on the
     /// decoding thread (the default maps the stream).
@@ -66,6 +89,13 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
     }
 }
 
+/// Wraps a decoded page's items in `Arc`s on this thread.
+fn into_shared<K>(page: ObjectList<K>) -> ObjectList<Arc<K>> {
+    let mut items = Vec::new();
+    ArcMaker::new().wrap_all(&mut items, page.items);
+    ObjectList { metadata: page.metadata, items }
+}
+
 /// Runs `transform` on every item of a decoded page.
 fn transform_items<K>(mut page: ObjectList<K>, transform: &Transform<K>) -> ObjectList<K> {
     page.items = page.items.into_iter().map(|o| transform(o)).collect();
@@ -73,6 +103,50 @@ fn transform_items<K>(mut page: ObjectList<K>, transform: &Transform<K>) -> Obje
 }
 
 use rudder_client::api::Api;
+
+/// Wraps objects in `Arc`s (a move, not a copy of their contents), asking the heap for room
+/// a few dozen objects ahead.
+///
+/// A list's `Arc`s are thousands of same-sized allocations in a row on this thread; reserving
+/// ahead lets glibc grow the arena in steps of tens of KB instead of page by page (see
+/// `rudder_client::decode::reserve_heap_bytes`; this thread's `mprotect` calls while syncing
+/// 100k Pods fell from 68k to 13k).
+pub(crate) struct ArcMaker<K> {
+    made: usize,
+    _objects: std::marker::PhantomData<fn(K) -> Arc<K>>,
+}
+
+impl<K> ArcMaker<K> {
+    const AHEAD: usize = 48 << 10;
+    /// Objects per reservation: as many `Arc<K>` allocations as fit in [`Self::AHEAD`].
+    const EVERY: usize = {
+        let per = std::mem::size_of::<K>() + 2 * std::mem::size_of::<usize>();
+        let n = Self::AHEAD / per;
+        if n == 0 {
+            1
+        } else {
+            n
+        }
+    };
+
+    pub(crate) fn new() -> Self {
+        Self { made: 0, _objects: std::marker::PhantomData }
+    }
+
+    pub(crate) fn wrap(&mut self, obj: K) -> Arc<K> {
+        if self.made % Self::EVERY == 0 {
+            rudder_client::decode::reserve_heap_bytes(Self::AHEAD);
+        }
+        self.made += 1;
+        Arc::new(obj)
+    }
+
+    /// Appends every object of `page` to `items`.
+    pub(crate) fn wrap_all(&mut self, items: &mut Vec<Arc<K>>, page: Vec<K>) {
+        items.reserve(page.len());
+        items.extend(page.into_iter().map(|o| self.wrap(o)));
+    }
+}
 
 /// Changes the options of every list and watch (selectors, ...): client-go's
 /// `TweakListOptionsFunc`.
@@ -173,6 +247,26 @@ where
                 Ok(transform_items(self.api.list(&o).await?, transform))
             } else {
                 self.api.list_streaming_transformed(&o, Some(transform.clone())).await
+            }
+        })
+    }
+
+    fn list_shared<'a>(
+        &'a self,
+        opts: &'a ListOptions,
+        transform: Option<&'a Transform<K>>,
+    ) -> BoxFuture<'a, Result<ObjectList<Arc<K>>, Error>>
+    where
+        K: Send + Sync + 'a,
+    {
+        Box::pin(async move {
+            if self.sequential {
+                Ok(into_shared(match transform {
+                    Some(t) => self.list_transformed(opts, t).await?,
+                    None => self.list(opts).await?,
+                }))
+            } else {
+                self.api.list_streaming_shared(&self.options(opts), transform.cloned()).await
             }
         })
     }

@@ -389,17 +389,12 @@ where
             ..ListOptions::default()
         };
         let mut items: Vec<Arc<K>> = Vec::new();
-        let mut arcs = ArcMaker::<K>::new();
         let mut list_rv = String::new();
         let transform = self.opts.transform.clone();
         let list = |o: ListOptions| {
             let transform = transform.clone();
-            async move {
-                match &transform {
-                    Some(t) => self.lw.list_transformed(&o, t).await,
-                    None => self.lw.list(&o).await,
-                }
-            }
+            // Items arrive in `Arc`s (made where they were decoded) and transformed.
+            async move { self.lw.list_shared(&o, transform.as_ref()).await }
         };
         loop {
             let page = match list(opts.clone()).await {
@@ -411,10 +406,8 @@ where
                         ..Default::default()
                     };
                     let p = list(full).await?;
-                    items.clear();
                     list_rv = p.resource_version().to_string();
-                    arcs.wrap_all(&mut items, p.items);
-                    return Ok((items, list_rv));
+                    return Ok((p.items, list_rv));
                 }
                 Err(e) => return Err(e),
             };
@@ -422,8 +415,11 @@ where
                 list_rv = page.resource_version().to_string();
             }
             let next = page.continue_token().map(str::to_string);
-            // Already transformed by `list_transformed`.
-            arcs.wrap_all(&mut items, page.items);
+            if items.is_empty() {
+                items = page.items;
+            } else {
+                items.extend(page.items);
+            }
             match next {
                 Some(c) => {
                     opts.continue_token = Some(c);
@@ -474,7 +470,7 @@ where
         // Initial events are almost always ADDED; a key index is built only when a MODIFIED or
         // DELETED arrives, so those stay O(1) without costing the common case anything.
         let mut items: Vec<Option<Arc<K>>> = Vec::new();
-        let mut arcs = ArcMaker::<K>::new();
+        let mut arcs = crate::list_watch::ArcMaker::<K>::new();
         let mut index: Option<std::collections::HashMap<String, usize>> = None;
         fn index_of<K: HasMetadata>(
             items: &[Option<Arc<K>>],
@@ -588,50 +584,6 @@ where
                 }
             }
         }
-    }
-}
-
-/// Wraps objects in `Arc`s (a move, not a copy of their contents), asking the heap for room
-/// a few dozen objects ahead.
-///
-/// A list's `Arc`s are thousands of same-sized allocations in a row on this thread; reserving
-/// ahead lets glibc grow the arena in steps of tens of KB instead of page by page (see
-/// `rudder_client::decode::reserve_heap_bytes`; this thread's `mprotect` calls while syncing
-/// 100k Pods fell from 68k to 13k).
-struct ArcMaker<K> {
-    made: usize,
-    _objects: std::marker::PhantomData<fn(K) -> Arc<K>>,
-}
-
-impl<K> ArcMaker<K> {
-    const AHEAD: usize = 48 << 10;
-    /// Objects per reservation: as many `Arc<K>` allocations as fit in [`Self::AHEAD`].
-    const EVERY: usize = {
-        let per = std::mem::size_of::<K>() + 2 * std::mem::size_of::<usize>();
-        let n = Self::AHEAD / per;
-        if n == 0 {
-            1
-        } else {
-            n
-        }
-    };
-
-    fn new() -> Self {
-        Self { made: 0, _objects: std::marker::PhantomData }
-    }
-
-    fn wrap(&mut self, obj: K) -> Arc<K> {
-        if self.made % Self::EVERY == 0 {
-            rudder_client::decode::reserve_heap_bytes(Self::AHEAD);
-        }
-        self.made += 1;
-        Arc::new(obj)
-    }
-
-    /// Appends every object of `page` to `items`.
-    fn wrap_all(&mut self, items: &mut Vec<Arc<K>>, page: Vec<K>) {
-        items.reserve(page.len());
-        items.extend(page.into_iter().map(|o| self.wrap(o)));
     }
 }
 

@@ -234,17 +234,48 @@ where
         opts: DecodeOptions,
         transform: Option<ItemTransform<T>>,
     ) -> Self {
+        Self::decoded_as(body, url, pool, opts, move |item: T| match &transform {
+            Some(t) => t(item),
+            None => item,
+        })
+    }
+}
+
+impl<T, B> ListItems<T, B>
+where
+    T: Send + 'static,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    /// Like [`ListItems::with_pool`], decoding each item as `K` and turning it into a `T` with
+    /// `finish` on the pool thread that decoded it: for example `Arc::new`, so that a list of
+    /// large structs (a k8s-openapi `Pod` is 2.5 KB) reaches the consumer as pointers and is
+    /// never moved or collected by value on the consumer's thread.
+    ///
+    /// ```no_run
+    /// # async fn f(body: hyper::body::Incoming) {
+    /// use std::sync::Arc;
+    /// use k8s_openapi::api::core::v1::Pod;
+    /// use rudder_client::decode::{DecodeOptions, DecodePool, ListItems};
+    /// let items = ListItems::<Arc<Pod>, _>::decoded_as(
+    ///     body, "/api/v1/pods", DecodePool::global().clone(), DecodeOptions::default(),
+    ///     |pod: Pod| Arc::new(pod),
+    /// );
+    /// # }
+    /// ```
+    pub fn decoded_as<K, F>(body: B, url: impl Into<String>, pool: DecodePool, opts: DecodeOptions, finish: F) -> Self
+    where
+        K: DeserializeOwned,
+        F: Fn(K) -> T + Send + Sync + 'static,
+    {
         let url = url.into();
         let what_url = url.clone();
         let map: DecodeFn<T, Error> = Arc::new(move |i, b: Bytes| {
-            let item = rudder_apimachinery::json::from_slice::<T>(&b).map_err(|source| Error::Decode {
-                what: format!("{} #{i} of the list from {what_url}", crate::client::short_type_name::<T>()),
+            let item = rudder_apimachinery::json::from_slice::<K>(&b).map_err(|source| Error::Decode {
+                what: format!("{} #{i} of the list from {what_url}", crate::client::short_type_name::<K>()),
                 source,
             })?;
-            Ok(match &transform {
-                Some(t) => t(item),
-                None => item,
-            })
+            Ok(finish(item))
         });
         Self { inner: OrderedDecode::new(ListRecords::new(body, url), map, pool, opts) }
     }
@@ -273,7 +304,7 @@ where
 
 impl<T, B> Stream for ListItems<T, B>
 where
-    T: DeserializeOwned + Send + 'static,
+    T: Send + 'static,
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
