@@ -259,6 +259,44 @@ impl<K: DeserializeOwned + 'static> Api<K> {
         Ok(ObjectList { metadata, items })
     }
 
+    /// [`Api::watch_streaming_transformed`] with the object of every event wrapped in an `Arc`
+    /// on the decode thread that decoded it: what informers cache.
+    pub async fn watch_streaming_shared(
+        &self,
+        opts: &ListOptions,
+        transform: Option<ItemTransform<K>>,
+    ) -> Result<crate::decode::WatchEvents<Arc<K>>>
+    where
+        K: Send + Sync,
+    {
+        self.watch_streaming_as(opts, move |item: K| {
+            Arc::new(match &transform {
+                Some(t) => t(item),
+                None => item,
+            })
+        })
+        .await
+    }
+
+    /// Watches with the events decoded on the pool, each object turned into a `T` by `finish`
+    /// there.
+    async fn watch_streaming_as<T, F>(&self, opts: &ListOptions, finish: F) -> Result<crate::decode::WatchEvents<T>>
+    where
+        T: Send + 'static,
+        F: Fn(K) -> T + Send + Sync + 'static,
+    {
+        let req = if self.metadata_only { self.request.watch_metadata(opts)? } else { self.request.watch(opts)? };
+        let url = crate::client::path_of(req.uri());
+        let resp = self.client.send(req, crate::transport::RequestKind::LongRunning).await?;
+        Ok(crate::decode::WatchEvents::decoded_as(
+            resp.into_body(),
+            url,
+            DecodePool::global().clone(),
+            DecodeOptions::default(),
+            finish,
+        ))
+    }
+
     /// Lists with the items split while the body arrives and decoded on the pool, each turned
     /// into a `T` by `finish` there: the list's metadata, the items, and the list's apiVersion
     /// and kind.
@@ -306,16 +344,11 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     where
         K: Send,
     {
-        let req = if self.metadata_only { self.request.watch_metadata(opts)? } else { self.request.watch(opts)? };
-        let url = crate::client::path_of(req.uri());
-        let resp = self.client.send(req, crate::transport::RequestKind::LongRunning).await?;
-        Ok(crate::decode::WatchEvents::with_transform(
-            resp.into_body(),
-            url,
-            DecodePool::global().clone(),
-            DecodeOptions::default(),
-            transform,
-        ))
+        self.watch_streaming_as(opts, move |item: K| match &transform {
+            Some(t) => t(item),
+            None => item,
+        })
+        .await
     }
 
     /// Deletes one object. The answer is the object when deletion is graceful or held by

@@ -353,3 +353,33 @@ async fn list_streaming_shared_gives_the_list_in_arcs_transformed_and_typed() {
     assert_eq!(shared.items.len(), 300);
     assert!(shared.items.iter().all(|o| o.api_version() == "v1" && o.kind() == "ConfigMap"));
 }
+
+#[tokio::test]
+async fn watch_streaming_shared_gives_transformed_objects_in_arcs() {
+    use std::sync::Arc;
+    let s = server().await;
+    let cms: Api<ConfigMap> = Api::namespaced(s.client(), "default");
+    let rv = cms.list(&ListOptions::default()).await.unwrap().resource_version().to_string();
+    let strip: rudder_client::decode::ItemTransform<ConfigMap> = Arc::new(|mut c: ConfigMap| {
+        c.data = None;
+        c
+    });
+    let opts = ListOptions { resource_version: Some(rv), ..ListOptions::default() };
+    let mut events = cms.watch_streaming_shared(&opts, Some(strip)).await.unwrap();
+    cms.create(&WriteOptions::default(), &cm("w", json!({"app": "x"}))).await.unwrap();
+    cms.delete("w", &DeleteOptions::default()).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let ev =
+            tokio::time::timeout(std::time::Duration::from_secs(10), events.next()).await.unwrap().unwrap().unwrap();
+        match ev {
+            WatchEvent::Added(o) | WatchEvent::Deleted(o) => {
+                assert_eq!(o.name(), "w");
+                assert_eq!(o.data, None, "the transform ran");
+                assert_eq!(Arc::strong_count(&o), 1);
+                seen.push(o);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! Contract: `list` returns one page (honouring `limit`/`continue` in the options) with the
 //! list's resourceVersion (`list_shared`: the same with the items in `Arc`s, made on the
 //! decode threads by the `Api` implementation); `watch` returns a stream of events that ends
-//! when the server ends the watch, with ERROR events surfaced as `Err` items (see
+//! when the server ends the watch (`watch_shared`: objects in `Arc`s, likewise), with ERROR events surfaced as `Err` items (see
 //! `rudder_client::watch_stream`).
 //! Implementations exist for the typed and dynamic `Api` (any kind, any view) and for
 //! metadata-only access; selectors and namespace are fixed when the lister-watcher is built.
@@ -26,6 +26,10 @@ pub type Transform<K> = rudder_client::decode::ItemTransform<K>;
 
 /// A stream of watch events.
 pub type WatchEvents<K> = BoxStream<'static, Result<WatchEvent<K>, Error>>;
+
+/// A stream of watch events whose objects are in `Arc`s (what [`ListerWatcher::watch_shared`]
+/// gives the reflector).
+pub type SharedWatchEvents<K> = WatchEvents<Arc<K>>;
 
 /// Lists and watches one collection of `K`.
 pub trait ListerWatcher<K>: Send + Sync + 'static {
@@ -70,6 +74,26 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
         })
     }
 
+    /// Watches with the object of every event transformed (when `transform` is given) and in
+    /// an `Arc`: what the reflector caches. The default watches with [`watch`](Self::watch) /
+    /// [`watch_transformed`](Self::watch_transformed) and wraps each object as it comes;
+    /// implementations that decode on the pool override it to wrap on the decoding thread.
+    fn watch_shared<'a>(
+        &'a self,
+        opts: &'a ListOptions,
+        transform: Option<&'a Transform<K>>,
+    ) -> BoxFuture<'a, Result<SharedWatchEvents<K>, Error>>
+    where
+        K: Send + Sync + 'static,
+    {
+        Box::pin(async move {
+            Ok(into_shared_events(match transform {
+                Some(t) => self.watch_transformed(opts, t).await?,
+                None => self.watch(opts).await?,
+            }))
+        })
+    }
+
     /// Watches, running `transform` on the object of every ADDED, MODIFIED and DELETED event.
     /// Implementations that decode events in parallel override this to transform on the
     /// decoding thread (the default maps the stream).
@@ -94,6 +118,12 @@ fn into_shared<K>(page: ObjectList<K>) -> ObjectList<Arc<K>> {
     let mut items = Vec::new();
     ArcMaker::new().wrap_all(&mut items, page.items);
     ObjectList { metadata: page.metadata, items }
+}
+
+/// Wraps the object of every event in an `Arc` as it comes.
+fn into_shared_events<K: Send + Sync + 'static>(events: WatchEvents<K>) -> SharedWatchEvents<K> {
+    let mut arcs = ArcMaker::new();
+    events.map(move |ev| ev.map(|e| e.map(|o| arcs.wrap(o)))).boxed()
 }
 
 /// Runs `transform` on every item of a decoded page.
@@ -267,6 +297,26 @@ where
                 }))
             } else {
                 self.api.list_streaming_shared(&self.options(opts), transform.cloned()).await
+            }
+        })
+    }
+
+    fn watch_shared<'a>(
+        &'a self,
+        opts: &'a ListOptions,
+        transform: Option<&'a Transform<K>>,
+    ) -> BoxFuture<'a, Result<SharedWatchEvents<K>, Error>>
+    where
+        K: Send + Sync + 'static,
+    {
+        Box::pin(async move {
+            if self.sequential {
+                Ok(into_shared_events(match transform {
+                    Some(t) => self.watch_transformed(opts, t).await?,
+                    None => self.watch(opts).await?,
+                }))
+            } else {
+                Ok(self.api.watch_streaming_shared(&self.options(opts), transform.cloned()).await?.boxed())
             }
         })
     }

@@ -44,7 +44,7 @@ use rudder_apimachinery::watch::WatchEvent;
 use rudder_client::Error;
 
 use crate::backoff::Backoff;
-use crate::list_watch::{ListerWatcher, WatchEvents};
+use crate::list_watch::{ListerWatcher, SharedWatchEvents};
 
 /// Where a reflector puts what it sees (a DeltaFIFO, an in-order FIFO, or a plain store).
 pub trait ReflectorStore<K>: Send + Sync {
@@ -207,18 +207,15 @@ where
         }
     }
 
-    /// Starts a watch; the lister-watcher runs the transform where it decodes.
-    async fn start_watch(&self, opts: &ListOptions) -> Result<WatchEvents<K>, Error> {
-        match &self.opts.transform {
-            Some(t) => self.lw.watch_transformed(opts, t).await,
-            None => self.lw.watch(opts).await,
-        }
+    /// Starts a watch; the lister-watcher runs the transform and makes the `Arc`s where it
+    /// decodes.
+    async fn start_watch(&self, opts: &ListOptions) -> Result<SharedWatchEvents<K>, Error> {
+        self.lw.watch_shared(opts, self.opts.transform.as_ref()).await
     }
 
-    /// Transforms a watched object, hands it to the store and advances the last-synced
-    /// resourceVersion to the object's.
-    fn apply(&self, obj: K, op: fn(&S, Arc<K>)) {
-        let obj = Arc::new(obj);
+    /// Hands a watched object to the store and advances the last-synced resourceVersion to
+    /// the object's.
+    fn apply(&self, obj: Arc<K>, op: fn(&S, Arc<K>)) {
         let rv = obj.resource_version().map(str::to_string);
         op(&self.store, obj);
         if let Some(rv) = rv {
@@ -251,7 +248,7 @@ where
             if cancel.is_cancelled() {
                 return;
             }
-            let mut pending: Option<WatchEvents<K>> = None;
+            let mut pending: Option<SharedWatchEvents<K>> = None;
             let mut listed = false;
             if self.opts.use_watch_list && !self.status.watch_list_refused() {
                 match self.watch_list(&cancel).await {
@@ -432,7 +429,7 @@ where
 
     /// A streaming list: returns the watch stream positioned after the initial events, with
     /// the store replaced.
-    async fn watch_list(&mut self, cancel: &CancellationToken) -> Result<WatchEvents<K>, WatchListFailure> {
+    async fn watch_list(&mut self, cancel: &CancellationToken) -> Result<SharedWatchEvents<K>, WatchListFailure> {
         let rv = if self.last_sync_rv_unavailable { String::new() } else { self.last_rv() };
         let opts = ListOptions {
             resource_version: Some(rv),
@@ -470,7 +467,6 @@ where
         // Initial events are almost always ADDED; a key index is built only when a MODIFIED or
         // DELETED arrives, so those stay O(1) without costing the common case anything.
         let mut items: Vec<Option<Arc<K>>> = Vec::new();
-        let mut arcs = crate::list_watch::ArcMaker::<K>::new();
         let mut index: Option<std::collections::HashMap<String, usize>> = None;
         fn index_of<K: HasMetadata>(
             items: &[Option<Arc<K>>],
@@ -502,14 +498,12 @@ where
                     return Err(WatchListFailure::Failed(e));
                 }
                 Some(Ok(WatchEvent::Added(o))) => {
-                    let o = arcs.wrap(o);
                     if let Some(idx) = index.as_mut() {
                         idx.insert(key_of(o.as_ref()), items.len());
                     }
                     items.push(Some(o));
                 }
                 Some(Ok(WatchEvent::Modified(o))) => {
-                    let o = arcs.wrap(o);
                     let mut idx = index_of(&items, &mut index);
                     let key = key_of(o.as_ref());
                     match idx.get(&key) {
@@ -523,7 +517,7 @@ where
                 }
                 Some(Ok(WatchEvent::Deleted(o))) => {
                     let mut idx = index_of(&items, &mut index);
-                    if let Some(n) = idx.remove(&key_of(&o)) {
+                    if let Some(n) = idx.remove(&key_of(o.as_ref())) {
                         items[n] = None;
                     }
                     index = Some(idx);
@@ -546,7 +540,7 @@ where
     }
 
     /// Feeds watch events into the store until the stream ends, fails or is cancelled.
-    async fn handle_watch(&mut self, mut stream: WatchEvents<K>, cancel: &CancellationToken) -> WatchEnd {
+    async fn handle_watch(&mut self, mut stream: SharedWatchEvents<K>, cancel: &CancellationToken) -> WatchEnd {
         let start = Instant::now();
         let mut events = 0usize;
         let resync_every = self.opts.resync_period.filter(|d| !d.is_zero());

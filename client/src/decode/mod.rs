@@ -371,17 +371,35 @@ where
         opts: DecodeOptions,
         transform: Option<ItemTransform<T>>,
     ) -> Self {
+        Self::decoded_as(body, url, pool, opts, move |item: T| match &transform {
+            Some(t) => t(item),
+            None => item,
+        })
+    }
+}
+
+impl<T, B> WatchEvents<T, B>
+where
+    T: Send + 'static,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    /// Like [`WatchEvents::with_pool`], decoding each event's object as `K` and turning it
+    /// into a `T` with `finish` on the pool thread that decoded it (for example `Arc::new`:
+    /// the consumer then never moves the object itself).
+    pub fn decoded_as<K, F>(body: B, url: impl Into<String>, pool: DecodePool, opts: DecodeOptions, finish: F) -> Self
+    where
+        K: DeserializeOwned,
+        F: Fn(K) -> T + Send + Sync + 'static,
+    {
         let url = url.into();
         let map_url = url.clone();
         let map: DecodeFn<WatchEvent<T>, Error> =
-            Arc::new(move |_, line: Bytes| match rudder_apimachinery::json::from_slice::<WatchEvent<T>>(&line) {
+            Arc::new(move |_, line: Bytes| match rudder_apimachinery::json::from_slice::<WatchEvent<K>>(&line) {
                 Ok(WatchEvent::Error(status)) => {
                     Err(Error::Api { status: Box::new(status), method: "GET".into(), url: map_url.clone() })
                 }
-                Ok(ev) => Ok(match &transform {
-                    Some(t) => ev.map(|o| t(o)),
-                    None => ev,
-                }),
+                Ok(ev) => Ok(ev.map(&finish)),
                 Err(source) => Err(Error::Decode { what: format!("watch event from {map_url}"), source }),
             });
         let lines = NonBlankLines(LineStream::new(body, url));
@@ -391,7 +409,7 @@ where
 
 impl<T, B> Stream for WatchEvents<T, B>
 where
-    T: DeserializeOwned + Send + 'static,
+    T: Send + 'static,
     B: Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
