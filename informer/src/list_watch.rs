@@ -3,8 +3,8 @@
 //! Contract: `list` returns one page (honouring `limit`/`continue` in the options) with the
 //! list's resourceVersion (`list_shared`: the same with the items in `Arc`s, made on the
 //! decode threads by the `Api` implementation); `watch` returns a stream of events that ends
-//! when the server ends the watch (`watch_shared`: objects in `Arc`s, likewise), with ERROR events surfaced as `Err` items (see
-//! `rudder_client::watch_stream`).
+//! when the server ends the watch (`watch_shared`: objects in `Arc`s, likewise), with ERROR
+//! events surfaced as `Err` items (see `rudder_client::watch_stream`).
 //! Implementations exist for the typed and dynamic `Api` (any kind, any view) and for
 //! metadata-only access; selectors and namespace are fixed when the lister-watcher is built.
 
