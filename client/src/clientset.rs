@@ -6,7 +6,7 @@
 //! - Generated from the [`for_each_builtin!`](crate::for_each_builtin) table, so it covers
 //!   exactly the kinds the embedded API server serves. Each group version is a module
 //!   (`clientset::apps_v1`) holding a [`GroupClient`](apps_v1::GroupClient) whose methods
-//!   return [`Api<K>`], the one generic implementation of every verb.
+//!   return [`Api<K>`](crate::api::Api), the one generic implementation of every verb.
 //! - Namespaced kinds take the namespace (`pods("ns")`); cluster-scoped kinds take nothing
 //!   (`nodes()`). Which form a kind gets is checked at compile time against its
 //!   `Resource::SCOPE`: a kind whose scope disagrees with its accessor form fails the build.

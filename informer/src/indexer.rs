@@ -3,7 +3,7 @@
 //!
 //! Contract:
 //! - Objects are keyed `namespace/name` (`name` when cluster-scoped) by
-//!   [`key_of`](rudder_apimachinery::keys::key_of) and held as `Arc<K>`; every read hands out
+//!   [`key_of`] and held as `Arc<K>`; every read hands out
 //!   clones of the `Arc`, never deep copies.
 //! - An index is a named function from an object to zero or more *index values*. The
 //!   [`NAMESPACE_INDEX`] (`"namespace"`, the object's namespace, `""` for cluster-scoped objects,

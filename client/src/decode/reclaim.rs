@@ -21,7 +21,7 @@
 //!   worker wakes it; a busy one is not disturbed), and a stopped worker takes nothing.
 //! - A worker that dropped anything settles its heap before it sleeps (one large allocation,
 //!   which makes glibc merge the freed small chunks then instead of at the next decode; see
-//!   [`Bins::settle`]). [`reclaimed`] waits until every worker has dropped what it was handed
+//!   `Bins::settle`). [`reclaimed`] waits until every worker has dropped what it was handed
 //!   and settled.
 //! - Which worker owns which region is learnt from the blocks each worker reserves before it
 //!   decodes (glibc gives every thread arena heaps aligned to 64 MiB). With another

@@ -1,6 +1,6 @@
 //! Writes a kubeconfig that points kubectl (or any client) at the embedded API server.
 //!
-//! Contract: [`write`] produces a complete, valid kubeconfig (`apiVersion: v1`, `kind: Config`)
+//! Contract: [`write()`] produces a complete, valid kubeconfig (`apiVersion: v1`, `kind: Config`)
 //! with one cluster, one user and one context, all named [`NAME`], and `current-context` set
 //! to it. The CA, token and client certificate are embedded (`*-data` fields, base64 PEM), so
 //! the file stands alone. On Unix the file is readable by its owner only (mode 0600), as it holds
@@ -58,7 +58,7 @@ pub fn write(
     file.sync_all()
 }
 
-/// The kubeconfig YAML text [`write`] writes.
+/// The kubeconfig YAML text [`write()`] writes.
 pub fn render(
     server_url: &str,
     ca_pem: Option<&str>,

@@ -4,10 +4,10 @@
 //! Contract:
 //! - `https` servers are reached over rustls (ring) with ALPN `h2`, `http/1.1`: HTTP/2 when the
 //!   server offers it, else HTTP/1.1; `http` servers over plain HTTP/1.1. Connections are
-//!   pooled and reused. A `proxy_url` tunnels (CONNECT) to https servers ([`proxy`]).
+//!   pooled and reused. A `proxy_url` tunnels (CONNECT) to https servers (the `proxy` module).
 //! - `Transport::send` applies the user agent (unless the request has one), credentials (https
-//!   only, [`auth`]), impersonation headers, the client-side rate limiter (not for
-//!   [`RequestKind::LongRunning`], [`rate_limit`]) and the retry policy ([`retry`]), then returns
+//!   only, the `auth` module), impersonation headers, the client-side rate limiter (not for
+//!   [`RequestKind::LongRunning`], [`rate_limit`]) and the retry policy (the `retry` module), then returns
 //!   the final HTTP response as is: status classification happens in [`crate::Client`].
 //! - Retries: a 429/5xx response with `Retry-After` is drained and retried after the delay; a
 //!   refused/reset/early-closed connection is retried after 1 s for GET/HEAD only; each retry
