@@ -223,11 +223,8 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     where
         K: Send,
     {
-        let finish = move |item: K| match &transform {
-            Some(t) => t(item),
-            None => item,
-        };
-        let (metadata, mut items, list_api_version, list_kind) = self.list_streaming_as(opts, finish).await?;
+        let (metadata, mut items, list_api_version, list_kind) =
+            self.list_streaming_as(opts, crate::decode::transform_or_keep(transform)).await?;
         if let Some(dynamic) = (&mut items as &mut dyn std::any::Any).downcast_mut::<Vec<DynamicObject>>() {
             fill_types(dynamic.iter_mut(), &list_api_version, &list_kind, self.resource());
         }
@@ -245,12 +242,8 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     where
         K: Send + Sync,
     {
-        let finish = move |item: K| {
-            Arc::new(match &transform {
-                Some(t) => t(item),
-                None => item,
-            })
-        };
+        let transform = crate::decode::transform_or_keep(transform);
+        let finish = move |item: K| Arc::new(transform(item));
         let (metadata, mut items, list_api_version, list_kind) = self.list_streaming_as(opts, finish).await?;
         if let Some(dynamic) = (&mut items as &mut dyn std::any::Any).downcast_mut::<Vec<Arc<DynamicObject>>>() {
             // Nobody else holds the items yet.
@@ -269,13 +262,8 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     where
         K: Send + Sync,
     {
-        self.watch_streaming_as(opts, move |item: K| {
-            Arc::new(match &transform {
-                Some(t) => t(item),
-                None => item,
-            })
-        })
-        .await
+        let transform = crate::decode::transform_or_keep(transform);
+        self.watch_streaming_as(opts, move |item: K| Arc::new(transform(item))).await
     }
 
     /// Watches with the events decoded on the pool, each object turned into a `T` by `finish`
@@ -344,11 +332,7 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     where
         K: Send,
     {
-        self.watch_streaming_as(opts, move |item: K| match &transform {
-            Some(t) => t(item),
-            None => item,
-        })
-        .await
+        self.watch_streaming_as(opts, crate::decode::transform_or_keep(transform)).await
     }
 
     /// Deletes one object. The answer is the object when deletion is graceful or held by

@@ -66,12 +66,7 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
     where
         K: Send + Sync + 'a,
     {
-        Box::pin(async move {
-            Ok(into_shared(match transform {
-                Some(t) => self.list_transformed(opts, t).await?,
-                None => self.list(opts).await?,
-            }))
-        })
+        Box::pin(list_then_wrap(self, opts, transform))
     }
 
     /// Watches with the object of every event transformed (when `transform` is given) and in
@@ -86,12 +81,7 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
     where
         K: Send + Sync + 'static,
     {
-        Box::pin(async move {
-            Ok(into_shared_events(match transform {
-                Some(t) => self.watch_transformed(opts, t).await?,
-                None => self.watch(opts).await?,
-            }))
-        })
+        Box::pin(watch_then_wrap(self, opts, transform))
     }
 
     /// Watches, running `transform` on the object of every ADDED, MODIFIED and DELETED event.
@@ -113,17 +103,43 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
     }
 }
 
-/// Wraps a decoded page's items in `Arc`s on this thread.
-fn into_shared<K>(page: ObjectList<K>) -> ObjectList<Arc<K>> {
+/// [`ListerWatcher::list_shared`] done on top of `list` / `list_transformed`: the page's
+/// items are wrapped in `Arc`s on this thread.
+async fn list_then_wrap<K, L>(
+    lw: &L,
+    opts: &ListOptions,
+    transform: Option<&Transform<K>>,
+) -> Result<ObjectList<Arc<K>>, Error>
+where
+    K: Send + Sync,
+    L: ListerWatcher<K> + ?Sized,
+{
+    let page = match transform {
+        Some(t) => lw.list_transformed(opts, t).await?,
+        None => lw.list(opts).await?,
+    };
     let mut items = Vec::new();
     ArcMaker::new().wrap_all(&mut items, page.items);
-    ObjectList { metadata: page.metadata, items }
+    Ok(ObjectList { metadata: page.metadata, items })
 }
 
-/// Wraps the object of every event in an `Arc` as it comes.
-fn into_shared_events<K: Send + Sync + 'static>(events: WatchEvents<K>) -> SharedWatchEvents<K> {
+/// [`ListerWatcher::watch_shared`] done on top of `watch` / `watch_transformed`: each event's
+/// object is wrapped in an `Arc` as it comes.
+async fn watch_then_wrap<K, L>(
+    lw: &L,
+    opts: &ListOptions,
+    transform: Option<&Transform<K>>,
+) -> Result<SharedWatchEvents<K>, Error>
+where
+    K: Send + Sync + 'static,
+    L: ListerWatcher<K> + ?Sized,
+{
+    let events = match transform {
+        Some(t) => lw.watch_transformed(opts, t).await?,
+        None => lw.watch(opts).await?,
+    };
     let mut arcs = ArcMaker::new();
-    events.map(move |ev| ev.map(|e| e.map(|o| arcs.wrap(o)))).boxed()
+    Ok(events.map(move |ev| ev.map(|e| e.map(|o| arcs.wrap(o)))).boxed())
 }
 
 /// Runs `transform` on every item of a decoded page.
@@ -291,10 +307,7 @@ where
     {
         Box::pin(async move {
             if self.sequential {
-                Ok(into_shared(match transform {
-                    Some(t) => self.list_transformed(opts, t).await?,
-                    None => self.list(opts).await?,
-                }))
+                list_then_wrap(self, opts, transform).await
             } else {
                 self.api.list_streaming_shared(&self.options(opts), transform.cloned()).await
             }
@@ -311,10 +324,7 @@ where
     {
         Box::pin(async move {
             if self.sequential {
-                Ok(into_shared_events(match transform {
-                    Some(t) => self.watch_transformed(opts, t).await?,
-                    None => self.watch(opts).await?,
-                }))
+                watch_then_wrap(self, opts, transform).await
             } else {
                 Ok(self.api.watch_streaming_shared(&self.options(opts), transform.cloned()).await?.boxed())
             }

@@ -365,7 +365,7 @@ impl<K: HasMetadata + Send + Sync + 'static> Processor<K> {
         let thread_mailbox = mailbox.clone();
         let spawned = std::thread::Builder::new().name(format!("rudder-handler-{id}")).spawn(move || {
             run_listener(handler, &thread_mailbox, &thread_shared);
-            // Retired outside the mailbox lock.
+            // What is still queued is dropped outside the mailbox lock.
             drop(thread_mailbox.hang_up());
             thread_shared.finished.store(true, Ordering::SeqCst);
             thread_shared.done.notify_waiters();

@@ -387,12 +387,8 @@ where
         };
         let mut items: Vec<Arc<K>> = Vec::new();
         let mut list_rv = String::new();
-        let transform = self.opts.transform.clone();
-        let list = |o: ListOptions| {
-            let transform = transform.clone();
-            // Items arrive in `Arc`s (made where they were decoded) and transformed.
-            async move { self.lw.list_shared(&o, transform.as_ref()).await }
-        };
+        // Items arrive in `Arc`s (made where they were decoded) and transformed.
+        let list = |o: ListOptions| async move { self.lw.list_shared(&o, self.opts.transform.as_ref()).await };
         loop {
             let page = match list(opts.clone()).await {
                 Ok(p) => p,

@@ -47,6 +47,15 @@ pub use split::{ListSplitter, Split, SplitError};
 /// A function run on every decoded object before it is handed out (see the module docs).
 pub type ItemTransform<T> = Arc<dyn Fn(T) -> T + Send + Sync>;
 
+/// Runs `transform` when there is one, else hands the object back unchanged: the last step of
+/// every decode that may transform.
+pub(crate) fn transform_or_keep<T: 'static>(transform: Option<ItemTransform<T>>) -> impl Fn(T) -> T + Send + Sync {
+    move |item| match &transform {
+        Some(t) => t(item),
+        None => item,
+    }
+}
+
 enum Failure {
     Split(String),
     Body(String),
@@ -234,10 +243,7 @@ where
         opts: DecodeOptions,
         transform: Option<ItemTransform<T>>,
     ) -> Self {
-        Self::decoded_as(body, url, pool, opts, move |item: T| match &transform {
-            Some(t) => t(item),
-            None => item,
-        })
+        Self::decoded_as(body, url, pool, opts, transform_or_keep(transform))
     }
 }
 
@@ -371,10 +377,7 @@ where
         opts: DecodeOptions,
         transform: Option<ItemTransform<T>>,
     ) -> Self {
-        Self::decoded_as(body, url, pool, opts, move |item: T| match &transform {
-            Some(t) => t(item),
-            None => item,
-        })
+        Self::decoded_as(body, url, pool, opts, transform_or_keep(transform))
     }
 }
 

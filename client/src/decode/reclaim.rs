@@ -370,21 +370,8 @@ mod tests {
     #[test]
     fn a_pool_worker_drops_what_it_is_handed_busy_or_asleep() {
         let pool = super::super::DecodePool::new(1);
-        // Something the worker allocated, which also tells the pool its region.
-        let (tx, rx) = std::sync::mpsc::channel();
-        assert!(pool.execute(Box::new(move || {
-            super::super::reserve_heap_bytes(64);
-            let _ = tx.send(vec![1u8; 64]);
-        })));
-        let block = rx.recv().unwrap();
-        // Keep the worker busy until released.
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        assert!(pool.execute(Box::new(move || {
-            let _ = started_tx.send(());
-            let _ = go_rx.recv();
-        })));
-        started_rx.recv().unwrap();
+        let block = allocated_by_worker(&pool);
+        let go_tx = keep_busy(&pool);
         let (t, drops, on) = tracked();
         pool.hand_back(block.as_ptr() as usize, Box::new(t));
         assert_eq!(drops.load(Ordering::SeqCst), 0, "the busy owner keeps it for later");
@@ -403,22 +390,11 @@ mod tests {
     #[tokio::test]
     async fn reclaimed_waits_until_the_worker_has_dropped_and_settled() {
         let pool = super::super::DecodePool::new(1);
-        let (tx, rx) = std::sync::mpsc::channel();
-        assert!(pool.execute(Box::new(move || {
-            super::super::reserve_heap_bytes(64);
-            let _ = tx.send(vec![1u8; 64]);
-        })));
-        let block = rx.recv().unwrap();
+        let block = allocated_by_worker(&pool);
         // Nothing handed back yet: settled at once.
         settled(pool.bins()).await;
 
-        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
-        assert!(pool.execute(Box::new(move || {
-            let _ = started_tx.send(());
-            let _ = go_rx.recv();
-        })));
-        started_rx.recv().unwrap();
+        let go_tx = keep_busy(&pool);
         let (t, drops, _) = tracked();
         pool.hand_back(block.as_ptr() as usize, Box::new(t));
         let wait = settled(pool.bins());
@@ -428,6 +404,28 @@ mod tests {
         tokio::time::timeout(std::time::Duration::from_secs(10), wait).await.expect("settled");
         assert_eq!(drops.load(Ordering::SeqCst), 1, "dropped before the wait ended");
         assert!(pool.bins().all_settled());
+    }
+
+    /// A block the pool's worker allocated, which also tells the pool the worker's region.
+    fn allocated_by_worker(pool: &super::super::DecodePool) -> Vec<u8> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        assert!(pool.execute(Box::new(move || {
+            super::super::reserve_heap_bytes(64);
+            let _ = tx.send(vec![1u8; 64]);
+        })));
+        rx.recv().unwrap()
+    }
+
+    /// Keeps the pool's (only) worker busy with a job until the returned sender sends.
+    fn keep_busy(pool: &super::super::DecodePool) -> std::sync::mpsc::Sender<()> {
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        assert!(pool.execute(Box::new(move || {
+            let _ = started_tx.send(());
+            let _ = go_rx.recv();
+        })));
+        started_rx.recv().unwrap();
+        go_tx
     }
 
     fn wait_for(cond: impl Fn() -> bool) {
