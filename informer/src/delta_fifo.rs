@@ -27,7 +27,7 @@ use std::collections::VecDeque;
 // foldhash instead of SipHash: keys are short `namespace/name` strings hashed several times
 // per object (SipHash was ~15 % of the CPU applying a 10k-object list); seeded randomly per
 // process, so collisions stay unpredictable.
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt, HashSet};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -128,30 +128,49 @@ impl<K> Delta<K> {
 /// The deltas of one key, oldest first (`first()` is client-go's `Oldest`, `last()` `Newest`).
 pub type Deltas<K> = Vec<Delta<K>>;
 
+// One `Arc<str>` per queued key, shared by `items` and `queue`: a relist of N objects queues N
+// keys at once, and every allocation made for them is freed when they are popped, leaving glibc
+// free heap behind for as long as the process lives.
 struct State<K> {
-    items: HashMap<String, Deltas<K>>,
-    queue: VecDeque<String>,
+    items: HashMap<Arc<str>, Deltas<K>>,
+    queue: VecDeque<Arc<str>>,
     populated: bool,
     initial_population_count: usize,
     closed: bool,
 }
 
+/// Capacity (keys) an empty queue keeps; above it the tables are freed once the queue drains.
+const IDLE_CAPACITY: usize = 1024;
+
 impl<K> State<K> {
+    /// Once the queue is empty, frees tables a relist grew far beyond what a quiet watch needs
+    /// (for 100k objects, ~75 bytes an object that would otherwise stay allocated for good).
+    fn release_spare_room(&mut self) {
+        if self.queue.is_empty() && self.items.is_empty() && self.items.capacity() > IDLE_CAPACITY {
+            self.items = HashMap::new();
+            self.queue = VecDeque::new();
+        }
+    }
+
     fn has_synced(&self) -> bool {
         self.populated && self.initial_population_count == 0
     }
 
-    /// Appends a delta for `key`, collapsing two consecutive deletions.
-    fn queue_action(&mut self, key: String, kind: DeltaType, object: DeltaObject<K>) {
-        let deltas = match self.items.get_mut(&key) {
-            Some(d) => d,
-            None => {
-                self.queue.push_back(key.clone());
-                self.items.entry(key).or_default()
-            }
-        };
-        deltas.push(Delta { kind, object });
-        dedup_deltas(deltas);
+    /// Appends a delta for `key`, collapsing two consecutive deletions. Returns whether the
+    /// key took a new place in line.
+    fn queue_action(&mut self, key: &str, kind: DeltaType, object: DeltaObject<K>) -> bool {
+        let delta = Delta { kind, object };
+        if let Some(deltas) = self.items.get_mut(key) {
+            deltas.push(delta);
+            dedup_deltas(deltas);
+            return false;
+        }
+        let key: Arc<str> = Arc::from(key);
+        self.queue.push_back(key.clone());
+        // Most keys never get a second delta before they are popped (a relist queues one
+        // `Replaced` each): `vec!` leaves no room for more.
+        self.items.insert(key, vec![delta]);
+        true
     }
 }
 
@@ -221,7 +240,7 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
         {
             let mut st = self.state.lock();
             st.populated = true;
-            st.queue_action(key, kind, DeltaObject::Object(obj));
+            st.queue_action(&key, kind, DeltaObject::Object(obj));
         }
         self.notify.notify_waiters();
         Ok(())
@@ -244,13 +263,13 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
         {
             let mut st = self.state.lock();
             st.populated = true;
-            if !st.items.contains_key(&key) {
+            if !st.items.contains_key(key.as_str()) {
                 let known = self.known_objects.as_ref().is_some_and(|k| k.get_by_key(&key).is_some());
                 if !known {
                     return Ok(());
                 }
             }
-            st.queue_action(key, DeltaType::Deleted, DeltaObject::Object(obj));
+            st.queue_action(&key, DeltaType::Deleted, DeltaObject::Object(obj));
         }
         self.notify.notify_waiters();
         Ok(())
@@ -269,26 +288,37 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
             .collect::<Result<Vec<_>, FifoError>>()?;
         {
             let mut st = self.state.lock();
-            let mut listed: HashSet<String> = HashSet::with_capacity(list.len());
+            // Keys queued before this relist that the list does not contain get tombstones.
+            // Only those are tracked (usually none): a set of every listed key would cost an
+            // allocation per object for nothing.
+            let queued_before = st.queue.len();
+            let mut unlisted: HashSet<Arc<str>> = st.queue.iter().cloned().collect();
+            let mut listed = 0;
             for (key, obj) in list {
-                listed.insert(key.clone());
-                st.queue_action(key, DeltaType::Replaced, DeltaObject::Object(obj));
+                // A key counts once: when it takes its place, or when it was in line already.
+                let new = st.queue_action(&key, DeltaType::Replaced, DeltaObject::Object(obj));
+                if new || unlisted.remove(key.as_str()) {
+                    listed += 1;
+                }
             }
             // Queued keys that vanished: tombstone with the newest queued object.
-            let vanished: Vec<(String, Option<Arc<K>>)> = st
+            let vanished: Vec<(Arc<str>, Option<Arc<K>>)> = st
                 .queue
                 .iter()
-                .filter(|k| !listed.contains(*k))
+                .take(queued_before)
+                .filter(|k| unlisted.contains(&**k))
                 .map(|k| (k.clone(), st.items.get(k).and_then(|d| d.last()).and_then(|d| d.object.object().cloned())))
                 .collect();
             let mut queued_deletions = vanished.len();
             for (key, obj) in vanished {
-                st.queue_action(key.clone(), DeltaType::Deleted, DeltaObject::DeletedFinalStateUnknown { key, obj });
+                let tombstone = DeltaObject::DeletedFinalStateUnknown { key: key.to_string(), obj };
+                st.queue_action(&key, DeltaType::Deleted, tombstone);
             }
-            // Known keys that vanished and have nothing queued: tombstone with the known object.
+            // Known keys that vanished: tombstone with the known object. Every listed key has
+            // its `Replaced` delta queued now, so "nothing queued" means "not listed" too.
             if let Some(known) = &self.known_objects {
                 for key in known.list_keys() {
-                    if listed.contains(&key) || st.items.get(&key).is_some_and(|d| !d.is_empty()) {
+                    if st.items.get(key.as_str()).is_some_and(|d| !d.is_empty()) {
                         continue;
                     }
                     let obj = known.get_by_key(&key);
@@ -297,15 +327,15 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
                     }
                     queued_deletions += 1;
                     st.queue_action(
-                        key.clone(),
+                        &key,
                         DeltaType::Deleted,
-                        DeltaObject::DeletedFinalStateUnknown { key, obj },
+                        DeltaObject::DeletedFinalStateUnknown { key: key.clone(), obj },
                     );
                 }
             }
             if !st.populated {
                 st.populated = true;
-                st.initial_population_count = listed.len() + queued_deletions;
+                st.initial_population_count = listed + queued_deletions;
             }
         }
         self.notify.notify_waiters();
@@ -320,10 +350,10 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
             for key in known.list_keys() {
                 let Some(obj) = known.get_by_key(&key) else { continue };
                 let id = key_of(&*obj);
-                if st.items.get(&id).is_some_and(|d| !d.is_empty()) {
+                if st.items.get(id.as_str()).is_some_and(|d| !d.is_empty()) {
                     continue;
                 }
-                st.queue_action(id, DeltaType::Sync, DeltaObject::Object(obj));
+                st.queue_action(&id, DeltaType::Sync, DeltaObject::Object(obj));
             }
         }
         self.notify.notify_waiters();
@@ -344,17 +374,18 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
             if st.initial_population_count > 0 {
                 st.initial_population_count -= 1;
             }
-            let Some(deltas) = st.items.remove(&key) else {
+            let Some(deltas) = st.items.remove(&*key) else {
                 tracing::error!(%key, "DeltaFIFO key was queued without deltas; skipped");
                 continue;
             };
+            st.release_spare_room();
             return Ok(match process(Popped::Deltas(&deltas), in_initial_list) {
                 Ok(()) => Ok(()),
                 Err(ProcessError::Failed(e)) => Err(PopError::Failed(e)),
                 Err(ProcessError::Requeue(e)) => {
                     // client-go's addIfNotPresent: back of the line.
                     st.populated = true;
-                    if !st.items.contains_key(&key) {
+                    if !st.items.contains_key(&*key) {
                         st.queue.push_back(key.clone());
                         st.items.insert(key, deltas);
                     }
@@ -403,7 +434,7 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
 
     /// Queued keys, in pop order.
     pub fn list_keys(&self) -> Vec<String> {
-        self.state.lock().queue.iter().cloned().collect()
+        self.state.lock().queue.iter().map(|k| k.to_string()).collect()
     }
 
     /// The deltas queued for `key` (a copy of the list; objects shared).
@@ -558,7 +589,7 @@ mod tests {
                 closed: false,
             };
             for (k, o) in input {
-                st.queue_action("ns/a".into(), k, o);
+                st.queue_action("ns/a", k, o);
             }
             assert_eq!(summarize(&st.items["ns/a"]), want, "{name}");
             assert_eq!(st.queue.len(), 1, "{name}");
@@ -673,6 +704,45 @@ mod tests {
         let f = DeltaFIFO::<Obj>::new(None);
         f.replace(vec![], "1").unwrap();
         assert!(f.has_synced());
+    }
+
+    #[tokio::test]
+    async fn first_replace_counts_each_listed_key_once() {
+        // `ns/a` is queued (by a resync) before the first replace and listed; `ns/b` is listed
+        // twice: two keys in line, so the initial list is popped after two pops.
+        let idx = known(&[obj("ns", "a", 1)]);
+        let f = fifo_with(&idx);
+        f.resync().unwrap();
+        f.replace(vec![obj("ns", "a", 2), obj("ns", "b", 1), obj("ns", "b", 2)], "1").unwrap();
+        assert_eq!(f.list_keys(), ["ns/a", "ns/b"]);
+        assert!(!f.has_synced());
+        assert_eq!(
+            pop_one(&f).await,
+            (vec![s(DeltaType::Sync, "ns/a", Some(1), false), s(DeltaType::Replaced, "ns/a", Some(2), false)], true)
+        );
+        assert!(!f.has_synced());
+        assert_eq!(
+            pop_one(&f).await.0,
+            [s(DeltaType::Replaced, "ns/b", Some(1), false), s(DeltaType::Replaced, "ns/b", Some(2), false)]
+        );
+        assert!(f.has_synced());
+    }
+
+    #[tokio::test]
+    async fn a_drained_queue_gives_back_the_room_a_relist_took() {
+        let n = 4 * IDLE_CAPACITY;
+        let f = DeltaFIFO::new(None);
+        f.replace((0..n).map(|i| obj("ns", &format!("p{i}"), 1)).collect(), "1").unwrap();
+        for _ in 0..n {
+            pop_one(&f).await;
+        }
+        {
+            let st = f.state.lock();
+            assert!(st.items.capacity() <= IDLE_CAPACITY, "{}", st.items.capacity());
+            assert!(st.queue.capacity() <= IDLE_CAPACITY, "{}", st.queue.capacity());
+        }
+        f.add(obj("ns", "x", 1)).unwrap();
+        assert_eq!(pop_one(&f).await.0, [s(DeltaType::Added, "ns/x", Some(1), false)]);
     }
 
     #[tokio::test]
