@@ -1,11 +1,13 @@
 //! Criterion benchmarks: initial sync of 10,000 realistic pods, and watch throughput of 50,000
 //! MODIFIED events, for every variant in `rudder_benches::variants()`.
 //!
-//! Two sync groups: `sync_10k_pods` runs every sync in this process, one after another, so
+//! Three sync groups: `sync_10k_pods` runs every sync in this process, one after another, so
 //! each starts on the heap the previous one freed (glibc then spends part of the next sync
-//! consolidating the freed chunks: see BENCHMARKS.md); `initial_sync_10k_pods` runs each sync
-//! in a fresh `informer-mem client` process against the same server, as a controller's first
-//! sync runs, and takes the time that process measured (client creation to synced).
+//! consolidating the freed chunks: see BENCHMARKS.md); `sync_10k_pod_views` does the same
+//! caching the partial `PodView` (metadata + nodeName + phase) instead of full Pods, for the
+//! variants that can; `initial_sync_10k_pods` runs each sync in a fresh `informer-mem client`
+//! process against the same server, as a controller's first sync runs, and takes the time that
+//! process measured (client creation to synced).
 //!
 //! The server runs on its own runtime (2 worker threads); the client under test on another
 //! (2 worker threads). Flat sampling, 10 samples: the whole run takes a few minutes. After the
@@ -28,6 +30,7 @@ const WATCH_EVENTS: usize = 50_000;
 const SYNC_GROUP: &str = "sync_10k_pods";
 const COLD_SYNC_GROUP: &str = "initial_sync_10k_pods";
 const WATCH_GROUP: &str = "watch_50k_events";
+const VIEW_SYNC_GROUP: &str = "sync_10k_pod_views";
 
 fn main() {
     let backend = match Backend::from_env() {
@@ -54,10 +57,10 @@ fn main() {
         .measurement_time(Duration::from_secs(1))
         .configure_from_args();
 
-    {
-        let mut g = c.benchmark_group(SYNC_GROUP);
+    for (group, shape) in [(SYNC_GROUP, Shape::Full), (VIEW_SYNC_GROUP, Shape::View)] {
+        let mut g = c.benchmark_group(group);
         g.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(SYNC_PODS as u64));
-        for v in variants() {
+        for v in variants().into_iter().filter(|v| v.shapes.contains(&shape)) {
             let url = sync_server.url().to_string();
             g.bench_function(BenchmarkId::from_parameter(v.name), |b| {
                 b.to_async(&rt).iter_custom(|iters| {
@@ -65,7 +68,7 @@ fn main() {
                     async move {
                         let mut total = Duration::ZERO;
                         for _ in 0..iters {
-                            let args = SyncArgs { url: url.clone(), n: SYNC_PODS, shape: Shape::Full };
+                            let args = SyncArgs { url: url.clone(), n: SYNC_PODS, shape };
                             match (v.sync)(args).await {
                                 Ok(s) => {
                                     total += s.elapsed;
@@ -164,7 +167,13 @@ fn summary(backend: Backend) {
     println!("\nMedians (server `{}`), objects per second and ratios:\n", backend.name());
     println!("| benchmark | variant | median | per second | vs kube-rs | vs bare |");
     println!("|---|---|---:|---:|---:|---:|");
-    for (group, n) in [(SYNC_GROUP, SYNC_PODS), (COLD_SYNC_GROUP, SYNC_PODS), (WATCH_GROUP, WATCH_EVENTS)] {
+    let groups = [
+        (SYNC_GROUP, SYNC_PODS),
+        (VIEW_SYNC_GROUP, SYNC_PODS),
+        (COLD_SYNC_GROUP, SYNC_PODS),
+        (WATCH_GROUP, WATCH_EVENTS),
+    ];
+    for (group, n) in groups {
         let kube = median(group, "kube-rs");
         let bare = median(group, "bare-hyper-serde");
         for v in variants() {
@@ -172,5 +181,10 @@ fn summary(backend: Backend) {
             let ratio = |peer: Option<f64>| peer.map(|p| format!("{:.2}", p / m)).unwrap_or_else(|| "-".into());
             println!("| {group} | {} | {:.3} s | {:.0} | {} | {} |", v.name, m, n as f64 / m, ratio(kube), ratio(bare));
         }
+    }
+    // The goal for views: a view's sync against kube-rs syncing full Pods (kube-rs has no
+    // views; its row in the view group decodes the same struct, for comparison).
+    if let (Some(view), Some(full)) = (median(VIEW_SYNC_GROUP, "rudder-informer"), median(SYNC_GROUP, "kube-rs")) {
+        println!("\nrudder-informer syncing pod views vs kube-rs syncing full Pods: {:.2}x", full / view);
     }
 }
