@@ -122,8 +122,45 @@ struct IndexDef<K> {
 
 struct Entry<K> {
     obj: Arc<K>,
-    /// `values[i]`: the (deduplicated) values this object is indexed under in index `i`.
-    values: Vec<Box<[Arc<str>]>>,
+    /// The (deduplicated) values this object is indexed under, per index.
+    values: IndexedUnder,
+}
+
+/// The values one object is indexed under, index by index.
+#[derive(Debug, PartialEq, Eq)]
+enum IndexedUnder {
+    /// One index with one value: the default store (the namespace index alone) costs no
+    /// allocation per object beyond its key.
+    One(Arc<str>),
+    /// Any other shape: `lists[i]` for index `i`.
+    Lists(Box<[Box<[Arc<str>]>]>),
+}
+
+impl IndexedUnder {
+    fn from_lists(mut lists: Vec<Box<[Arc<str>]>>) -> Self {
+        if let [only] = lists.as_mut_slice() {
+            if let [value] = &mut **only {
+                return IndexedUnder::One(value.clone());
+            }
+        }
+        IndexedUnder::Lists(lists.into_boxed_slice())
+    }
+
+    /// The values under index `i` (none for an index the object was not indexed in).
+    fn list(&self, i: usize) -> &[Arc<str>] {
+        match self {
+            IndexedUnder::One(v) if i == 0 => std::slice::from_ref(v),
+            IndexedUnder::One(_) => &[],
+            IndexedUnder::Lists(lists) => lists.get(i).map_or(&[], |l| &**l),
+        }
+    }
+
+    fn into_lists(self) -> Vec<Box<[Arc<str>]>> {
+        match self {
+            IndexedUnder::One(v) => vec![Box::new([v])],
+            IndexedUnder::Lists(lists) => lists.into_vec(),
+        }
+    }
 }
 
 struct Inner<K> {
@@ -232,23 +269,41 @@ fn insert_entry<K>(
         Some((k, e)) => (k, Some(e)),
         None => (Arc::<str>::from(key), None),
     };
-    let (old_obj, mut old_values) = match old {
-        Some(e) => (Some(e.obj), e.values),
-        None => (None, Vec::new()),
+    let (old_obj, old_values) = match old {
+        Some(e) => (Some(e.obj), Some(e.values)),
+        None => (None, None),
     };
-    let mut values = Vec::with_capacity(computed.len());
-    for (i, (map, new)) in maps.iter_mut().zip(computed).enumerate() {
-        let prev = old_values.get_mut(i).map(std::mem::take);
-        match prev {
-            Some(prev) if same_values(&prev, &new) => values.push(prev),
-            prev => {
-                for v in prev.iter().flat_map(|p| p.iter()) {
-                    remove_value(map, v, &key_arc);
+    let prev = |i: usize| old_values.as_ref().map_or(&[][..], |v| v.list(i));
+    let values = match (&mut *maps, computed.as_slice()) {
+        ([map], [new]) if new.len() == 1 => {
+            // One index, one value (the default store): no allocation.
+            let value = match prev(0) {
+                [v] if **v == *new[0] => v.clone(),
+                old => {
+                    for v in old {
+                        remove_value(map, v, &key_arc);
+                    }
+                    insert_value(map, &new[0], &key_arc)
                 }
-                values.push(new.iter().map(|v| insert_value(map, v, &key_arc)).collect());
-            }
+            };
+            IndexedUnder::One(value)
         }
-    }
+        _ => {
+            let mut lists = Vec::with_capacity(computed.len());
+            for (i, (map, new)) in maps.iter_mut().zip(&computed).enumerate() {
+                let old = prev(i);
+                if same_values(old, new) {
+                    lists.push(old.into());
+                } else {
+                    for v in old {
+                        remove_value(map, v, &key_arc);
+                    }
+                    lists.push(new.iter().map(|v| insert_value(map, v, &key_arc)).collect());
+                }
+            }
+            IndexedUnder::from_lists(lists)
+        }
+    };
     items.insert(key_arc, Entry { obj, values });
     old_obj
 }
@@ -297,7 +352,10 @@ impl<K: HasMetadata + Send + Sync + 'static> Indexer<K> {
                 vals.push(v.iter().map(|x| insert_value(&mut def.values, x, &key)).collect::<Box<[_]>>());
             }
             if let Some(e) = g.items.get_mut(&key) {
-                e.values.extend(vals);
+                let held = std::mem::replace(&mut e.values, IndexedUnder::Lists(Box::default()));
+                let mut lists = held.into_lists();
+                lists.extend(vals);
+                e.values = IndexedUnder::from_lists(lists);
             }
         }
         g.indexes.extend(new);
@@ -334,8 +392,8 @@ impl<K: HasMetadata + Send + Sync + 'static> Indexer<K> {
         let mut g = self.inner.write();
         let Inner { items, indexes, .. } = &mut *g;
         let (key_arc, entry) = items.remove_entry(key)?;
-        for (def, vals) in indexes.iter_mut().zip(entry.values.iter()) {
-            for v in vals.iter() {
+        for (i, def) in indexes.iter_mut().enumerate() {
+            for v in entry.values.list(i) {
                 remove_value(&mut def.values, v, &key_arc);
             }
         }
@@ -504,6 +562,32 @@ mod tests {
 
     fn tags_index() -> (String, IndexFunc<Obj>) {
         ("tags".to_string(), index_func(|o: &Obj| o.tags.clone()))
+    }
+
+    /// What the store records for `key`: per index, the values it is indexed under.
+    fn recorded(idx: &Indexer<Obj>, key: &str) -> Vec<Vec<String>> {
+        let g = idx.inner.read();
+        let e = &g.items[key];
+        (0..g.indexes.len()).map(|i| e.values.list(i).iter().map(|v| v.to_string()).collect()).collect()
+    }
+
+    #[test]
+    fn one_value_in_one_index_is_held_inline_and_other_shapes_in_lists() {
+        let idx = Indexer::new();
+        idx.add(obj("ns", "a", 1)).unwrap();
+        assert!(matches!(idx.inner.read().items["ns/a"].values, IndexedUnder::One(_)));
+        assert_eq!(recorded(&idx, "ns/a"), [["ns"]]);
+        // Adding an index to a populated store turns it into lists, one per index.
+        idx.add_indexers([tags_index()]).unwrap();
+        idx.add(tagged("ns", "b", 1, &["x", "y"])).unwrap();
+        assert_eq!(recorded(&idx, "ns/a"), [vec!["ns"], vec![]]);
+        assert_eq!(recorded(&idx, "ns/b"), [vec!["ns"], vec!["x", "y"]]);
+        // An update that keeps or changes values keeps the indexes consistent.
+        idx.update(tagged("ns", "b", 2, &["y", "z"])).unwrap();
+        assert_eq!(recorded(&idx, "ns/b"), [vec!["ns"], vec!["y", "z"]]);
+        assert_eq!(idx.index_keys("tags", "x").unwrap(), Vec::<String>::new());
+        assert_eq!(idx.index_keys("tags", "z").unwrap(), ["ns/b"]);
+        assert_eq!(idx.index_keys(NAMESPACE_INDEX, "ns").unwrap(), ["ns/a", "ns/b"]);
     }
 
     fn failing_on(tag: &'static str) -> (String, IndexFunc<Obj>) {
