@@ -132,7 +132,7 @@ pub type Deltas<K> = Vec<Delta<K>>;
 // keys at once, and every allocation made for them is freed when they are popped, leaving glibc
 // free heap behind for as long as the process lives.
 struct State<K> {
-    items: HashMap<Arc<str>, Deltas<K>>,
+    items: HashMap<Arc<str>, Queued<K>>,
     queue: VecDeque<Arc<str>>,
     populated: bool,
     initial_population_count: usize,
@@ -160,17 +160,46 @@ impl<K> State<K> {
     /// key took a new place in line.
     fn queue_action(&mut self, key: &str, kind: DeltaType, object: DeltaObject<K>) -> bool {
         let delta = Delta { kind, object };
-        if let Some(deltas) = self.items.get_mut(key) {
-            deltas.push(delta);
-            dedup_deltas(deltas);
+        if let Some(queued) = self.items.get_mut(key) {
+            queued.push(delta);
             return false;
         }
         let key: Arc<str> = Arc::from(key);
         self.queue.push_back(key.clone());
-        // Most keys never get a second delta before they are popped (a relist queues one
-        // `Replaced` each): `vec!` leaves no room for more.
-        self.items.insert(key, vec![delta]);
+        self.items.insert(key, Queued::One(delta));
         true
+    }
+}
+
+/// The deltas queued for one key. Most keys never get a second delta before they are popped
+/// (a relist queues one `Replaced` each), so one is held inline, without an allocation.
+#[derive(Debug)]
+enum Queued<K> {
+    One(Delta<K>),
+    More(Deltas<K>),
+}
+
+impl<K> Queued<K> {
+    fn as_slice(&self) -> &[Delta<K>] {
+        match self {
+            Queued::One(d) => std::slice::from_ref(d),
+            Queued::More(v) => v,
+        }
+    }
+
+    /// Appends `delta`, collapsing two consecutive deletions.
+    fn push(&mut self, delta: Delta<K>) {
+        let mut deltas = match std::mem::replace(self, Queued::More(Vec::new())) {
+            Queued::One(first) => {
+                let mut v = vec![first];
+                v.reserve_exact(1);
+                v
+            }
+            Queued::More(v) => v,
+        };
+        deltas.push(delta);
+        dedup_deltas(&mut deltas);
+        *self = Queued::More(deltas);
     }
 }
 
@@ -307,7 +336,10 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
                 .iter()
                 .take(queued_before)
                 .filter(|k| unlisted.contains(&**k))
-                .map(|k| (k.clone(), st.items.get(k).and_then(|d| d.last()).and_then(|d| d.object.object().cloned())))
+                .map(|k| {
+                    let last = st.items.get(k).and_then(|q| q.as_slice().last());
+                    (k.clone(), last.and_then(|d| d.object.object().cloned()))
+                })
                 .collect();
             let mut queued_deletions = vanished.len();
             for (key, obj) in vanished {
@@ -318,7 +350,7 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
             // its `Replaced` delta queued now, so "nothing queued" means "not listed" too.
             if let Some(known) = &self.known_objects {
                 for key in known.list_keys() {
-                    if st.items.get(key.as_str()).is_some_and(|d| !d.is_empty()) {
+                    if st.items.get(key.as_str()).is_some_and(|q| !q.as_slice().is_empty()) {
                         continue;
                     }
                     let obj = known.get_by_key(&key);
@@ -350,7 +382,7 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
             for key in known.list_keys() {
                 let Some(obj) = known.get_by_key(&key) else { continue };
                 let id = key_of(&*obj);
-                if st.items.get(id.as_str()).is_some_and(|d| !d.is_empty()) {
+                if st.items.get(id.as_str()).is_some_and(|q| !q.as_slice().is_empty()) {
                     continue;
                 }
                 st.queue_action(&id, DeltaType::Sync, DeltaObject::Object(obj));
@@ -379,7 +411,7 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
                 continue;
             };
             st.release_spare_room();
-            return Ok(match process(Popped::Deltas(&deltas), in_initial_list) {
+            return Ok(match process(Popped::Deltas(deltas.as_slice()), in_initial_list) {
                 Ok(()) => Ok(()),
                 Err(ProcessError::Failed(e)) => Err(PopError::Failed(e)),
                 Err(ProcessError::Requeue(e)) => {
@@ -439,7 +471,7 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
 
     /// The deltas queued for `key` (a copy of the list; objects shared).
     pub fn get_by_key(&self, key: &str) -> Option<Deltas<K>> {
-        self.state.lock().items.get(key).cloned()
+        self.state.lock().items.get(key).map(|q| q.as_slice().to_vec())
     }
 
     /// Number of queued keys.
@@ -591,7 +623,7 @@ mod tests {
             for (k, o) in input {
                 st.queue_action("ns/a", k, o);
             }
-            assert_eq!(summarize(&st.items["ns/a"]), want, "{name}");
+            assert_eq!(summarize(st.items["ns/a"].as_slice()), want, "{name}");
             assert_eq!(st.queue.len(), 1, "{name}");
         }
     }
