@@ -144,7 +144,8 @@ const IDLE_CAPACITY: usize = 1024;
 
 impl<K> State<K> {
     /// Once the queue is empty, frees tables a relist grew far beyond what a quiet watch needs
-    /// (for 100k objects, ~75 bytes an object that would otherwise stay allocated for good).
+    /// (after a relist of 100k objects, ~100 bytes an object that would otherwise stay
+    /// allocated for good).
     fn release_spare_room(&mut self) {
         if self.queue.is_empty() && self.items.is_empty() && self.items.capacity() > IDLE_CAPACITY {
             self.items = HashMap::new();

@@ -137,9 +137,9 @@ enum IndexedUnder {
 }
 
 impl IndexedUnder {
-    fn from_lists(mut lists: Vec<Box<[Arc<str>]>>) -> Self {
-        if let [only] = lists.as_mut_slice() {
-            if let [value] = &mut **only {
+    fn from_lists(lists: Vec<Box<[Arc<str>]>>) -> Self {
+        if let [only] = lists.as_slice() {
+            if let [value] = &**only {
                 return IndexedUnder::One(value.clone());
             }
         }
