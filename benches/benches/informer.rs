@@ -1,21 +1,23 @@
-//! Criterion benchmarks: initial sync of 10,000 realistic pods, and watch throughput of 50,000
-//! MODIFIED events, for every variant in `rudder_benches::variants()`.
+//! Criterion benchmarks: initial sync of 10,000 and 100,000 realistic pods, and watch
+//! throughput of 50,000 MODIFIED events, for every variant in `rudder_benches::variants()`.
 //!
-//! Three sync groups: `sync_10k_pods` runs every sync in this process, one after another, so
+//! Four sync groups: `sync_10k_pods` runs every sync in this process, one after another, so
 //! each starts on the heap the previous one freed (glibc then spends part of the next sync
 //! consolidating the freed chunks: see BENCHMARKS.md); `sync_10k_pod_views` does the same
 //! caching the partial `PodView` (metadata + nodeName + phase) instead of full Pods, for the
 //! variants that can; `initial_sync_10k_pods` runs each sync in a fresh `informer-mem client`
 //! process against the same server, as a controller's first sync runs, and takes the time that
-//! process measured (client creation to synced).
+//! process measured (client creation to synced); `initial_sync_100k_pods` does the same with
+//! 100,000 pods, for the bare loop, rudder's informer and kube-rs only (each sample is a 7-20 s
+//! sync; the group takes about ten minutes).
 //!
 //! The server runs on its own runtime (2 worker threads); the client under test on another
-//! (2 worker threads). Flat sampling, 10 samples: the whole run takes a few minutes. After the
-//! criterion run, a Markdown table of medians and ratios (vs kube-rs, vs the bare loop) is
-//! printed from criterion's estimates.
+//! (2 worker threads). Flat sampling, 10 samples: the whole run takes about twenty minutes.
+//! After the criterion run, a Markdown table of medians and ratios (vs kube-rs, vs the bare
+//! loop) is printed from criterion's estimates.
 //!
 //! `RUDDER_BENCH_SERVER=embedded|replay` picks the server; `cargo bench -p rudder-benches
-//! --features kube-rs -- sync` runs only the sync group.
+//! --features kube-rs -- sync_10k` runs only the 10k sync groups.
 
 use std::time::Duration;
 
@@ -29,6 +31,11 @@ const WATCH_PODS: usize = 1_000;
 const WATCH_EVENTS: usize = 50_000;
 const SYNC_GROUP: &str = "sync_10k_pods";
 const COLD_SYNC_GROUP: &str = "initial_sync_10k_pods";
+const BIG_SYNC_PODS: usize = 100_000;
+const BIG_COLD_SYNC_GROUP: &str = "initial_sync_100k_pods";
+/// The variants synced at 100k (each sample is a 7-20 s sync holding 4.5 GB): the floor,
+/// rudder's informer and kube-rs.
+const BIG_SYNC_VARIANTS: &[&str] = &["bare-hyper-serde", "rudder-informer", "kube-rs"];
 const WATCH_GROUP: &str = "watch_50k_events";
 const VIEW_SYNC_GROUP: &str = "sync_10k_pod_views";
 
@@ -85,15 +92,27 @@ fn main() {
         }
         g.finish();
     }
-    {
-        let mut g = c.benchmark_group(COLD_SYNC_GROUP);
-        g.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(SYNC_PODS as u64));
-        for v in variants() {
-            let url = sync_server.url().to_string();
+    // The 100k server is seeded only if a 100k benchmark is selected (criterion runs a
+    // function's closure only when its id passes the filter).
+    let big_server = std::sync::OnceLock::new();
+    for (group, n) in [(COLD_SYNC_GROUP, SYNC_PODS), (BIG_COLD_SYNC_GROUP, BIG_SYNC_PODS)] {
+        let mut g = c.benchmark_group(group);
+        g.sampling_mode(SamplingMode::Flat).throughput(Throughput::Elements(n as u64));
+        let selected = variants().into_iter().filter(|v| n == SYNC_PODS || BIG_SYNC_VARIANTS.contains(&v.name));
+        for v in selected {
             g.bench_function(BenchmarkId::from_parameter(v.name), |b| {
+                let url = if n == SYNC_PODS {
+                    sync_server.url().to_string()
+                } else {
+                    let server = big_server.get_or_init(|| match BenchServer::start(backend, BIG_SYNC_PODS, 2) {
+                        Ok(s) => s,
+                        Err(e) => panic!("starting the {BIG_SYNC_PODS}-pod server: {e}"),
+                    });
+                    server.url().to_string()
+                };
                 b.iter_custom(|iters| {
                     (0..iters)
-                        .map(|_| match sync_in_new_process(&url, v.name) {
+                        .map(|_| match sync_in_new_process(&url, n, v.name) {
                             Ok(d) => d,
                             Err(e) => panic!("{}: {e}", v.name),
                         })
@@ -134,11 +153,11 @@ fn main() {
     summary(backend);
 }
 
-/// Runs one full-pod sync of `SYNC_PODS` in a new `informer-mem client` process; the time it
+/// Runs one full-pod sync of `n` pods in a new `informer-mem client` process; the time it
 /// measured from creating its client to having every pod cached.
-fn sync_in_new_process(url: &str, variant: &str) -> Result<Duration, String> {
+fn sync_in_new_process(url: &str, n: usize, variant: &str) -> Result<Duration, String> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_informer-mem"))
-        .args(["client", "--url", url, "--n", &SYNC_PODS.to_string(), "--variant", variant, "--shape", "full"])
+        .args(["client", "--url", url, "--n", &n.to_string(), "--variant", variant, "--shape", "full"])
         .args(["--threads", "2"])
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -171,6 +190,7 @@ fn summary(backend: Backend) {
         (SYNC_GROUP, SYNC_PODS),
         (VIEW_SYNC_GROUP, SYNC_PODS),
         (COLD_SYNC_GROUP, SYNC_PODS),
+        (BIG_COLD_SYNC_GROUP, BIG_SYNC_PODS),
         (WATCH_GROUP, WATCH_EVENTS),
     ];
     for (group, n) in groups {
