@@ -226,20 +226,8 @@ impl Scanner {
             if closes.count_ones() < self.depth {
                 // The value cannot end in this block.
                 self.depth = self.depth + opens.count_ones() - closes.count_ones();
-            } else {
-                let mut brackets = opens | closes;
-                while brackets != 0 {
-                    let k = brackets.trailing_zeros();
-                    if opens & (1 << k) != 0 {
-                        self.depth += 1;
-                    } else {
-                        self.depth -= 1;
-                        if self.depth == 0 {
-                            return Some(i + k as usize + 1);
-                        }
-                    }
-                    brackets &= brackets - 1;
-                }
+            } else if let Some(k) = self.walk_brackets(opens, closes) {
+                return Some(i + k + 1);
             }
             self.in_string = inside >> 63 != 0;
             self.escaped = escape_next;
@@ -276,18 +264,8 @@ impl Scanner {
                 }
                 let o = lanes(eq_bytes(w, opens)) & !inside;
                 let c = lanes(eq_bytes(w, closes)) & !inside;
-                let mut brackets = o | c;
-                while brackets != 0 {
-                    let k = brackets.trailing_zeros();
-                    if o & (1 << k) != 0 {
-                        self.depth += 1;
-                    } else {
-                        self.depth -= 1;
-                        if self.depth == 0 {
-                            return Some(i + k as usize + 1);
-                        }
-                    }
-                    brackets &= brackets - 1;
+                if let Some(k) = self.walk_brackets(u64::from(o), u64::from(c)) {
+                    return Some(i + k + 1);
                 }
                 // The state after the word's last byte (`count_ones` would not be one
                 // instruction on baseline x86-64).
@@ -305,6 +283,27 @@ impl Scanner {
             if self.step(b, open, close) {
                 return Some(i + k + 1);
             }
+        }
+        None
+    }
+
+    /// Applies the brackets of a block or word (bit `k`: byte `k`, brackets outside strings
+    /// only) to the depth, in order; the index of the byte that closes the value, if one does
+    /// (the depth is then 0 and the later brackets are not the value's).
+    #[inline]
+    fn walk_brackets(&mut self, opens: u64, closes: u64) -> Option<usize> {
+        let mut brackets = opens | closes;
+        while brackets != 0 {
+            let k = brackets.trailing_zeros();
+            if opens & (1 << k) != 0 {
+                self.depth += 1;
+            } else {
+                self.depth -= 1;
+                if self.depth == 0 {
+                    return Some(k as usize);
+                }
+            }
+            brackets &= brackets - 1;
         }
         None
     }
