@@ -118,9 +118,7 @@ where
         Some(t) => lw.list_transformed(opts, t).await?,
         None => lw.list(opts).await?,
     };
-    let mut items = Vec::new();
-    ArcMaker::new().wrap_all(&mut items, page.items);
-    Ok(ObjectList { metadata: page.metadata, items })
+    Ok(ObjectList { metadata: page.metadata, items: ArcMaker::new().wrap_all(page.items) })
 }
 
 /// [`ListerWatcher::watch_shared`] done on top of `watch` / `watch_transformed`: each event's
@@ -157,7 +155,7 @@ use rudder_client::api::Api;
 /// ahead lets glibc grow the arena in steps of tens of KB instead of page by page (see
 /// `rudder_client::decode::reserve_heap_bytes`; this thread's `mprotect` calls while syncing
 /// 100k Pods fell from 68k to 13k).
-pub(crate) struct ArcMaker<K> {
+struct ArcMaker<K> {
     made: usize,
     _objects: std::marker::PhantomData<fn(K) -> Arc<K>>,
 }
@@ -175,11 +173,11 @@ impl<K> ArcMaker<K> {
         }
     };
 
-    pub(crate) fn new() -> Self {
+    fn new() -> Self {
         Self { made: 0, _objects: std::marker::PhantomData }
     }
 
-    pub(crate) fn wrap(&mut self, obj: K) -> Arc<K> {
+    fn wrap(&mut self, obj: K) -> Arc<K> {
         if self.made % Self::EVERY == 0 {
             rudder_client::decode::reserve_heap_bytes(Self::AHEAD);
         }
@@ -187,10 +185,9 @@ impl<K> ArcMaker<K> {
         Arc::new(obj)
     }
 
-    /// Appends every object of `page` to `items`.
-    pub(crate) fn wrap_all(&mut self, items: &mut Vec<Arc<K>>, page: Vec<K>) {
-        items.reserve(page.len());
-        items.extend(page.into_iter().map(|o| self.wrap(o)));
+    /// Every object of `page`, wrapped.
+    fn wrap_all(&mut self, page: Vec<K>) -> Vec<Arc<K>> {
+        page.into_iter().map(|o| self.wrap(o)).collect()
     }
 }
 
