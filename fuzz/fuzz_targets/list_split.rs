@@ -8,6 +8,9 @@
 use bytes::Bytes;
 use rudder_client::decode::split::{ListSplitter, Split};
 
+#[path = "common/chunks.rs"]
+mod chunks;
+
 /// Items (as bytes) and the outcome: `Ok(())` for a complete list, the error text otherwise.
 fn split(chunks: &[&[u8]]) -> (Vec<Vec<u8>>, Result<(), String>) {
     let mut s = ListSplitter::new();
@@ -34,18 +37,7 @@ fn split(chunks: &[&[u8]]) -> (Vec<Vec<u8>>, Result<(), String>) {
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&seed, body)) = data.split_first() else { return };
     let whole = split(&[body]);
-    let max = usize::from(seed % 96) + 1;
-    let mut chunks = Vec::new();
-    let mut rest = body;
-    let mut size = 1;
-    while !rest.is_empty() {
-        let n = size.min(rest.len());
-        let (chunk, tail) = rest.split_at(n);
-        chunks.push(chunk);
-        rest = tail;
-        size = size % max + 1;
-    }
-    let cut = split(&chunks);
+    let cut = split(&chunks::cycling(body, usize::from(seed % 96) + 1));
     assert_eq!(whole.0, cut.0, "items differ");
     assert_eq!(whole.1.is_ok(), cut.1.is_ok(), "outcomes differ: {:?} vs {:?}", whole.1, cut.1);
 });

@@ -9,18 +9,14 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use rudder_apimachinery::dynamic::DynamicObject;
 use rudder_client::watch_stream::WatchStream;
 
+#[path = "common/chunks.rs"]
+mod chunks;
+
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&seed, body)) = data.split_first() else { return };
-    // Chunk sizes cycle through 1..=(seed % 64 + 1), so every split position gets exercised.
-    let max = usize::from(seed % 64) + 1;
+    // Chunk sizes cycle through 1..=(seed % 64 + 1).
     let mut frames = Vec::new();
-    let mut rest = body;
-    let mut size = 1;
-    while !rest.is_empty() {
-        let n = size.min(rest.len());
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        size = size % max + 1;
+    for chunk in chunks::cycling(body, usize::from(seed % 64) + 1) {
         // `Full::frame` yields the one data frame of a chunk (naming no http-body types).
         if let Some(frame) = futures::executor::block_on(Full::new(Bytes::copy_from_slice(chunk)).frame()) {
             frames.push(frame);
