@@ -141,7 +141,7 @@ mod tests {
     use k8s_openapi::api::core::v1::ConfigMap;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let p = format!("{}/../../shared/fixtures/apiserver/{name}", env!("CARGO_MANIFEST_DIR"));
+        let p = format!("{}/../testdata/apiserver/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))
     }
 

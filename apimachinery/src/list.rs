@@ -56,7 +56,7 @@ mod tests {
     #[test]
     fn decodes_fixture_pages() {
         for (f, more) in [("list-pods-page1.json", true), ("list-pods-page2.json", false)] {
-            let p = format!("{}/../../shared/fixtures/apiserver/{f}", env!("CARGO_MANIFEST_DIR"));
+            let p = format!("{}/../testdata/apiserver/{f}", env!("CARGO_MANIFEST_DIR"));
             let l: ObjectList<Pod> = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
             assert!(!l.items.is_empty());
             assert!(!l.resource_version().is_empty());

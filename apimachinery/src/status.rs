@@ -301,14 +301,14 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Status {
-        let p = format!("{}/../../shared/fixtures/apiserver/{name}", env!("CARGO_MANIFEST_DIR"));
+        let p = format!("{}/../testdata/apiserver/{name}", env!("CARGO_MANIFEST_DIR"));
         serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{p}: {e}"))).unwrap()
     }
 
     /// Every `status-*.json` fixture decodes and classifies as its file name says.
     #[test]
     fn every_status_fixture_classifies_as_named() {
-        let dir = format!("{}/../../shared/fixtures/apiserver", env!("CARGO_MANIFEST_DIR"));
+        let dir = format!("{}/../testdata/apiserver", env!("CARGO_MANIFEST_DIR"));
         let mut n = 0;
         for e in std::fs::read_dir(dir).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();

@@ -218,7 +218,7 @@ mod tests {
     use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 
     fn lines(name: &str) -> Vec<String> {
-        let p = format!("{}/../../shared/fixtures/apiserver/{name}", env!("CARGO_MANIFEST_DIR"));
+        let p = format!("{}/../testdata/apiserver/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&p)
             .unwrap_or_else(|e| panic!("{p}: {e}"))
             .lines()

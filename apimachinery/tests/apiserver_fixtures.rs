@@ -1,4 +1,4 @@
-//! Every file in `shared/fixtures/apiserver` decodes as what it is. A new fixture without an
+//! Every file in `testdata/apiserver` decodes as what it is. A new fixture without an
 //! expectation here fails the test, so coverage cannot silently fall behind.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
@@ -11,7 +11,7 @@ use rudder_apimachinery::status::Status;
 use rudder_apimachinery::watch::WatchEvent;
 
 fn dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/apiserver")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/apiserver")
 }
 
 fn check(name: &str, bytes: &[u8]) -> Result<(), String> {

@@ -235,7 +235,7 @@ mod tests {
     use rudder_apimachinery::resource::Scope;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let p = format!("{}/../../shared/fixtures/apiserver/{name}", env!("CARGO_MANIFEST_DIR"));
+        let p = format!("{}/../testdata/apiserver/{name}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read(&p).unwrap()
     }
 

@@ -1,6 +1,6 @@
 //! The embedded API server's label and field selectors (list and watch, including objects
 //! moving in and out of a watch's selection) and JSON Patch, over real sockets, with the error
-//! bodies of `shared/fixtures/recorded` (03c_list_selectors, 04b_watch_variants, 02b_update_patch).
+//! bodies of `testdata/recorded` (03c_list_selectors, 04b_watch_variants, 02b_update_patch).
 #![cfg(feature = "testing")]
 
 mod apiserver_common;

@@ -10,7 +10,7 @@ use rudder_client::config::exec::{parse_exec_credential, ExecCredentialProvider,
 use rudder_client::config::kubeconfig::{Kubeconfig, KubeconfigOptions};
 use rudder_client::config::{Config, ConfigError, ExecConfig};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/kubeconfig");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/kubeconfig");
 
 /// An `ExecConfig` running `sh <dir>/plugin.sh` with `body` as the script.
 fn plugin(dir: &Path, api_version: &str, body: &str) -> ExecConfig {

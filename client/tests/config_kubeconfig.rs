@@ -8,7 +8,7 @@ use base64::Engine as _;
 use rudder_client::config::kubeconfig::{Kubeconfig, KubeconfigOptions};
 use rudder_client::config::{Config, ConfigError, ConfigSources};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/kubeconfig");
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/kubeconfig");
 
 fn fixture(name: &str) -> String {
     std::fs::read_to_string(Path::new(FIXTURES).join(name)).expect("fixture exists")

@@ -32,7 +32,7 @@ fn random_chunks(all: &[u8], seed: u64, max: usize) -> Vec<Bytes> {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/../../shared/fixtures/apiserver/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!("{}/../testdata/apiserver/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
 }
 
 fn configmaps(n: usize) -> Vec<u8> {

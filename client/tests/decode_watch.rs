@@ -43,7 +43,7 @@ fn event(name: &str, pad: usize) -> String {
 
 #[tokio::test]
 async fn fixture_streams_give_the_same_items_as_watch_stream() {
-    let dir = format!("{}/../../shared/fixtures/apiserver", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/../testdata/apiserver", env!("CARGO_MANIFEST_DIR"));
     let pool = DecodePool::new(2);
     for f in ["watch-stream-pods.jsonl", "watch-stream-initial-events.jsonl"] {
         let all = std::fs::read(format!("{dir}/{f}")).unwrap();

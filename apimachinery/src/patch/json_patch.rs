@@ -281,7 +281,7 @@ mod tests {
     /// Runs every enabled record of one file of the json-patch-tests suite; returns
     /// (expected-result records, error records, plain-success records, disabled records).
     fn run_suite(name: &str) -> (usize, usize, usize, usize) {
-        let path = format!("{}/../../shared/fixtures/json-patch-tests/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../testdata/json-patch-tests/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let records: Vec<Value> = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"));
         let mut counts = (0, 0, 0, 0);

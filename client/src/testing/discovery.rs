@@ -2,7 +2,7 @@
 //!
 //! Contract: every function returns the JSON body a real kube-apiserver (1.3x) sends for the
 //! matching endpoint, with the same keys and value shapes as the fixtures in
-//! `shared/fixtures/apiserver` and the transcripts in `shared/fixtures/recorded`:
+//! `testdata/apiserver` and the transcripts in `testdata/recorded`:
 //!
 //! | endpoint | function |
 //! |---|---|
@@ -381,7 +381,7 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> Value {
-        let path = format!("{}/../../shared/fixtures/apiserver/{name}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../testdata/apiserver/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
         serde_json::from_str(&text).unwrap()
     }

@@ -1,5 +1,5 @@
 //! Failure answers of the embedded API server, shaped exactly as the real server's `Status`
-//! bodies (see `shared/fixtures/recorded`): messages, reasons and `details` per case.
+//! bodies (see `testdata/recorded`): messages, reasons and `details` per case.
 
 use rudder_apimachinery::status::{ReasonKind, Status, StatusCause, StatusDetails};
 

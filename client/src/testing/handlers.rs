@@ -1,7 +1,7 @@
 //! The verbs of the embedded API server: get, list, create, update, patch (JSON, merge,
 //! strategic, apply), delete, deletecollection, and the status, scale, binding, eviction and log
 //! subresources, with the real server's semantics and error bodies (see
-//! `shared/fixtures/recorded`). Watches live in `watch.rs`.
+//! `testdata/recorded`). Watches live in `watch.rs`.
 //!
 //! Contract: every write runs under the store lock from read to commit, so resourceVersion
 //! checks are exact; a write that changes nothing commits nothing (same resourceVersion);

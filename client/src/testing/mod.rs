@@ -6,7 +6,7 @@
 //! compaction, every write verb (create, update, JSON/merge/strategic patch, server-side apply,
 //! delete with finalizers and preconditions, deletecollection), the status, scale, binding,
 //! eviction and log subresources, CustomResourceDefinitions (established at once), `Status`
-//! bodies shaped exactly like the real server's (see `shared/fixtures/recorded`), `meta.k8s.io`
+//! bodies shaped exactly like the real server's (see `testdata/recorded`), `meta.k8s.io`
 //! Tables and minimal OpenAPI documents for kubectl. [`Control`] injects faults and exposes
 //! request counters and the stored data; [`Control::insert_many_bytes`] and
 //! [`Control::insert_realistic_pods`] seed 100 000 pods in seconds.

@@ -1,6 +1,6 @@
 //! Realistic pods for seeding the embedded server in tests, examples and benchmarks.
 //!
-//! Contract: pod `i` has the shape and size of the fixtures in `shared/fixtures/objects`
+//! Contract: pod `i` has the shape and size of the fixtures in `client/testdata/objects`
 //! (`pod-deployment.json`, about 6 KB of compact JSON; every 8th pod is `pod-with-sidecar.json`,
 //! about 7.2 KB), with the per-object fields varied the way a cluster varies them: one of 20
 //! apps (each its own ReplicaSet with a fixed `pod-template-hash` and owner uid), one of 50 nodes
@@ -17,10 +17,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-const DEPLOYMENT_POD: &str =
-    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/objects/pod-deployment.json"));
-const SIDECAR_POD: &str =
-    include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/fixtures/objects/pod-with-sidecar.json"));
+const DEPLOYMENT_POD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/objects/pod-deployment.json"));
+const SIDECAR_POD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/testdata/objects/pod-with-sidecar.json"));
 
 /// The apps pods belong to (label `app`, container, image, service account).
 pub const APPS: [&str; 20] = [
