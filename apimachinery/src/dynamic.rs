@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{HasMetadata, ListMeta, ObjectMeta, TypeMeta};
-use crate::resource::{ApiResource, Resource};
+use crate::resource::{ApiResource, Resource, WholeObject};
 
 /// An object of any kind: type, metadata and every other field as JSON.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
@@ -25,6 +25,9 @@ pub struct DynamicObject {
     #[serde(flatten)]
     pub data: serde_json::Map<String, serde_json::Value>,
 }
+
+/// Every field is kept (unknown ones in `data`), so writing one sends the whole object.
+impl WholeObject for DynamicObject {}
 
 /// An error converting between typed and dynamic objects.
 #[derive(Debug, thiserror::Error)]

@@ -100,6 +100,33 @@ where
     const SCOPE: Scope = <K::Scope as ScopeOf>::SCOPE;
 }
 
+/// A Rust type that holds *every* field of its kind, so that writing it (create, replace)
+/// sends the whole object and drops nothing the server stored.
+///
+/// Write verbs that send a whole object (`Api::create`, `Api::replace`, `Api::replace_status`)
+/// require it. It is implemented for every `k8s-openapi` kind and for `DynamicObject` (which
+/// keeps unknown fields); implement it for your custom resource's type when that type declares
+/// all of the resource's fields (the `CustomResource` derive will do so). A *view* (see
+/// [`view!`](crate::view)) never implements it: a view decodes only some fields, so replacing an
+/// object through it would wipe the rest. Change what a view sees with a patch instead.
+///
+/// ```
+/// use rudder_apimachinery::resource::{Resource, Scope, WholeObject};
+/// struct CronTab { /* metadata, spec, status: every field of the kind */ }
+/// impl Resource for CronTab {
+///     const GROUP: &'static str = "stable.example.com";
+///     const VERSION: &'static str = "v1";
+///     const API_VERSION: &'static str = "stable.example.com/v1";
+///     const KIND: &'static str = "CronTab";
+///     const PLURAL: &'static str = "crontabs";
+///     const SCOPE: Scope = Scope::Namespaced;
+/// }
+/// impl WholeObject for CronTab {}
+/// ```
+pub trait WholeObject {}
+
+impl<K: k8s_openapi::Resource> WholeObject for K {}
+
 /// Runtime description of a kind: everything needed to build its URLs and type metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ApiResource {
@@ -195,7 +222,9 @@ impl ApiResource {
 ///
 /// The struct must have a field `metadata: ObjectMeta`; the macro implements
 /// [`Resource`] (copied from the viewed kind) and
-/// [`HasMetadata`](crate::meta::HasMetadata). Decorate that field with
+/// [`HasMetadata`](crate::meta::HasMetadata), but not [`WholeObject`]: a view can be read,
+/// listed, watched, deleted and patched, never created or replaced (that would send only the
+/// declared fields and wipe the others). Decorate that field with
 /// `#[serde(default, deserialize_with = "rudder_apimachinery::meta::without_managed_fields")]`
 /// to skip `managedFields` (about half of a typical object's JSON) while decoding.
 ///

@@ -28,7 +28,7 @@ use rudder_apimachinery::list::ObjectList;
 use rudder_apimachinery::meta::{ListMeta, PartialObjectMetadata, TypeMeta};
 use rudder_apimachinery::options::{DeleteOptions, GetOptions, ListOptions, PatchOptions, WriteOptions};
 use rudder_apimachinery::patch::Patch;
-use rudder_apimachinery::resource::{ApiResource, Resource};
+use rudder_apimachinery::resource::{ApiResource, Resource, WholeObject};
 
 use crate::client::{Client, ObjectOrStatus};
 use crate::decode::{DecodeOptions, DecodePool, ItemTransform};
@@ -427,7 +427,49 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     }
 }
 
-impl<K: Serialize + DeserializeOwned + 'static> Api<K> {
+/// Verbs that send a whole object. They need [`WholeObject`]: a view (`view!`) is not one, so
+/// replacing through a view, which would wipe every field it does not declare, does not compile.
+///
+/// The three examples below differ only where they say so; the first two compile, the third
+/// must not.
+///
+/// A view reads, patches and deletes as its kind:
+/// ```no_run
+/// # use k8s_openapi::api::core::v1::ConfigMap;
+/// # use rudder_apimachinery::{ObjectMeta, Patch, options::PatchOptions};
+/// # use rudder_client::api::Api;
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct CmView { metadata: ObjectMeta }
+/// rudder_apimachinery::view!(CmView => ConfigMap);
+/// # async fn f(views: Api<CmView>, v: CmView) {
+/// let _ = views.get("name").await;
+/// let _ = views.patch("name", &PatchOptions::default(), &Patch::Merge(serde_json::json!({}))).await;
+/// let _ = views.delete("name", &Default::default()).await;
+/// # }
+/// ```
+/// The kind itself is created and replaced:
+/// ```no_run
+/// # use k8s_openapi::api::core::v1::ConfigMap;
+/// # use rudder_client::api::Api;
+/// # async fn f(views: Api<ConfigMap>, v: ConfigMap) {
+/// let _ = views.create(&Default::default(), &v).await;
+/// let _ = views.replace("name", &Default::default(), &v).await;
+/// let _ = views.replace_status("name", &Default::default(), &v).await;
+/// # }
+/// ```
+/// The view is not:
+/// ```compile_fail
+/// # use k8s_openapi::api::core::v1::ConfigMap;
+/// # use rudder_apimachinery::ObjectMeta;
+/// # use rudder_client::api::Api;
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct CmView { metadata: ObjectMeta }
+/// rudder_apimachinery::view!(CmView => ConfigMap);
+/// # async fn f(views: Api<CmView>, v: CmView) {
+/// let _ = views.replace("name", &Default::default(), &v).await;
+/// # }
+/// ```
+impl<K: Serialize + DeserializeOwned + WholeObject + 'static> Api<K> {
     /// Creates an object; the answer is the object as stored (uid, resourceVersion ...).
     pub async fn create(&self, opts: &CreateOptions, obj: &K) -> Result<K> {
         self.client.request(self.request.create(opts, obj)?).await
