@@ -1,11 +1,13 @@
 //! A ConfigMap round trip: create, get, update (replace), patch (merge and JSON), list by
 //! label, delete, and see it gone.
 //!
-//! `cargo run --example configmap_crud`
+//! `cargo run --example configmap_crud` (on a real cluster: `-- --yes`, after it has said
+//! where it would write; the ConfigMap is deleted at the end, also when a step fails).
 
 mod common;
 
 use k8s_openapi::api::core::v1::ConfigMap;
+use rudder_client::api::Api;
 use rudder_client::apimachinery::options::{DeleteOptions, ListOptions, PatchOptions};
 use rudder_client::apimachinery::Patch;
 use rudder_client::clientset::ClientSet;
@@ -14,9 +16,17 @@ use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let conn = common::connect().await?;
-    let cms = ClientSet::new(conn.client.clone()).core_v1().config_maps("default");
+    let (conn, namespace) = common::connect_to_write().await?;
+    let cms = ClientSet::new(conn.client.clone()).core_v1().config_maps(&namespace);
+    let result = round_trip(&cms).await;
+    // Whatever happened above, leave nothing behind.
+    if cms.get_opt("rudder-example").await?.is_some() {
+        cms.delete("rudder-example", &DeleteOptions::default()).await?;
+    }
+    result
+}
 
+async fn round_trip(cms: &Api<ConfigMap>) -> Result<(), Box<dyn std::error::Error>> {
     let cm: ConfigMap = serde_json::from_value(json!({
         "metadata": {"name": "rudder-example", "labels": {"app": "rudder-example"}},
         "data": {"greeting": "hello"}

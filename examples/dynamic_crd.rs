@@ -1,7 +1,8 @@
 //! Registers a CustomResourceDefinition, then creates, lists, patches and deletes custom
 //! objects through the DynamicClient (no Rust type for the kind exists).
 //!
-//! `cargo run --example dynamic_crd`
+//! `cargo run --example dynamic_crd` (on a real cluster: `-- --yes`, after it has said where it
+//! would write). It deletes its custom objects, and the CRD when it was the one that created it.
 
 mod common;
 
@@ -14,7 +15,7 @@ use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let conn = common::connect().await?;
+    let (conn, namespace) = common::connect_to_write().await?;
     let crds = ClientSet::new(conn.client.clone()).apiextensions_v1().custom_resource_definitions();
     let crd: CustomResourceDefinition = serde_json::from_value(json!({
         "metadata": {"name": "crontabs.stable.example.com"},
@@ -28,18 +29,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }]
         }
     }))?;
-    match crds.create(&Default::default(), &crd).await {
-        Ok(_) => println!("registered CRD crontabs.stable.example.com"),
-        Err(e) if e.is_already_exists() => println!("CRD already registered"),
+    let created_crd = match crds.create(&Default::default(), &crd).await {
+        Ok(_) => {
+            println!("registered CRD crontabs.stable.example.com");
+            true
+        }
+        Err(e) if e.is_already_exists() => {
+            println!("CRD already registered (it stays when this example ends)");
+            false
+        }
         Err(e) => return Err(e.into()),
+    };
+    let result = custom_objects(&conn, &namespace).await;
+    if created_crd {
+        crds.delete("crontabs.stable.example.com", &DeleteOptions::default()).await?;
+        println!("deleted CRD crontabs.stable.example.com");
     }
+    result
+}
 
+async fn custom_objects(conn: &common::Connection, namespace: &str) -> Result<(), Box<dyn std::error::Error>> {
     // Kind and scope come from discovery (refreshed on a miss, so the new CRD is found).
     let dynamic = DynamicClient::new(conn.client.clone());
     let crontabs = dynamic
         .resource_gvr(&GroupVersionResource::new("stable.example.com", "v1", "crontabs"))
         .await?
-        .namespace("default");
+        .namespace(namespace);
     println!("resolved {:?} (scope {:?})", crontabs.resource().kind, crontabs.resource().scope);
 
     for (name, spec) in [("every-minute", "* * * * *"), ("hourly", "0 * * * *")] {
@@ -65,8 +80,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     println!("patched hourly: {}", patched.data["spec"]["cronSpec"]);
 
-    crontabs.delete("every-minute", &DeleteOptions::default()).await?;
-    crontabs.delete("hourly", &DeleteOptions::default()).await?;
+    for name in ["every-minute", "hourly"] {
+        crontabs.delete(name, &DeleteOptions::default()).await?;
+    }
     println!("remaining: {}", crontabs.list(&ListOptions::default()).await?.items.len());
     Ok(())
 }

@@ -1,12 +1,14 @@
 //! Server-side apply: two field managers own different fields of one Deployment; a conflicting
 //! apply is refused until forced.
 //!
-//! `cargo run --example server_side_apply`
+//! `cargo run --example server_side_apply` (on a real cluster: `-- --yes`, after it has said
+//! where it would write; the Deployment is deleted at the end, also when a step fails).
 
 mod common;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use rudder_client::apimachinery::options::PatchOptions;
+use rudder_client::api::Api;
+use rudder_client::apimachinery::options::{DeleteOptions, PatchOptions};
 use rudder_client::apimachinery::Patch;
 use rudder_client::clientset::ClientSet;
 use serde_json::json;
@@ -29,9 +31,17 @@ fn intent(replicas: i32, image: &str) -> serde_json::Value {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let conn = common::connect().await?;
-    let deployments = ClientSet::new(conn.client.clone()).apps_v1().deployments("default");
+    let (conn, namespace) = common::connect_to_write().await?;
+    let deployments = ClientSet::new(conn.client.clone()).apps_v1().deployments(&namespace);
+    let result = two_managers(&deployments).await;
+    if deployments.get_opt("ssa-demo").await?.is_some() {
+        deployments.delete("ssa-demo", &DeleteOptions::default()).await?;
+        println!("deleted deployment ssa-demo");
+    }
+    result
+}
 
+async fn two_managers(deployments: &Api<Deployment>) -> Result<(), Box<dyn std::error::Error>> {
     // The first apply creates the object; "deployer" owns every field it sent.
     let d: Deployment =
         deployments.patch("ssa-demo", &PatchOptions::apply("deployer"), &Patch::Apply(intent(2, "nginx:1.27"))).await?;

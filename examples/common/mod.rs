@@ -3,6 +3,10 @@
 //!
 //! Order: the current kubeconfig / in-cluster config (`Config::infer`), else an embedded API
 //! server started in-process, so every example runs anywhere.
+//!
+//! Examples that write call [`connect_to_write`]: on a real cluster they first say which
+//! cluster, context and namespace they would write to, and go on only when run with `--yes`;
+//! each deletes what it created before it ends.
 
 use rudder_client::testing::ApiServer;
 use rudder_client::{Client, Config};
@@ -25,6 +29,23 @@ pub async fn connect() -> Result<Connection, Box<dyn std::error::Error>> {
     let server = ApiServer::start().await?;
     println!("no cluster configuration found: using an embedded API server at {}", server.url());
     Ok(Connection { client: server.client(), server: Some(server) })
+}
+
+/// Connects for an example that creates and deletes objects in the returned namespace. On a real
+/// cluster it names the cluster, context and namespace, and refuses unless `--yes` was passed.
+#[allow(dead_code)] // examples that only read do not call it
+pub async fn connect_to_write() -> Result<(Connection, String), Box<dyn std::error::Error>> {
+    let conn = connect().await?;
+    let namespace = conn.client.default_namespace().to_string();
+    if conn.server.is_none() {
+        let config = conn.client.config();
+        let context = config.context.as_deref().unwrap_or("(in-cluster)");
+        println!("this example writes to namespace {namespace:?} of that cluster (context {context}) and deletes what it creates");
+        if !std::env::args().any(|a| a == "--yes") {
+            return Err("not writing to a real cluster without --yes (pass `-- --yes` to cargo run)".into());
+        }
+    }
+    Ok((conn, namespace))
 }
 
 /// The one place that decides whether a real cluster is used: `Config::infer` (the current
