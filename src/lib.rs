@@ -11,3 +11,8 @@
 pub use rudder_apimachinery as apimachinery;
 pub use rudder_client as client;
 pub use rudder_informer as informer;
+
+/// The README's Rust samples, compiled as doctests so they cannot drift from the API.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
