@@ -37,7 +37,9 @@ use crate::indexer::{IndexError, IndexFunc, Indexer};
 use crate::list_watch::ListerWatcher;
 use crate::processor::{ChannelHandler, DeletedObject, Notification, Processor, Registration, ResourceEventHandler};
 use crate::real_fifo::RealFIFO;
-use crate::reflector::{ErrorHandler, Reflector, ReflectorOptions, ReflectorStatus, Transform};
+use crate::reflector::{
+    ErrorHandler, Reflector, ReflectorOptions, ReflectorStatus, Transform, DEFAULT_WATCH_IDLE_TIMEOUT,
+};
 use crate::store::{apply_delta, sync_all, KeyListerGetter, PopError, Popped, ProcessError, Queue, StoreChange};
 
 /// Which queue sits between the reflector and the cache.
@@ -65,6 +67,11 @@ pub struct InformerOptions<K> {
     pub page_size: i64,
     /// Runs on every object before it is cached (e.g. to drop managedFields).
     pub transform: Option<Transform<K>>,
+    /// A watch that delivers no event and no bookmark for this long is restarted from the last
+    /// resourceVersion (`None`: never; default
+    /// [`DEFAULT_WATCH_IDLE_TIMEOUT`](crate::reflector::DEFAULT_WATCH_IDLE_TIMEOUT), 5 minutes;
+    /// see [`crate::reflector`]).
+    pub watch_idle_timeout: Option<Duration>,
 }
 
 impl<K> Default for InformerOptions<K> {
@@ -76,6 +83,7 @@ impl<K> Default for InformerOptions<K> {
             use_watch_list: true,
             page_size: 500,
             transform: None,
+            watch_idle_timeout: Some(DEFAULT_WATCH_IDLE_TIMEOUT),
         }
     }
 }
@@ -341,6 +349,7 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
             transform,
             should_resync: Some(Arc::new(move || processor.should_resync())),
             error_handler,
+            watch_idle_timeout: self.inner.opts.watch_idle_timeout,
             ..ReflectorOptions::default()
         };
         let reflector = Reflector::new(self.inner.lw.clone(), queue.clone(), opts);
