@@ -127,7 +127,7 @@ impl SharedInformerFactory {
     }
 
     /// How long an informer's watch may deliver no event and no bookmark before it is restarted
-    /// from the last resourceVersion (`None`: never; default 5 minutes, see
+    /// from the last resourceVersion (`None` or zero: never; default 5 minutes, see
     /// [`crate::reflector`]).
     pub fn watch_idle_timeout(mut self, idle: Option<Duration>) -> Self {
         self.watch_idle_timeout = idle;

@@ -93,7 +93,7 @@ pub struct ReflectorOptions<K> {
     /// Watch timeouts are drawn from `[min_watch_timeout, 2 * min_watch_timeout)`.
     pub min_watch_timeout: Duration,
     /// A watch that delivers no event and no bookmark for this long is restarted from the
-    /// last-synced resourceVersion (`None`: never; default [`DEFAULT_WATCH_IDLE_TIMEOUT`]).
+    /// last-synced resourceVersion (`None` or zero: never; default [`DEFAULT_WATCH_IDLE_TIMEOUT`]).
     pub watch_idle_timeout: Option<Duration>,
     /// Resync period (`None`: never).
     pub resync_period: Option<Duration>,
@@ -182,6 +182,8 @@ struct IdleWatch {
 
 impl IdleWatch {
     fn new(limit: Option<Duration>) -> Self {
+        // Zero means no limit (as a zero resync period means no resync), not a restart loop.
+        let limit = limit.filter(|d| !d.is_zero());
         let last = Instant::now();
         // Without a limit the timer is never polled.
         let timer = Box::pin(tokio::time::sleep_until(last + limit.unwrap_or_default()));

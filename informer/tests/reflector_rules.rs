@@ -525,3 +525,21 @@ async fn silent_streaming_list_falls_back_to_list_and_watch() {
     r.cancel.cancel();
     r.task.await.unwrap();
 }
+
+// On the real clock: a zero limit taken literally would restart the watch in a loop.
+#[tokio::test]
+async fn zero_idle_limit_means_no_limit() {
+    for limit in [None, Some(Duration::ZERO)] {
+        let s = Script::default();
+        s.lists.lock().push_back(Ok(page(vec![], "10", None)));
+        let mut o = opts(false);
+        o.watch_idle_timeout = limit;
+        let idle = idle_errors(&mut o);
+        let r = start(s, o);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(r.script.watches().len(), 1, "{limit:?}: the silent watch is kept");
+        assert!(idle.lock().is_empty());
+        r.cancel.cancel();
+        r.task.await.unwrap();
+    }
+}
