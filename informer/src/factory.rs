@@ -65,6 +65,7 @@ pub struct SharedInformerFactory {
     resync_period: Option<Duration>,
     queue: QueueKind,
     use_watch_list: bool,
+    watch_idle_timeout: Option<Duration>,
     informers: Arc<Mutex<HashMap<Key, Arc<dyn AnyInformer>>>>,
 }
 
@@ -86,6 +87,7 @@ impl SharedInformerFactory {
             resync_period: None,
             queue: QueueKind::default(),
             use_watch_list: true,
+            watch_idle_timeout: Some(crate::reflector::DEFAULT_WATCH_IDLE_TIMEOUT),
             informers: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -124,12 +126,21 @@ impl SharedInformerFactory {
         self
     }
 
+    /// How long an informer's watch may deliver no event and no bookmark before it is restarted
+    /// from the last resourceVersion (`None` or zero: never; default 5 minutes, see
+    /// [`crate::reflector`]).
+    pub fn watch_idle_timeout(mut self, idle: Option<Duration>) -> Self {
+        self.watch_idle_timeout = idle;
+        self
+    }
+
     fn options<K>(&self, name: String) -> InformerOptions<K> {
         InformerOptions {
             name,
             resync_period: self.resync_period,
             queue: self.queue,
             use_watch_list: self.use_watch_list,
+            watch_idle_timeout: self.watch_idle_timeout,
             ..InformerOptions::default()
         }
     }

@@ -23,6 +23,18 @@
 //!   the store and continuing on the same stream) are used by default; when the server refuses
 //!   them (400/403/404/405/406/415/422) the reflector falls back to list+watch for good, on any
 //!   other failure for that attempt only.
+//! - A watch that delivers nothing (no event, no bookmark; headers included, when starting)
+//!   for `watch_idle_timeout` is treated as dead: it is dropped and resumed at once from the
+//!   last-synced resourceVersion, without a list and without backoff (a half-open connection
+//!   cannot freeze the reflector). The error handler and [`ReflectorStatus::last_error`] see
+//!   it as [`Error::Timeout`] with method `WATCH`, the reflector's name as url and the idle
+//!   limit as `after`. During a streaming list it fails that attempt (list+watch follows).
+//!   Default [`DEFAULT_WATCH_IDLE_TIMEOUT`], 5 minutes: kube-apiserver sends a bookmark to
+//!   watchers that allow them about every minute (and 2 s before `timeoutSeconds`), so a
+//!   healthy watch is never silent that long; a server without bookmarks ends every watch
+//!   within its `timeoutSeconds` (5-10 minutes), so at worst a quiet watch there is resumed
+//!   once early. Progress is counted in whole events: the bytes of an event still arriving
+//!   do not count.
 //! - Every `resync_period`, if `should_resync` says so, the store is told to resync.
 //! - The last-synced resourceVersion and the last error are observable at any time
 //!   ([`ReflectorStatus`]); cancelling the token stops the reflector promptly.
@@ -30,7 +42,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use parking_lot::RwLock;
 use rand::Rng;
 use tokio::time::Instant;
@@ -66,6 +78,9 @@ pub type ShouldResync = Arc<dyn Fn() -> bool + Send + Sync>;
 /// Called with every list/watch error (client-go's WatchErrorHandler).
 pub type ErrorHandler = Arc<dyn Fn(&Error) + Send + Sync>;
 
+/// How long a watch may deliver nothing before it is restarted (see the module docs).
+pub const DEFAULT_WATCH_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Reflector settings.
 #[derive(Clone)]
 pub struct ReflectorOptions<K> {
@@ -77,6 +92,9 @@ pub struct ReflectorOptions<K> {
     pub use_watch_list: bool,
     /// Watch timeouts are drawn from `[min_watch_timeout, 2 * min_watch_timeout)`.
     pub min_watch_timeout: Duration,
+    /// A watch that delivers no event and no bookmark for this long is restarted from the
+    /// last-synced resourceVersion (`None` or zero: never; default [`DEFAULT_WATCH_IDLE_TIMEOUT`]).
+    pub watch_idle_timeout: Option<Duration>,
     /// Resync period (`None`: never).
     pub resync_period: Option<Duration>,
     /// Backoff between failed attempts.
@@ -96,6 +114,7 @@ impl<K> Default for ReflectorOptions<K> {
             page_size: 500,
             use_watch_list: true,
             min_watch_timeout: Duration::from_secs(300),
+            watch_idle_timeout: Some(DEFAULT_WATCH_IDLE_TIMEOUT),
             resync_period: None,
             backoff: Backoff::default(),
             transform: None,
@@ -148,6 +167,47 @@ enum WatchEnd {
     },
     /// An ERROR event or an unrecoverable stream error.
     Failed(Error),
+    /// Nothing arrived for the idle limit.
+    Idle(Duration),
+}
+
+/// Notices a watch that has delivered nothing for its idle limit. Progress is recorded with
+/// [`IdleWatch::progress`] (one clock read per event); the timer is re-armed only when it
+/// fires, not per event.
+struct IdleWatch {
+    limit: Option<Duration>,
+    last: Instant,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleWatch {
+    fn new(limit: Option<Duration>) -> Self {
+        // Zero means no limit (as a zero resync period means no resync), not a restart loop.
+        let limit = limit.filter(|d| !d.is_zero());
+        let last = Instant::now();
+        // Without a limit the timer is never polled.
+        let timer = Box::pin(tokio::time::sleep_until(last + limit.unwrap_or_default()));
+        Self { limit, last, timer }
+    }
+
+    /// Something arrived: the watch is alive.
+    fn progress(&mut self) {
+        self.last = Instant::now();
+    }
+
+    /// Resolves with the limit once nothing has arrived for that long (never without a limit).
+    /// Cancel-safe: dropping it keeps the timer.
+    async fn expired(&mut self) -> Duration {
+        let Some(limit) = self.limit else { return std::future::pending().await };
+        loop {
+            self.timer.as_mut().await;
+            let due = self.last + limit;
+            if Instant::now() >= due {
+                return limit;
+            }
+            self.timer.as_mut().reset(due);
+        }
+    }
 }
 
 /// Keeps a [`ReflectorStore`] in step with a collection.
@@ -228,6 +288,11 @@ where
         Error::Api { status: Box::new(status), method: "GET".into(), url: self.opts.name.clone() }
     }
 
+    /// The error a watch that went silent for `idle` stands for.
+    fn idle_error(&self, idle: Duration) -> Error {
+        Error::Timeout { method: "WATCH".into(), url: self.opts.name.clone(), after: idle }
+    }
+
     fn watch_timeout(&self) -> i64 {
         let min = self.opts.min_watch_timeout.as_secs_f64();
         (min * (1.0 + rand::rng().random::<f64>())) as i64
@@ -291,9 +356,15 @@ where
                             allow_watch_bookmarks: true,
                             ..ListOptions::default()
                         };
+                        let mut idle = IdleWatch::new(self.opts.watch_idle_timeout);
                         let started = tokio::select! {
                             r = self.start_watch(&opts) => r,
                             _ = cancel.cancelled() => return,
+                            d = idle.expired() => {
+                                // No response head in time: start again.
+                                self.record_error(self.idle_error(d));
+                                continue;
+                            }
                         };
                         match started {
                             Ok(s) => s,
@@ -330,6 +401,13 @@ where
                                 return;
                             }
                         }
+                        continue;
+                    }
+                    WatchEnd::Idle(d) => {
+                        // A dead connection: resume from the last resourceVersion, no backoff
+                        // (a silent watch already waited its idle limit).
+                        tracing::info!(reflector = %self.opts.name, idle = ?d, "watch delivered nothing; restarting it");
+                        self.record_error(self.idle_error(d));
                         continue;
                     }
                     WatchEnd::Failed(e) => {
@@ -435,9 +513,11 @@ where
             timeout_seconds: Some(self.watch_timeout()),
             ..ListOptions::default()
         };
+        let mut idle = IdleWatch::new(self.opts.watch_idle_timeout);
         let started = tokio::select! {
             r = self.start_watch(&opts) => r,
             _ = cancel.cancelled() => return Err(WatchListFailure::Cancelled),
+            d = idle.expired() => return Err(WatchListFailure::Failed(self.idle_error(d))),
         };
         let mut stream = match started {
             Ok(s) => s,
@@ -479,7 +559,13 @@ where
             let next = tokio::select! {
                 n = stream.next() => n,
                 _ = cancel.cancelled() => return Err(WatchListFailure::Cancelled),
+                d = idle.expired() => match stream.next().now_or_never() {
+                    // Waiting (this task was starved, not the watch): carry on.
+                    Some(n) => n,
+                    None => return Err(WatchListFailure::Failed(self.idle_error(d))),
+                },
             };
+            idle.progress();
             match next {
                 None => {
                     return Err(WatchListFailure::Failed(Error::Body {
@@ -541,11 +627,17 @@ where
         let mut events = 0usize;
         let resync_every = self.opts.resync_period.filter(|d| !d.is_zero());
         let mut next_resync = resync_every.map(|d| Instant::now() + d);
+        let mut idle = IdleWatch::new(self.opts.watch_idle_timeout);
         loop {
             let resync_at = next_resync;
             let next = tokio::select! {
                 n = stream.next() => n,
                 _ = cancel.cancelled() => return WatchEnd::Cancelled,
+                d = idle.expired() => match stream.next().now_or_never() {
+                    // Waiting (this task was starved, not the watch): carry on.
+                    Some(n) => n,
+                    None => return WatchEnd::Idle(d),
+                },
                 _ = async {
                     match resync_at {
                         Some(t) => tokio::time::sleep_until(t).await,
@@ -559,6 +651,7 @@ where
                     continue;
                 }
             };
+            idle.progress();
             match next {
                 None => return WatchEnd::Closed { events, elapsed: start.elapsed() },
                 Some(Err(e)) => return WatchEnd::Failed(e),

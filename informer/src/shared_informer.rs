@@ -14,7 +14,10 @@
 //! - [`SharedIndexInformer::wait_for_cache_sync`] returns the cause (403, unknown resource,
 //!   unreachable server ...) when the informer cannot sync in time, never hangs.
 //! - [`SharedIndexInformer::shutdown`] stops the reflector, drains and closes the queue, stops
-//!   every handler and joins every task and thread.
+//!   every handler and joins every task and thread. Start and shutdown may be called any number
+//!   of times from any task, concurrently: a start either completes before a shutdown begins
+//!   (and that shutdown stops what it started) or does nothing; every shutdown, when it
+//!   returns, has seen every task and handler thread finish.
 //! - The queue is a [`DeltaFIFO`] (the design card's pipeline, the default) or the in-order
 //!   [`RealFIFO`] (client-go 1.36's default), chosen with [`QueueKind`].
 
@@ -22,8 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::future::{BoxFuture, FutureExt, Shared};
 use parking_lot::Mutex;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use rudder_apimachinery::meta::HasMetadata;
@@ -34,7 +37,9 @@ use crate::indexer::{IndexError, IndexFunc, Indexer};
 use crate::list_watch::ListerWatcher;
 use crate::processor::{ChannelHandler, DeletedObject, Notification, Processor, Registration, ResourceEventHandler};
 use crate::real_fifo::RealFIFO;
-use crate::reflector::{ErrorHandler, Reflector, ReflectorOptions, ReflectorStatus, Transform};
+use crate::reflector::{
+    ErrorHandler, Reflector, ReflectorOptions, ReflectorStatus, Transform, DEFAULT_WATCH_IDLE_TIMEOUT,
+};
 use crate::store::{apply_delta, sync_all, KeyListerGetter, PopError, Popped, ProcessError, Queue, StoreChange};
 
 /// Which queue sits between the reflector and the cache.
@@ -62,6 +67,11 @@ pub struct InformerOptions<K> {
     pub page_size: i64,
     /// Runs on every object before it is cached (e.g. to drop managedFields).
     pub transform: Option<Transform<K>>,
+    /// A watch that delivers no event and no bookmark for this long is restarted from the last
+    /// resourceVersion (`None` or zero: never; default
+    /// [`DEFAULT_WATCH_IDLE_TIMEOUT`](crate::reflector::DEFAULT_WATCH_IDLE_TIMEOUT), 5 minutes;
+    /// see [`crate::reflector`]).
+    pub watch_idle_timeout: Option<Duration>,
 }
 
 impl<K> Default for InformerOptions<K> {
@@ -73,6 +83,7 @@ impl<K> Default for InformerOptions<K> {
             use_watch_list: true,
             page_size: 500,
             transform: None,
+            watch_idle_timeout: Some(DEFAULT_WATCH_IDLE_TIMEOUT),
         }
     }
 }
@@ -138,7 +149,9 @@ struct Inner<K> {
     processor: Arc<Processor<K>>,
     synced: Arc<AtomicBool>,
     synced_notify: tokio::sync::Notify,
+    /// Changed only under `lifecycle`.
     started: AtomicBool,
+    /// Changed only under `lifecycle`; read under `dispatch_lock` by registration.
     stopped: AtomicBool,
     /// Serialises handler registration against the dispatch of popped items, so a late handler
     /// sees every object exactly once (client-go's `blockDeltas`).
@@ -146,8 +159,15 @@ struct Inner<K> {
     setup: Mutex<Setup<K>>,
     status: Mutex<Option<Arc<ReflectorStatus>>>,
     cancel: CancellationToken,
-    tasks: tokio::sync::Mutex<Vec<JoinHandle<()>>>,
-    close_queue: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    /// Start and shutdown hold it while they change `started` / `stopped`, so a start either
+    /// has spawned everything before a shutdown begins or sees `stopped` and does nothing.
+    /// Holds how to close the running queue.
+    lifecycle: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    /// The reflector, pop and sync-watch tasks (their join handles, awaitable by any number of
+    /// shutdowns); every shutdown waits for all of them.
+    tasks: Mutex<Vec<Shared<BoxFuture<'static, ()>>>>,
+    /// Every registration a shutdown stopped; every shutdown waits for all of their threads.
+    stopped_handlers: Mutex<Vec<Registration>>,
 }
 
 /// A shared informer for `K`. Cheap to clone; clones share everything.
@@ -186,8 +206,9 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
                 setup: Mutex::new(Setup { transform, error_handler: None }),
                 status: Mutex::new(None),
                 cancel: CancellationToken::new(),
-                tasks: tokio::sync::Mutex::new(Vec::new()),
-                close_queue: Mutex::new(None),
+                lifecycle: Mutex::new(None),
+                tasks: Mutex::new(Vec::new()),
+                stopped_handlers: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -221,19 +242,22 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
 
     /// Sets the transform run on every object before it is cached (before start only).
     pub fn set_transform(&self, f: impl Fn(K) -> K + Send + Sync + 'static) -> Result<(), InformerError> {
+        // Checked under the setup lock: start sets `started` before it reads the setup.
+        let mut setup = self.inner.setup.lock();
         if self.inner.started.load(Ordering::SeqCst) {
             return Err(InformerError::AlreadyStarted(self.inner.name.clone()));
         }
-        self.inner.setup.lock().transform = Some(Arc::new(f));
+        setup.transform = Some(Arc::new(f));
         Ok(())
     }
 
     /// Sets a hook called with every list/watch error (before start only).
     pub fn set_watch_error_handler(&self, f: impl Fn(&Error) + Send + Sync + 'static) -> Result<(), InformerError> {
+        let mut setup = self.inner.setup.lock();
         if self.inner.started.load(Ordering::SeqCst) {
             return Err(InformerError::AlreadyStarted(self.inner.name.clone()));
         }
-        self.inner.setup.lock().error_handler = Some(Arc::new(f));
+        setup.error_handler = Some(Arc::new(f));
         Ok(())
     }
 
@@ -256,10 +280,12 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
         handler: Arc<dyn ResourceEventHandler<K>>,
         resync_period: Option<Duration>,
     ) -> Result<Registration, InformerError> {
+        // Checked under the dispatch lock, which shutdown takes to stop the handlers: a handler
+        // registered here is one that shutdown stops.
+        let _g = self.inner.dispatch_lock.lock();
         if self.inner.stopped.load(Ordering::SeqCst) {
             return Err(InformerError::Stopped(self.inner.name.clone()));
         }
-        let _g = self.inner.dispatch_lock.lock();
         let initial = if self.inner.started.load(Ordering::SeqCst) { self.inner.indexer.list() } else { Vec::new() };
         Ok(self.inner.processor.add(handler, resync_period, initial))
     }
@@ -293,21 +319,23 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
     }
 
     /// Starts the reflector and the processing loop on the current tokio runtime. Calling it
-    /// again does nothing.
+    /// again, or after [`shutdown`](Self::shutdown) began, does nothing.
     pub fn start(&self) {
+        let mut close_queue = self.inner.lifecycle.lock();
         if self.inner.stopped.load(Ordering::SeqCst) || self.inner.started.swap(true, Ordering::SeqCst) {
             return;
         }
-        match self.inner.opts.queue {
+        *close_queue = Some(match self.inner.opts.queue {
             QueueKind::DeltaFifo => {
                 let known: Arc<dyn KeyListerGetter<K>> = self.inner.indexer.clone();
-                self.spawn(Arc::new(DeltaFIFO::new(Some(known))));
+                self.spawn(Arc::new(DeltaFIFO::new(Some(known))))
             }
             QueueKind::RealFifo => self.spawn(Arc::new(RealFIFO::new())),
-        }
+        });
     }
 
-    fn spawn<Q: Queue<K> + crate::reflector::ReflectorStore<K>>(&self, queue: Arc<Q>) {
+    /// Spawns the reflector, pop and sync-watch tasks on `queue`; returns how to close it.
+    fn spawn<Q: Queue<K> + crate::reflector::ReflectorStore<K>>(&self, queue: Arc<Q>) -> Box<dyn Fn() + Send + Sync> {
         let (transform, error_handler) = {
             let s = self.inner.setup.lock();
             (s.transform.clone(), s.error_handler.clone())
@@ -321,19 +349,24 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
             transform,
             should_resync: Some(Arc::new(move || processor.should_resync())),
             error_handler,
+            watch_idle_timeout: self.inner.opts.watch_idle_timeout,
             ..ReflectorOptions::default()
         };
         let reflector = Reflector::new(self.inner.lw.clone(), queue.clone(), opts);
         *self.inner.status.lock() = Some(reflector.status());
         let q2 = queue.clone();
-        *self.inner.close_queue.lock() = Some(Box::new(move || q2.close()));
-        let reflector_task = tokio::spawn(reflector.run(self.inner.cancel.clone()));
+        let mut tasks = self.inner.tasks.lock();
+        let mut spawn = |task: BoxFuture<'static, ()>| {
+            // A panic in a task is already reported by the runtime; joining only waits.
+            tasks.push(tokio::spawn(task).map(|_| ()).boxed().shared());
+        };
+        spawn(reflector.run(self.inner.cancel.clone()).boxed());
         let inner = self.inner.clone();
         let q3 = queue.clone();
-        let pop_task = tokio::spawn(async move { process_loop(inner, queue).await });
+        spawn(process_loop(inner, queue).boxed());
         // HasSynced can become true without any pop (an empty first list): watch for it.
         let inner = self.inner.clone();
-        let sync_task = tokio::spawn(async move {
+        spawn(Box::pin(async move {
             while !inner.synced.load(Ordering::SeqCst) && !inner.cancel.is_cancelled() {
                 if q3.has_synced() {
                     mark_synced(&inner);
@@ -344,10 +377,8 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
                     _ = inner.cancel.cancelled() => return,
                 }
             }
-        });
-        if let Ok(mut t) = self.inner.tasks.try_lock() {
-            t.extend([reflector_task, pop_task, sync_task]);
-        }
+        }));
+        Box::new(move || q2.close())
     }
 
     /// Waits until the cache has synced, at most `timeout`; the error says why it did not.
@@ -379,20 +410,28 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
     }
 
     /// Stops the informer: the reflector ends, queued items drain into the cache, handlers
-    /// receive what was queued for them and stop; every task and thread is joined.
+    /// receive what was queued for them and stop; every task and thread is joined. Any number
+    /// of calls may run at once: each returns only when everything has stopped. Cancel-safe:
+    /// a later call still waits for everything.
     pub async fn shutdown(&self) {
-        if self.inner.stopped.swap(true, Ordering::SeqCst) {
-            return;
-        }
+        let close_queue = {
+            let mut close_queue = self.inner.lifecycle.lock();
+            self.inner.stopped.store(true, Ordering::SeqCst);
+            close_queue.take()
+        };
         self.inner.cancel.cancel();
-        if let Some(close) = self.inner.close_queue.lock().take() {
+        if let Some(close) = close_queue {
             close();
         }
-        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.inner.tasks.lock().await);
-        for t in tasks {
-            let _ = t.await;
-        }
-        let regs = self.inner.processor.shutdown();
+        // Every task ever spawned: start spawns only before `stopped` is set, under the lock.
+        let tasks = self.inner.tasks.lock().clone();
+        futures::future::join_all(tasks).await;
+        let regs = {
+            let _g = self.inner.dispatch_lock.lock();
+            let mut stopped = self.inner.stopped_handlers.lock();
+            stopped.extend(self.inner.processor.shutdown());
+            stopped.clone()
+        };
         for r in &regs {
             r.stopped().await;
         }

@@ -63,14 +63,21 @@ struct ScriptedWatch {
     hang: bool,
     /// Advance the clock by this much before ending (to avoid the very-short-watch rule).
     lasts: Duration,
+    /// Wait this long before each event.
+    gap: Duration,
 }
 
 fn watch_of(events: Vec<Result<WatchEvent<ConfigMap>, Error>>) -> Result<ScriptedWatch, Error> {
-    Ok(ScriptedWatch { events, hang: false, lasts: Duration::from_secs(5) })
+    Ok(ScriptedWatch { events, hang: false, lasts: Duration::from_secs(5), gap: Duration::ZERO })
 }
 
 fn hanging(events: Vec<Result<WatchEvent<ConfigMap>, Error>>) -> Result<ScriptedWatch, Error> {
-    Ok(ScriptedWatch { events, hang: true, lasts: Duration::ZERO })
+    Ok(ScriptedWatch { events, hang: true, lasts: Duration::ZERO, gap: Duration::ZERO })
+}
+
+/// Events `gap` apart, then a hang.
+fn paced(events: Vec<Result<WatchEvent<ConfigMap>, Error>>, gap: Duration) -> Result<ScriptedWatch, Error> {
+    Ok(ScriptedWatch { events, hang: true, lasts: Duration::ZERO, gap })
 }
 
 #[derive(Debug, Clone)]
@@ -117,10 +124,21 @@ impl ListerWatcher<ConfigMap> for Script {
         Box::pin(async move {
             let w = match next {
                 Some(r) => r?,
-                None => ScriptedWatch { events: vec![], hang: true, lasts: Duration::ZERO },
+                None => ScriptedWatch { events: vec![], hang: true, lasts: Duration::ZERO, gap: Duration::ZERO },
             };
-            let ScriptedWatch { events, hang, lasts } = w;
-            let s = futures::stream::iter(events).chain(
+            let ScriptedWatch { events, hang, lasts, gap } = w;
+            let events = futures::stream::iter(events);
+            let events = if gap.is_zero() {
+                events.boxed()
+            } else {
+                events
+                    .then(move |e| async move {
+                        tokio::time::sleep(gap).await;
+                        e
+                    })
+                    .boxed()
+            };
+            let s = events.chain(
                 futures::stream::once(async move {
                     tokio::time::sleep(lasts).await;
                     if hang {
@@ -280,7 +298,12 @@ async fn connection_refused_and_429_retry_the_watch_only_with_backoff() {
 async fn very_short_empty_watch_counts_as_failure() {
     let s = Script::default();
     s.lists.lock().push_back(Ok(page(vec![], "10", None)));
-    s.watches.lock().push_back(Ok(ScriptedWatch { events: vec![], hang: false, lasts: Duration::from_millis(10) }));
+    s.watches.lock().push_back(Ok(ScriptedWatch {
+        events: vec![],
+        hang: false,
+        lasts: Duration::from_millis(10),
+        gap: Duration::ZERO,
+    }));
     s.watches.lock().push_back(hanging(vec![]));
     let r = start(s, opts(false));
     tokio::time::sleep(Duration::from_secs(5)).await;
@@ -417,4 +440,106 @@ async fn streaming_list_applies_deletes_and_re_adds_during_initial_events() {
     assert_eq!(r.store.ops(), ["replace a,c,d,b @6"]);
     r.cancel.cancel();
     r.task.await.unwrap();
+}
+
+/// The idle timeouts each error handler call named (other errors are ignored).
+fn idle_errors(o: &mut ReflectorOptions<ConfigMap>) -> Arc<Mutex<Vec<Duration>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    o.error_handler = Some(Arc::new(move |e: &Error| {
+        if let Error::Timeout { method, after, .. } = e {
+            assert_eq!(method, "WATCH");
+            s2.lock().push(*after);
+        }
+    }));
+    seen
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_watch_is_restarted_from_the_last_rv_without_list_or_backoff() {
+    let s = Script::default();
+    s.lists.lock().push_back(Ok(page(vec![], "10", None)));
+    // Two events, then a dead connection.
+    s.watches.lock().push_back(hanging(vec![Ok(WatchEvent::Added(cm("a", "12"))), Ok(bookmark("15", false))]));
+    s.watches.lock().push_back(hanging(vec![Ok(WatchEvent::Added(cm("b", "16")))]));
+    let mut o = opts(false);
+    o.watch_idle_timeout = Some(Duration::from_secs(60));
+    let idle = idle_errors(&mut o);
+    let r = start(s, o);
+    tokio::time::sleep(Duration::from_secs(90)).await;
+    let w = r.script.watches();
+    assert_eq!(w.len(), 2, "one restart so far");
+    assert_eq!(w[1].1 - w[0].1, Duration::from_secs(60), "restarted after the idle limit, without backoff");
+    assert_eq!(w[1].0.resource_version.as_deref(), Some("15"), "resumed from the last resourceVersion seen");
+    assert_eq!(r.script.lists().len(), 1, "no relist");
+    assert_eq!(r.store.ops(), ["replace  @10", "add a", "add b"]);
+    assert_eq!(idle.lock().clone(), [Duration::from_secs(60)]);
+    assert!(matches!(r.status.last_error().as_deref(), Some(Error::Timeout { .. })));
+    // The resumed watch goes silent too: restarted again, from the newer resourceVersion.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let w = r.script.watches();
+    assert_eq!(w.len(), 3);
+    assert_eq!(w[2].0.resource_version.as_deref(), Some("16"));
+    r.cancel.cancel();
+    r.task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn default_idle_limit_spares_a_watch_with_bookmarks_every_minute() {
+    let s = Script::default();
+    s.lists.lock().push_back(Ok(page(vec![], "10", None)));
+    // kube-apiserver's pace: a bookmark about every minute, here for 20 minutes, then silence.
+    let bookmarks = (11..31).map(|rv| Ok(bookmark(&rv.to_string(), false))).collect();
+    s.watches.lock().push_back(paced(bookmarks, Duration::from_secs(60)));
+    let mut o = opts(false);
+    let idle = idle_errors(&mut o);
+    let r = start(s, o);
+    tokio::time::sleep(Duration::from_secs(24 * 60)).await;
+    assert_eq!(r.script.watches().len(), 1, "a watch with bookmarks is never idle");
+    assert!(idle.lock().is_empty());
+    tokio::time::sleep(Duration::from_secs(2 * 60)).await;
+    let w = r.script.watches();
+    assert_eq!(w.len(), 2, "silent for 5 minutes after its last bookmark: restarted");
+    assert_eq!(w[1].0.resource_version.as_deref(), Some("30"));
+    assert_eq!(idle.lock().clone(), [Duration::from_secs(300)]);
+    r.cancel.cancel();
+    r.task.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn silent_streaming_list_falls_back_to_list_and_watch() {
+    let s = Script::default();
+    // The streaming list sends one object and then nothing, not even the end bookmark.
+    s.watches.lock().push_back(hanging(vec![Ok(WatchEvent::Added(cm("a", "5")))]));
+    s.lists.lock().push_back(Ok(page(vec![cm("a", "5")], "10", None)));
+    s.watches.lock().push_back(hanging(vec![]));
+    let mut o = opts(true);
+    o.watch_idle_timeout = Some(Duration::from_secs(30));
+    let idle = idle_errors(&mut o);
+    let r = start(s, o);
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    assert_eq!(idle.lock().clone(), [Duration::from_secs(30)]);
+    assert_eq!(r.script.lists().len(), 1, "this attempt listed instead");
+    assert_eq!(r.store.ops(), ["replace a @10"]);
+    assert!(r.status.has_listed());
+    r.cancel.cancel();
+    r.task.await.unwrap();
+}
+
+// On the real clock: a zero limit taken literally would restart the watch in a loop.
+#[tokio::test]
+async fn zero_idle_limit_means_no_limit() {
+    for limit in [None, Some(Duration::ZERO)] {
+        let s = Script::default();
+        s.lists.lock().push_back(Ok(page(vec![], "10", None)));
+        let mut o = opts(false);
+        o.watch_idle_timeout = limit;
+        let idle = idle_errors(&mut o);
+        let r = start(s, o);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(r.script.watches().len(), 1, "{limit:?}: the silent watch is kept");
+        assert!(idle.lock().is_empty());
+        r.cancel.cancel();
+        r.task.await.unwrap();
+    }
 }

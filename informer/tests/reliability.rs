@@ -14,6 +14,7 @@ use rudder_apimachinery::options::{CreateOptions, DeleteOptions};
 use rudder_apimachinery::resource::Resource;
 use rudder_client::api::Api;
 use rudder_client::testing::ApiServer;
+use rudder_client::Error;
 use rudder_informer::processor::{DeletedObject, HandlerFns};
 use rudder_informer::{SharedIndexInformer, SharedInformerFactory};
 
@@ -238,4 +239,72 @@ async fn shutdown_stops_every_task() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(counts(&s), before, "a stopped informer makes no more requests");
     assert!(inf.add_event_handler(HandlerFns::new()).is_err());
+}
+
+/// Records the idle limit of every idle-watch error the informer reports.
+fn idle_errors(inf: &SharedIndexInformer<ConfigMap>) -> Arc<Mutex<Vec<Duration>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    inf.set_watch_error_handler(move |e: &Error| {
+        if let Error::Timeout { after, .. } = e {
+            s2.lock().push(*after);
+        }
+    })
+    .unwrap();
+    seen
+}
+
+#[tokio::test]
+async fn stalled_watch_is_restarted_and_resumes_from_the_last_resource_version() {
+    let s = server().await;
+    let api = Api::<ConfigMap>::namespaced(s.client(), "default");
+    for i in 0..5 {
+        create(&api, &format!("b{i}")).await;
+    }
+    let idle = Duration::from_millis(300);
+    let f = SharedInformerFactory::new(s.client())
+        .namespace("default")
+        .use_watch_list(false)
+        .watch_idle_timeout(Some(idle));
+    let inf = f.informer::<ConfigMap>();
+    let errors = idle_errors(&inf);
+    f.start();
+    f.wait_for_cache_sync(Duration::from_secs(10)).await.unwrap();
+    converges(&s, &inf).await;
+    let (lists, watches) = counts(&s);
+    // The open watch goes silent (a half-open connection, as far as the client can tell).
+    s.control().stall_watches();
+    create(&api, "after-stall").await;
+    api.delete("b0", &DeleteOptions::default()).await.unwrap();
+    // Every watch stays stalled: only a new watch replaying the history after the informer's
+    // last resourceVersion can bring these changes.
+    converges(&s, &inf).await;
+    let (lists2, watches2) = counts(&s);
+    assert_eq!(lists2, lists, "no relist");
+    assert!(watches2 > watches, "a new watch was started");
+    assert!(errors.lock().contains(&idle), "the error handler was told: {:?}", errors.lock());
+    s.control().release_watches();
+    f.shutdown().await;
+}
+
+#[tokio::test]
+async fn quiet_watch_with_bookmarks_is_not_restarted() {
+    let s = ApiServer::builder().bookmark_interval(Duration::from_millis(100)).start().await.expect("server starts");
+    let api = Api::<ConfigMap>::namespaced(s.client(), "default");
+    create(&api, "q").await;
+    let f = SharedInformerFactory::new(s.client())
+        .namespace("default")
+        .watch_idle_timeout(Some(Duration::from_millis(500)));
+    let inf = f.informer::<ConfigMap>();
+    let errors = idle_errors(&inf);
+    f.start();
+    f.wait_for_cache_sync(Duration::from_secs(10)).await.unwrap();
+    let before = counts(&s);
+    // Three idle limits without a change: only bookmarks arrive.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(counts(&s), before, "the watch was kept");
+    assert!(errors.lock().is_empty(), "{:?}", errors.lock());
+    create(&api, "live").await;
+    converges(&s, &inf).await;
+    f.shutdown().await;
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
+use futures::future::{BoxFuture, FutureExt};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use parking_lot::Mutex;
@@ -289,3 +289,75 @@ async fn stream_and_transform_and_indexers() {
     assert_eq!(inf.indexer().by_index("app", "web").unwrap().len(), 1);
     inf.shutdown().await;
 }
+
+/// Lists one object at once; its watches never deliver anything.
+struct Quiet;
+
+impl ListerWatcher<ConfigMap> for Quiet {
+    fn list<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<ConfigMap>, Error>> {
+        Box::pin(async { list(vec![cm("ns", "a", "1")], "1") })
+    }
+    fn watch<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
+        Box::pin(async { Ok(futures::stream::pending().boxed()) })
+    }
+}
+
+/// Waits (briefly) until `rt` runs no task at all: a finished task leaves the runtime's books
+/// a moment after whoever awaited it was woken.
+fn no_task_alive(rt: &tokio::runtime::Runtime) -> bool {
+    for _ in 0..100 {
+        if rt.metrics().num_alive_tasks() == 0 {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    false
+}
+
+/// Many start() and shutdown() calls at once, from threads released together, on a runtime of
+/// their own; some starts land while a shutdown is joining (its handler is slow). Once any
+/// shutdown returns its handler has finished; once all calls returned, no task of the informer
+/// runs; nothing panics; a start after shutdown does nothing.
+#[test]
+fn concurrent_starts_and_shutdowns_leave_nothing_running() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for round in 0..ROUNDS {
+        let opts = InformerOptions { name: "configmaps".into(), use_watch_list: false, ..Default::default() };
+        let inf = SharedIndexInformer::new(Quiet, opts);
+        let reg = inf
+            .add_event_handler(
+                HandlerFns::new().on_add(|_: &Arc<ConfigMap>, _| std::thread::sleep(Duration::from_millis(1))),
+            )
+            .unwrap();
+        let go = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let (inf, reg, go, rt) = (inf.clone(), reg.clone(), go.clone(), rt.handle().clone());
+                std::thread::spawn(move || {
+                    let _entered = rt.enter();
+                    while !go.load(Ordering::Acquire) {
+                        std::hint::spin_loop();
+                    }
+                    if i % 2 == 0 {
+                        inf.start();
+                    } else {
+                        rt.block_on(inf.shutdown());
+                        assert!(reg.stopped().now_or_never().is_some(), "round {round}: a handler outlived shutdown");
+                        inf.start();
+                    }
+                })
+            })
+            .collect();
+        go.store(true, Ordering::Release);
+        for t in threads {
+            t.join().expect("start and shutdown never panic");
+        }
+        assert!(no_task_alive(&rt), "round {round}: an informer task outlived shutdown");
+        assert!(
+            inf.add_event_handler(HandlerFns::new()).is_err(),
+            "round {round}: a stopped informer takes no handler"
+        );
+    }
+}
+
+const ROUNDS: usize = 300;
