@@ -266,6 +266,11 @@ impl<K: DeserializeOwned + 'static> Api<K> {
         self.watch_streaming_as(opts, move |item: K| Arc::new(transform(item))).await
     }
 
+    /// The decode pool's options with the configuration's limit on one item or event.
+    fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions { max_object_bytes: self.client.config().max_object_bytes, ..DecodeOptions::default() }
+    }
+
     /// Watches with the events decoded on the pool, each object turned into a `T` by `finish`
     /// there.
     async fn watch_streaming_as<T, F>(&self, opts: &ListOptions, finish: F) -> Result<crate::decode::WatchEvents<T>>
@@ -280,7 +285,7 @@ impl<K: DeserializeOwned + 'static> Api<K> {
             resp.into_body(),
             url,
             DecodePool::global().clone(),
-            DecodeOptions::default(),
+            self.decode_options(),
             finish,
         ))
     }
@@ -300,7 +305,7 @@ impl<K: DeserializeOwned + 'static> Api<K> {
             resp.into_body(),
             url,
             DecodePool::global().clone(),
-            DecodeOptions::default(),
+            self.decode_options(),
             finish,
         );
         let mut items = Vec::new();

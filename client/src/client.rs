@@ -6,6 +6,9 @@
 //!   `Status` (the HTTP `Retry-After` header is copied into `details.retryAfterSeconds` when the
 //!   body lacks it), else [`Error::UnexpectedResponse`] with the start of the body.
 //! - Typed decoding failures are [`Error::Decode`] naming what was decoded and from where.
+//! - Bodies read whole hold at most `Config.max_body_bytes`; one watch event or streamed line
+//!   at most `Config.max_object_bytes`. Beyond either the answer is [`Error::TooLarge`] naming
+//!   the setting (a `Content-Length` over the limit fails before the body is read).
 //! - Requests are pure values built elsewhere (`crate::request`); this module only executes.
 
 use std::sync::Arc;
@@ -112,7 +115,7 @@ impl Client {
     pub async fn request_bytes(&self, req: http::Request<Bytes>) -> Result<Bytes> {
         let url = path_of(req.uri());
         let resp = self.send(req, RequestKind::Normal).await?;
-        read_body(resp.into_body(), &url).await
+        read_body(resp.into_body(), &url, self.inner.config.max_body_bytes).await
     }
 
     /// Sends a request and decodes the body as `T`.
@@ -154,14 +157,14 @@ impl Client {
     pub async fn request_watch<T: DeserializeOwned>(&self, req: http::Request<Bytes>) -> Result<WatchStream<T>> {
         let url = path_of(req.uri());
         let resp = self.send(req, RequestKind::LongRunning).await?;
-        Ok(WatchStream::new(resp.into_body(), url))
+        Ok(WatchStream::new(resp.into_body(), url).with_max_event_bytes(self.inner.config.max_object_bytes))
     }
 
     /// Starts a streamed text response (followed logs): a stream of lines.
     pub async fn request_lines(&self, req: http::Request<Bytes>) -> Result<LineStream> {
         let url = path_of(req.uri());
         let resp = self.send(req, RequestKind::LongRunning).await?;
-        Ok(LineStream::new(resp.into_body(), url))
+        Ok(LineStream::new(resp.into_body(), url).with_max_line_bytes(self.inner.config.max_object_bytes))
     }
 }
 
@@ -177,8 +180,20 @@ pub(crate) fn path_of(uri: &http::Uri) -> String {
     uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| uri.to_string())
 }
 
-async fn read_body(body: Incoming, url: &str) -> Result<Bytes> {
-    body.collect().await.map(|c| c.to_bytes()).map_err(|e| Error::Body { url: url.to_string(), message: e.to_string() })
+/// Reads a whole body of at most `limit` bytes (`Config.max_body_bytes`).
+async fn read_body(body: Incoming, url: &str, limit: usize) -> Result<Bytes> {
+    use http_body::Body as _;
+    let too_large =
+        || Error::TooLarge { url: url.to_string(), what: "response body", limit, setting: "Config.max_body_bytes" };
+    // A Content-Length over the limit fails before anything is read.
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(Error::Body { url: url.to_string(), message: e.to_string() }),
+    }
 }
 
 /// Turns a non-2xx response into the matching error.

@@ -124,8 +124,23 @@ pub struct Config {
     pub qps: Option<f32>,
     /// Client-side rate limit: burst (client-go default 10).
     pub burst: u32,
-    /// Timeout of one request (not of watches), `None` for no timeout.
+    /// Deadline of one request, `None` for none: it bounds sending, every retry and the sleep
+    /// before it, and reading the whole body (a streamed list included). Watches, followed logs
+    /// and other long-running streams have no deadline (default 295 s).
     pub timeout: Option<Duration>,
+    /// How long opening one connection may take: the TCP connect, a proxy's answer to
+    /// `CONNECT`, and the TLS handshake, together (default [`DEFAULT_CONNECT_TIMEOUT`]). It
+    /// applies to watches too.
+    pub connect_timeout: Duration,
+    /// The largest body read whole: `get`, `create`, `replace`, `patch`, a non-streamed
+    /// `list`, discovery documents, logs read as text (default [`DEFAULT_MAX_BODY_BYTES`]).
+    /// A larger body is [`crate::Error::TooLarge`]; page big lists (`ListOptions.limit`) or use
+    /// `Api::list_streaming`, which holds one item at a time.
+    pub max_body_bytes: usize,
+    /// The largest single item of a streamed response: one watch event, one item of a
+    /// streamed list, one line of a followed log (default [`DEFAULT_MAX_OBJECT_BYTES`]). A
+    /// larger one is [`crate::Error::TooLarge`] and ends the stream.
+    pub max_object_bytes: usize,
     /// How many times a 429/5xx-with-Retry-After or a reset connection is retried (client-go: 10).
     pub max_retries: u32,
     /// `User-Agent` header.
@@ -143,6 +158,14 @@ pub const DEFAULT_QPS: f32 = 5.0;
 pub const DEFAULT_BURST: u32 = 10;
 /// client-go's default maximum number of retries.
 pub const DEFAULT_MAX_RETRIES: u32 = 10;
+
+/// Default [`Config::connect_timeout`]: 30 s, as client-go's dialer.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`Config::max_body_bytes`]: 512 MiB, a list of ~100,000 typical Pods.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 512 << 20;
+/// Default [`Config::max_object_bytes`]: 64 MiB, over forty times etcd's default limit on one
+/// stored object (1.5 MiB) to leave room for JSON larger than the stored form.
+pub const DEFAULT_MAX_OBJECT_BYTES: usize = 64 << 20;
 
 /// `rudder/<version> (<os>/<arch>)`.
 pub fn default_user_agent() -> String {
@@ -164,6 +187,9 @@ impl Config {
             qps: Some(DEFAULT_QPS),
             burst: DEFAULT_BURST,
             timeout: Some(Duration::from_secs(295)),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
             max_retries: DEFAULT_MAX_RETRIES,
             user_agent: default_user_agent(),
             context: None,
