@@ -300,22 +300,27 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     {
         let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
         let url = crate::client::path_of(req.uri());
-        let resp = self.client.send(req, crate::transport::RequestKind::Normal).await?;
-        let mut stream = crate::decode::ListItems::<T, _>::decoded_as::<K, F>(
-            resp.into_body(),
-            url,
-            DecodePool::global().clone(),
-            self.decode_options(),
-            finish,
-        );
-        let mut items = Vec::new();
-        while let Some(item) = futures::StreamExt::next(&mut stream).await {
-            items.push(item?);
-        }
-        let metadata = stream.list_meta().cloned().unwrap_or_default();
-        let api_version = stream.api_version().unwrap_or("").to_string();
-        let kind = stream.kind().unwrap_or("").to_string();
-        Ok((metadata, items, api_version, kind))
+        // One deadline (`Config.timeout`) for the request and the whole body.
+        self.client
+            .within_deadline(req, |req, deadline| async move {
+                let resp = self.client.send_until(req, crate::transport::RequestKind::Normal, deadline).await?;
+                let mut stream = crate::decode::ListItems::<T, _>::decoded_as::<K, F>(
+                    resp.into_body(),
+                    url,
+                    DecodePool::global().clone(),
+                    self.decode_options(),
+                    finish,
+                );
+                let mut items = Vec::new();
+                while let Some(item) = futures::StreamExt::next(&mut stream).await {
+                    items.push(item?);
+                }
+                let metadata = stream.list_meta().cloned().unwrap_or_default();
+                let api_version = stream.api_version().unwrap_or("").to_string();
+                let kind = stream.kind().unwrap_or("").to_string();
+                Ok((metadata, items, api_version, kind))
+            })
+            .await
     }
 
     /// Watches like [`Api::watch`], decoding events on all cores, in order
