@@ -1,9 +1,13 @@
 //! Connection configuration: where the API server is, how to trust it, who we are.
 //!
-//! Contract: a [`Config`] is plain data; loading it lives in the submodules ([`kubeconfig`]:
-//! kubectl's loading and merging rules; [`incluster`]: the pod's service account; [`infer`]:
-//! kubeconfig, else in-cluster; [`exec`]: credential plugins) and never performs network I/O. Credentials are held in [`Secret`], whose
-//! `Debug` prints `[REDACTED]`, so a `Config` can be logged safely.
+//! Contract:
+//! - A [`Config`] is plain data; loading it lives in the submodules ([`kubeconfig`]: kubectl's
+//!   loading and merging rules; [`incluster`]: the pod's service account; [`infer`]:
+//!   kubeconfig, else in-cluster; [`exec`]: credential plugins) and never performs network I/O.
+//! - Secrets never reach `Debug` output, so a `Config` can be logged safely: credentials are
+//!   held in [`Secret`] (printed `[REDACTED]`), the user info of `cluster_url` and `proxy_url`
+//!   is replaced by `[REDACTED]@`, an exec plugin's args and env values are hidden (as
+//!   client-go does), and so is `exec_cluster_config` (opaque plugin configuration).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -13,6 +17,7 @@ pub mod exec;
 pub mod incluster;
 pub mod infer;
 pub mod kubeconfig;
+pub(crate) mod redact;
 
 pub use exec::{ExecConfig, ExecCredentialProvider, ExecCredentials};
 pub use infer::ConfigSources;
@@ -57,7 +62,7 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
     }
 }
 
-/// Who the client authenticates as.
+/// Who the client authenticates as. `Debug` hides the token, password, key and exec secrets.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuthInfo {
     /// Bearer token.
@@ -100,8 +105,8 @@ pub struct Impersonation {
     pub extra: Vec<(String, Vec<String>)>,
 }
 
-/// Everything needed to talk to one API server as one identity.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything needed to talk to one API server as one identity. `Debug` hides every secret.
+#[derive(Clone, PartialEq)]
 pub struct Config {
     /// The server, e.g. `https://192.168.49.2:8443` or `http://127.0.0.1:34567`.
     pub cluster_url: http::Uri,
@@ -150,6 +155,31 @@ pub struct Config {
     /// The cluster's `client.authentication.k8s.io/exec` extension, passed to exec plugins as
     /// `spec.cluster.config` when they ask for cluster info.
     pub exec_cluster_config: Option<serde_json::Value>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("cluster_url", &redact::uri(&self.cluster_url))
+            .field("default_namespace", &self.default_namespace)
+            .field("root_ca_pem", &self.root_ca_pem.as_ref().map(|p| format!("{} bytes", p.len())))
+            .field("tls_server_name", &self.tls_server_name)
+            .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
+            .field("auth", &self.auth)
+            .field("impersonate", &self.impersonate)
+            .field("proxy_url", &self.proxy_url.as_ref().map(redact::uri))
+            .field("qps", &self.qps)
+            .field("burst", &self.burst)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_object_bytes", &self.max_object_bytes)
+            .field("max_retries", &self.max_retries)
+            .field("user_agent", &self.user_agent)
+            .field("context", &self.context)
+            .field("exec_cluster_config", &self.exec_cluster_config.as_ref().map(|_| redact::Hidden))
+            .finish()
+    }
 }
 
 /// client-go's default QPS.

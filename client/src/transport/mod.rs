@@ -33,7 +33,8 @@
 //!   URL.
 //! - `Warning` response headers are logged (`tracing::warn!`) and passed to the handler set
 //!   with [`Transport::on_warning`].
-//! - Nothing logged or returned contains credentials.
+//! - Nothing logged or returned contains credentials: URLs in errors, logs and `Debug` have their
+//!   user info replaced by `[REDACTED]@`.
 
 use std::future::Future;
 use std::io;
@@ -56,7 +57,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 
-use crate::config::Config;
+use crate::config::{redact, Config};
 use crate::error::{Error, Result};
 
 mod auth;
@@ -111,7 +112,7 @@ struct Inner {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport")
-            .field("server", &self.inner.config.cluster_url)
+            .field("server", &redact::uri(&self.inner.config.cluster_url))
             .field("auth", &self.inner.auth)
             .field("limiter", &self.inner.limiter)
             .finish_non_exhaustive()
@@ -215,7 +216,7 @@ impl Transport {
         deadline: Option<Instant>,
     ) -> Result<http::Response<Incoming>> {
         let (parts, body) = req.into_parts();
-        let url = parts.uri.to_string();
+        let url = redact::uri(&parts.uri);
         let max_retries = self.inner.config.max_retries;
         let mut retries = 0u32;
         let mut attempts = 0u32;
@@ -312,7 +313,7 @@ impl Transport {
             }
             inner.http.read().clone()
         };
-        let url = parts.uri.to_string();
+        let url = redact::uri(&parts.uri);
         let host = tls::host_of(&parts.uri);
         http.request(req).await.map_err(|e| classify(e, url, host))
     }
@@ -536,7 +537,7 @@ impl Connector {
         let https = uri.scheme_str() == Some("https");
         let host = tls::host_of(&uri);
         if host.is_empty() {
-            return Err(ConnectError::NoHost(uri.to_string()));
+            return Err(ConnectError::NoHost(redact::uri(&uri)));
         }
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let (tcp, proxied) = match (&self.proxy, https) {
