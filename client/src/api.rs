@@ -470,9 +470,12 @@ impl Api<Pod> {
         self.client.request_bytes(req).await.map(drop)
     }
 
-    /// Reads the pod's log as text (with `follow` it returns when the stream ends).
+    /// Reads the pod's log as text (with `follow` it returns when the stream ends, and, being
+    /// long-running, has no deadline). At most `Config.max_body_bytes`.
     pub async fn logs(&self, name: &str, opts: &LogOptions) -> Result<String> {
-        self.client.request_text(self.request.logs(name, opts)?).await
+        use crate::transport::RequestKind;
+        let kind = if opts.follow { RequestKind::LongRunning } else { RequestKind::Normal };
+        self.client.read_text(self.request.logs(name, opts)?, kind).await
     }
 
     /// Streams the pod's log line by line (set `follow` to keep receiving new lines). Lines

@@ -154,13 +154,23 @@ impl Client {
     /// Sends a request and returns the whole body (at most `Config.max_body_bytes`), all
     /// within `Config.timeout`.
     pub async fn request_bytes(&self, req: http::Request<Bytes>) -> Result<Bytes> {
+        self.read_whole(req, RequestKind::Normal).await
+    }
+
+    /// Sends a request and returns the whole body (at most `Config.max_body_bytes`), within
+    /// `Config.timeout` for a Normal request and with no deadline for a LongRunning one (a
+    /// followed log read to its end).
+    async fn read_whole(&self, req: http::Request<Bytes>, kind: RequestKind) -> Result<Bytes> {
         let url = path_of(req.uri());
         let limit = self.inner.config.max_body_bytes;
-        self.within_deadline(req, |req, deadline| async move {
-            let resp = self.send_until(req, RequestKind::Normal, deadline).await?;
+        let read = |req, deadline| async move {
+            let resp = self.send_until(req, kind, deadline).await?;
             read_body(resp.into_body(), &url, limit).await
-        })
-        .await
+        };
+        match kind {
+            RequestKind::Normal => self.within_deadline(req, read).await,
+            RequestKind::LongRunning => read(req, None).await,
+        }
     }
 
     /// Sends a request and decodes the body as `T`.
@@ -193,8 +203,13 @@ impl Client {
 
     /// Sends a request and returns the body as text.
     pub async fn request_text(&self, req: http::Request<Bytes>) -> Result<String> {
+        self.read_text(req, RequestKind::Normal).await
+    }
+
+    /// [`Client::request_text`] for a request of `kind` (see [`Client::read_whole`]).
+    pub(crate) async fn read_text(&self, req: http::Request<Bytes>, kind: RequestKind) -> Result<String> {
         let url = path_of(req.uri());
-        let b = self.request_bytes(req).await?;
+        let b = self.read_whole(req, kind).await?;
         String::from_utf8(b.to_vec()).map_err(|e| Error::Body { url, message: format!("body is not UTF-8: {e}") })
     }
 

@@ -183,3 +183,20 @@ async fn a_server_that_never_answers_the_tls_handshake_is_bounded_by_connect_tim
     assert!(err.to_string().contains("Config.connect_timeout"), "{err}");
     hold.abort();
 }
+
+#[tokio::test]
+async fn followed_logs_read_whole_have_no_deadline() {
+    let server = serve(|mut tcp, _| async move {
+        let _ = tcp.write_all(chunked_head("text/plain").as_bytes()).await;
+        let _ = write_chunk(&mut tcp, b"one\n").await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let _ = write_chunk(&mut tcp, b"two\n").await;
+        let _ = tcp.write_all(b"0\r\n\r\n").await;
+    })
+    .await;
+    let api: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(Client::new(config(server.url(), Some(Duration::from_millis(200)))).unwrap(), "default");
+    let opts = rudder_client::request::LogOptions { follow: true, ..Default::default() };
+    let text = tokio::time::timeout(GUARD, api.logs("p", &opts)).await.expect("must end with the stream").unwrap();
+    assert_eq!(text, "one\ntwo\n");
+}
