@@ -2,6 +2,7 @@
 //! built from a configuration full of planted secrets, is searched for each secret.
 
 mod raw_server;
+mod transport_support;
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -210,6 +211,20 @@ async fn request_errors_hide_the_secrets() {
     for err in &errors {
         assert_clean("error", &format!("{err} | {err:?}"));
     }
+}
+
+#[tokio::test]
+async fn url_user_info_is_never_sent() {
+    // Through a plain proxy the request line is in absolute form: it must not carry user info.
+    let server = transport_support::serve_http(transport_support::ok()).await;
+    let proxy = transport_support::serve_proxy().await;
+    let mut c = Config::new(format!("http://alice:URLPASS1@{}", server.addr).parse().unwrap()).without_rate_limit();
+    c.proxy_url = Some(format!("http://{}", proxy.addr).parse().unwrap());
+    Client::new(c).unwrap().request_bytes(get()).await.unwrap();
+    let heads = proxy.heads.lock().clone();
+    assert_eq!(heads.len(), 1);
+    assert!(heads[0].starts_with(&format!("GET http://{}/api/v1/", server.addr)), "{}", heads[0]);
+    assert_clean("the request sent through the proxy", &heads[0]);
 }
 
 fn get() -> http::Request<bytes::Bytes> {

@@ -34,7 +34,8 @@
 //! - `Warning` response headers are logged (`tracing::warn!`) and passed to the handler set
 //!   with [`Transport::on_warning`].
 //! - Nothing logged or returned contains credentials: URLs in errors, logs and `Debug` have their
-//!   user info replaced by `[REDACTED]@`.
+//!   user info replaced by `[REDACTED]@`. User info in the server URL is never sent (not in
+//!   the request line to a plain proxy, not in HTTP/2's `:authority`).
 
 use std::future::Future;
 use std::io;
@@ -288,7 +289,7 @@ impl Transport {
         }
         let mut req = http::Request::new(Full::new(body.clone()));
         *req.method_mut() = parts.method.clone();
-        *req.uri_mut() = parts.uri.clone();
+        *req.uri_mut() = without_user_info(&parts.uri);
         *req.version_mut() = http::Version::HTTP_11;
         *req.headers_mut() = parts.headers.clone();
         let headers = req.headers_mut();
@@ -346,6 +347,17 @@ impl Transport {
             }
         }
     }
+}
+
+/// `uri` without `user:password@`, which is never sent: HTTP/2 forbids it in `:authority`, and
+/// a plain proxy would read it in the request line.
+fn without_user_info(uri: &http::Uri) -> http::Uri {
+    let Some(host) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')).map(|(_, host)| host) else {
+        return uri.clone();
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.authority = host.parse().ok();
+    http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
 }
 
 /// Whether sleeping `wait` from now would pass `deadline`.
