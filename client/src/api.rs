@@ -266,6 +266,11 @@ impl<K: DeserializeOwned + 'static> Api<K> {
         self.watch_streaming_as(opts, move |item: K| Arc::new(transform(item))).await
     }
 
+    /// The decode pool's options with the configuration's limit on one item or event.
+    fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions { max_object_bytes: self.client.config().max_object_bytes, ..DecodeOptions::default() }
+    }
+
     /// Watches with the events decoded on the pool, each object turned into a `T` by `finish`
     /// there.
     async fn watch_streaming_as<T, F>(&self, opts: &ListOptions, finish: F) -> Result<crate::decode::WatchEvents<T>>
@@ -280,7 +285,7 @@ impl<K: DeserializeOwned + 'static> Api<K> {
             resp.into_body(),
             url,
             DecodePool::global().clone(),
-            DecodeOptions::default(),
+            self.decode_options(),
             finish,
         ))
     }
@@ -295,22 +300,27 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     {
         let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
         let url = crate::client::path_of(req.uri());
-        let resp = self.client.send(req, crate::transport::RequestKind::Normal).await?;
-        let mut stream = crate::decode::ListItems::<T, _>::decoded_as::<K, F>(
-            resp.into_body(),
-            url,
-            DecodePool::global().clone(),
-            DecodeOptions::default(),
-            finish,
-        );
-        let mut items = Vec::new();
-        while let Some(item) = futures::StreamExt::next(&mut stream).await {
-            items.push(item?);
-        }
-        let metadata = stream.list_meta().cloned().unwrap_or_default();
-        let api_version = stream.api_version().unwrap_or("").to_string();
-        let kind = stream.kind().unwrap_or("").to_string();
-        Ok((metadata, items, api_version, kind))
+        // One deadline (`Config.timeout`) for the request and the whole body.
+        self.client
+            .within_deadline(req, |req, deadline| async move {
+                let resp = self.client.send_until(req, crate::transport::RequestKind::Normal, deadline).await?;
+                let mut stream = crate::decode::ListItems::<T, _>::decoded_as::<K, F>(
+                    resp.into_body(),
+                    url,
+                    DecodePool::global().clone(),
+                    self.decode_options(),
+                    finish,
+                );
+                let mut items = Vec::new();
+                while let Some(item) = futures::StreamExt::next(&mut stream).await {
+                    items.push(item?);
+                }
+                let metadata = stream.list_meta().cloned().unwrap_or_default();
+                let api_version = stream.api_version().unwrap_or("").to_string();
+                let kind = stream.kind().unwrap_or("").to_string();
+                Ok((metadata, items, api_version, kind))
+            })
+            .await
     }
 
     /// Watches like [`Api::watch`], decoding events on all cores, in order
@@ -502,9 +512,12 @@ impl Api<Pod> {
         self.client.request_bytes(req).await.map(drop)
     }
 
-    /// Reads the pod's log as text (with `follow` it returns when the stream ends).
+    /// Reads the pod's log as text (with `follow` it returns when the stream ends, and, being
+    /// long-running, has no deadline). At most `Config.max_body_bytes`.
     pub async fn logs(&self, name: &str, opts: &LogOptions) -> Result<String> {
-        self.client.request_text(self.request.logs(name, opts)?).await
+        use crate::transport::RequestKind;
+        let kind = if opts.follow { RequestKind::LongRunning } else { RequestKind::Normal };
+        self.client.read_text(self.request.logs(name, opts)?, kind).await
     }
 
     /// Streams the pod's log line by line (set `follow` to keep receiving new lines). Lines

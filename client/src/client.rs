@@ -6,14 +6,25 @@
 //!   `Status` (the HTTP `Retry-After` header is copied into `details.retryAfterSeconds` when the
 //!   body lacks it), else [`Error::UnexpectedResponse`] with the start of the body.
 //! - Typed decoding failures are [`Error::Decode`] naming what was decoded and from where.
+//! - Bodies read whole hold at most `Config.max_body_bytes`; one watch event or streamed line
+//!   at most `Config.max_object_bytes`. Beyond either the answer is [`Error::TooLarge`] naming
+//!   the setting (a `Content-Length` over the limit fails before the body is read).
 //! - Requests are pure values built elsewhere (`crate::request`); this module only executes.
+//! - One deadline per request: `Config.timeout` bounds a Normal request from sending to the
+//!   last byte of its body, retries included ([`Error::Timeout`]); [`Client::send`], which
+//!   hands back an unread body, bounds it up to the response head. Watches and followed logs
+//!   have no deadline. An error body is read within the deadline, or within 10 s when there is
+//!   none; a server that stalls it gets a Status built from the HTTP code alone.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 
 use rudder_apimachinery::status::Status;
 
@@ -50,6 +61,8 @@ struct Inner {
 const ERROR_BODY_PREVIEW: usize = 1024;
 /// Error bodies larger than this are not parsed as Status.
 const MAX_ERROR_BODY: usize = 1 << 20;
+/// How long the body of an error response may take when the request has no deadline (a watch).
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Client {
     /// Builds a client for `config` (no I/O happens until the first request).
@@ -96,23 +109,68 @@ impl Client {
     }
 
     /// Sends a request (path relative to the server URL, or absolute) and returns the response
-    /// with its body unread. Non-2xx responses are turned into errors.
+    /// with its body unread. Non-2xx responses are turned into errors. A Normal request's
+    /// deadline (`Config.timeout`) covers everything up to the response head: reading the body
+    /// is the caller's to bound.
     pub async fn send(&self, req: http::Request<Bytes>, kind: RequestKind) -> Result<http::Response<Incoming>> {
+        let deadline = self.inner.transport.deadline(kind);
+        self.send_until(req, kind, deadline).await
+    }
+
+    /// [`Client::send`] within `deadline` (which the caller also spends reading the body).
+    pub(crate) async fn send_until(
+        &self,
+        req: http::Request<Bytes>,
+        kind: RequestKind,
+        deadline: Option<Instant>,
+    ) -> Result<http::Response<Incoming>> {
         let req = self.absolute(req)?;
         let method = req.method().to_string();
         let url = path_of(req.uri());
-        let resp = self.inner.transport.send(req, kind).await?;
+        let resp = self.inner.transport.send_until(req, kind, deadline).await?;
         if resp.status().is_success() {
             return Ok(resp);
         }
-        Err(error_from_response(resp, method, url).await)
+        let error_deadline = deadline.unwrap_or_else(|| Instant::now() + ERROR_BODY_TIMEOUT);
+        Err(error_from_response(resp, method, url, error_deadline).await)
     }
 
-    /// Sends a request and returns the whole body.
+    /// Runs `f` (a Normal request and the reading of its body) under one deadline,
+    /// `Config.timeout` from now; `f` gets the deadline to pass to [`Client::send_until`].
+    pub(crate) async fn within_deadline<T, F, Fut>(&self, req: http::Request<Bytes>, f: F) -> Result<T>
+    where
+        F: FnOnce(http::Request<Bytes>, Option<Instant>) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let Some(after) = self.inner.config.timeout else { return f(req, None).await };
+        let deadline = Instant::now() + after;
+        let (method, url) = (req.method().to_string(), path_of(req.uri()));
+        match tokio::time::timeout_at(deadline, f(req, Some(deadline))).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout { method, url, after }),
+        }
+    }
+
+    /// Sends a request and returns the whole body (at most `Config.max_body_bytes`), all
+    /// within `Config.timeout`.
     pub async fn request_bytes(&self, req: http::Request<Bytes>) -> Result<Bytes> {
+        self.read_whole(req, RequestKind::Normal).await
+    }
+
+    /// Sends a request and returns the whole body (at most `Config.max_body_bytes`), within
+    /// `Config.timeout` for a Normal request and with no deadline for a LongRunning one (a
+    /// followed log read to its end).
+    async fn read_whole(&self, req: http::Request<Bytes>, kind: RequestKind) -> Result<Bytes> {
         let url = path_of(req.uri());
-        let resp = self.send(req, RequestKind::Normal).await?;
-        read_body(resp.into_body(), &url).await
+        let limit = self.inner.config.max_body_bytes;
+        let read = |req, deadline| async move {
+            let resp = self.send_until(req, kind, deadline).await?;
+            read_body(resp.into_body(), &url, limit).await
+        };
+        match kind {
+            RequestKind::Normal => self.within_deadline(req, read).await,
+            RequestKind::LongRunning => read(req, None).await,
+        }
     }
 
     /// Sends a request and decodes the body as `T`.
@@ -145,8 +203,13 @@ impl Client {
 
     /// Sends a request and returns the body as text.
     pub async fn request_text(&self, req: http::Request<Bytes>) -> Result<String> {
+        self.read_text(req, RequestKind::Normal).await
+    }
+
+    /// [`Client::request_text`] for a request of `kind` (see [`Client::read_whole`]).
+    pub(crate) async fn read_text(&self, req: http::Request<Bytes>, kind: RequestKind) -> Result<String> {
         let url = path_of(req.uri());
-        let b = self.request_bytes(req).await?;
+        let b = self.read_whole(req, kind).await?;
         String::from_utf8(b.to_vec()).map_err(|e| Error::Body { url, message: format!("body is not UTF-8: {e}") })
     }
 
@@ -154,14 +217,14 @@ impl Client {
     pub async fn request_watch<T: DeserializeOwned>(&self, req: http::Request<Bytes>) -> Result<WatchStream<T>> {
         let url = path_of(req.uri());
         let resp = self.send(req, RequestKind::LongRunning).await?;
-        Ok(WatchStream::new(resp.into_body(), url))
+        Ok(WatchStream::new(resp.into_body(), url).with_max_event_bytes(self.inner.config.max_object_bytes))
     }
 
     /// Starts a streamed text response (followed logs): a stream of lines.
     pub async fn request_lines(&self, req: http::Request<Bytes>) -> Result<LineStream> {
         let url = path_of(req.uri());
         let resp = self.send(req, RequestKind::LongRunning).await?;
-        Ok(LineStream::new(resp.into_body(), url))
+        Ok(LineStream::new(resp.into_body(), url).with_max_line_bytes(self.inner.config.max_object_bytes))
     }
 }
 
@@ -177,21 +240,41 @@ pub(crate) fn path_of(uri: &http::Uri) -> String {
     uri.path_and_query().map(|p| p.to_string()).unwrap_or_else(|| uri.to_string())
 }
 
-async fn read_body(body: Incoming, url: &str) -> Result<Bytes> {
-    body.collect().await.map(|c| c.to_bytes()).map_err(|e| Error::Body { url: url.to_string(), message: e.to_string() })
+/// Reads a whole body of at most `limit` bytes (`Config.max_body_bytes`).
+async fn read_body(body: Incoming, url: &str, limit: usize) -> Result<Bytes> {
+    use http_body::Body as _;
+    let too_large =
+        || Error::TooLarge { url: url.to_string(), what: "response body", limit, setting: "Config.max_body_bytes" };
+    // A Content-Length over the limit fails before anything is read.
+    if body.size_hint().lower() > limit as u64 {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(Error::Body { url: url.to_string(), message: e.to_string() }),
+    }
 }
 
-/// Turns a non-2xx response into the matching error.
-pub(crate) async fn error_from_response(resp: http::Response<Incoming>, method: String, url: String) -> Error {
+/// Turns a non-2xx response into the matching error, reading its body until `deadline` at most
+/// (a body that does not come in time is treated as empty).
+pub(crate) async fn error_from_response(
+    resp: http::Response<Incoming>,
+    method: String,
+    url: String,
+    deadline: Instant,
+) -> Error {
     let code = resp.status().as_u16();
     let retry_after = resp
         .headers()
         .get(http::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u32>().ok());
-    let body = match http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => return Error::Body { url, message: format!("reading HTTP {code} error body: {e}") },
+    let read = http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY).collect();
+    let body = match tokio::time::timeout_at(deadline, read).await {
+        Ok(Ok(c)) => c.to_bytes(),
+        Ok(Err(e)) => return Error::Body { url, message: format!("reading HTTP {code} error body: {e}") },
+        Err(_) => Bytes::new(),
     };
     match serde_json::from_slice::<Status>(&body) {
         Ok(mut status) if status.kind == "Status" || !status.reason.is_empty() => {

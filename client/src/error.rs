@@ -82,6 +82,19 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// A response body, or one line or item of a streamed response, is larger than the limit
+    /// the configuration sets for it; the message names the setting to raise.
+    #[error("{url}: {what} exceeds the limit of {limit} bytes (raise {setting} to accept it)")]
+    TooLarge {
+        /// Request URL (path and query).
+        url: String,
+        /// What was too large: `response body`, `watch event`, `line`, `list item`.
+        what: &'static str,
+        /// The limit, in bytes.
+        limit: usize,
+        /// The setting that holds the limit, e.g. `Config.max_body_bytes`.
+        setting: &'static str,
+    },
     /// The body stream broke while being read.
     #[error("reading the response of {url} failed: {message}")]
     Body {

@@ -4,7 +4,11 @@
 //! - Bytes are split on `\n` as they arrive; an event split across chunks is reassembled, many
 //!   events in one chunk are all yielded, and a line wholly inside one chunk is decoded in place
 //!   without copying.
-//! - Memory is bounded by the largest single event (plus one chunk), never by the stream length.
+//! - Memory is bounded by the line limit (plus one chunk), never by the stream length: a line
+//!   longer than [`LineStream::with_max_line_bytes`] (default
+//!   [`crate::config::DEFAULT_MAX_OBJECT_BYTES`]; the client passes `Config.max_object_bytes`)
+//!   is an [`Error::TooLarge`] item, after the lines before it, and ends the stream. The check is
+//!   one comparison per line and per chunk.
 //! - A clean end of the body ends the stream; a trailing partial line is decoded if complete
 //!   JSON, else reported as an error. An ERROR event becomes an `Err(Error::Api)` item and ends
 //!   the stream.
@@ -30,13 +34,30 @@ pub struct LineStream<B = Incoming> {
     url: String,
     partial: BytesMut,
     ready: VecDeque<Bytes>,
+    max_line: usize,
+    /// A line passed `max_line`: reported after the lines before it.
+    too_large: bool,
     done: bool,
 }
 
 impl<B> LineStream<B> {
     /// Wraps a body.
     pub fn new(body: B, url: impl Into<String>) -> Self {
-        Self { body, url: url.into(), partial: BytesMut::new(), ready: VecDeque::new(), done: false }
+        Self {
+            body,
+            url: url.into(),
+            partial: BytesMut::new(),
+            ready: VecDeque::new(),
+            max_line: crate::config::DEFAULT_MAX_OBJECT_BYTES,
+            too_large: false,
+            done: false,
+        }
+    }
+
+    /// Sets the longest line accepted, in bytes (without its `\n`).
+    pub fn with_max_line_bytes(mut self, limit: usize) -> Self {
+        self.max_line = limit;
+        self
     }
 
     /// The URL being read (for error messages).
@@ -48,6 +69,9 @@ impl<B> LineStream<B> {
         while let Some(pos) = memchr::memchr(b'\n', &chunk) {
             let line = chunk.split_to(pos);
             chunk.advance(1);
+            if self.partial.len() + line.len() > self.max_line {
+                return self.fail_too_large();
+            }
             if self.partial.is_empty() {
                 if !line.is_empty() {
                     self.ready.push_back(line);
@@ -59,7 +83,26 @@ impl<B> LineStream<B> {
             }
         }
         if !chunk.is_empty() {
+            if self.partial.len() + chunk.len() > self.max_line {
+                return self.fail_too_large();
+            }
             self.partial.extend_from_slice(&chunk);
+        }
+    }
+
+    /// Stops reading: the lines already split are handed out, then the error.
+    fn fail_too_large(&mut self) {
+        self.partial = BytesMut::new();
+        self.too_large = true;
+        self.done = true;
+    }
+
+    fn too_large_error(&self) -> Error {
+        Error::TooLarge {
+            url: self.url.clone(),
+            what: "line (watch event or log line)",
+            limit: self.max_line,
+            setting: "Config.max_object_bytes",
         }
     }
 }
@@ -75,6 +118,10 @@ where
         loop {
             if let Some(l) = self.ready.pop_front() {
                 return Poll::Ready(Some(Ok(l)));
+            }
+            if self.too_large {
+                self.too_large = false;
+                return Poll::Ready(Some(Err(self.too_large_error())));
             }
             if self.done {
                 return Poll::Ready(None);
@@ -114,6 +161,12 @@ impl<T, B> WatchStream<T, B> {
     /// Wraps a body.
     pub fn new(body: B, url: impl Into<String>) -> Self {
         Self { lines: LineStream::new(body, url), ended: false, _t: PhantomData }
+    }
+
+    /// Sets the largest event accepted, in bytes (see [`LineStream::with_max_line_bytes`]).
+    pub fn with_max_event_bytes(mut self, limit: usize) -> Self {
+        self.lines = self.lines.with_max_line_bytes(limit);
+        self
     }
 }
 
@@ -232,5 +285,34 @@ mod tests {
         let items: Vec<_> = WatchStream::<ConfigMap, _>::new(body(vec![all]), "/w").collect().await;
         assert!(matches!(items[0], Err(Error::Decode { .. })));
         assert!(items[1].is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_line_over_the_limit_ends_the_stream_after_the_lines_before_it() {
+        let mut ok = event("ok", 1);
+        ok.push(b'\n');
+        let limit = 200;
+        // The long line arrives whole inside one chunk, and spread over many chunks.
+        for chunks in [vec![ok.clone(), vec![b'x'; 300]], {
+            let mut c = vec![ok.clone()];
+            c.extend(std::iter::repeat_n(vec![b'x'; 50], 10));
+            c
+        }] {
+            let mut all = chunks;
+            all.push(b"\n".to_vec());
+            all.push(ok.clone());
+            let items: Vec<_> =
+                WatchStream::<ConfigMap, _>::new(body(all), "/w").with_max_event_bytes(limit).collect().await;
+            assert_eq!(items.len(), 2, "{items:?}");
+            assert!(items[0].is_ok());
+            assert!(matches!(&items[1], Err(Error::TooLarge { limit: 200, .. })), "{:?}", items[1]);
+        }
+        // A line of exactly the limit passes.
+        let exact = event("exact", 0);
+        let items: Vec<_> = WatchStream::<ConfigMap, _>::new(body(vec![exact.clone()]), "/w")
+            .with_max_event_bytes(exact.len())
+            .collect()
+            .await;
+        assert!(items[0].is_ok(), "{items:?}");
     }
 }

@@ -19,7 +19,8 @@
 //!   killed when it expires.
 //! - Errors: a missing command shows `installHint`; a non-zero exit shows the (truncated)
 //!   stderr; malformed output or an apiVersion mismatch is an error that never echoes the
-//!   output (it may hold a token). `Debug` never shows tokens, keys or env values.
+//!   output (it may hold a token), and never shows the args. `Debug` never shows tokens, keys,
+//!   args (as client-go, which redacts them too), env values or the cluster info.
 
 use std::fmt;
 use std::io::IsTerminal as _;
@@ -28,7 +29,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
-use crate::config::{ConfigError, Secret};
+use crate::config::{redact, ConfigError, Secret};
 
 /// `client.authentication.k8s.io/v1`.
 pub const API_V1: &str = "client.authentication.k8s.io/v1";
@@ -45,7 +46,8 @@ pub const DEFAULT_INTERACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
 /// How much of a failing plugin's stderr goes into the error message.
 const STDERR_LIMIT: usize = 2048;
 
-/// An exec credential plugin as the kubeconfig declares it (`users[].user.exec`).
+/// An exec credential plugin as the kubeconfig declares it (`users[].user.exec`). `Debug`
+/// shows how many args and which env names there are, not their values.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct ExecConfig {
     /// `apiVersion` of the ExecCredential (`client.authentication.k8s.io/v1` or `v1beta1`).
@@ -70,7 +72,7 @@ impl fmt::Debug for ExecConfig {
         f.debug_struct("ExecConfig")
             .field("api_version", &self.api_version)
             .field("command", &self.command)
-            .field("args", &self.args)
+            .field("args", &redact::Count(self.args.len()))
             .field("env", &env)
             .field("install_hint", &self.install_hint)
             .field("provide_cluster_info", &self.provide_cluster_info)
@@ -259,7 +261,6 @@ struct Cache {
 ///
 /// Build one per client and share it; it is cheap to call [`credentials`](Self::credentials)
 /// on every request.
-#[derive(Debug)]
 pub struct ExecCredentialProvider {
     config: ExecConfig,
     cluster: Option<serde_json::Value>,
@@ -267,6 +268,17 @@ pub struct ExecCredentialProvider {
     cache: parking_lot::Mutex<Cache>,
     /// Held while the plugin runs, so concurrent callers share one run.
     run: tokio::sync::Mutex<()>,
+}
+
+impl fmt::Debug for ExecCredentialProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecCredentialProvider")
+            .field("config", &self.config)
+            .field("cluster", &self.cluster.as_ref().map(|_| redact::Hidden))
+            .field("timeout", &self.timeout)
+            .field("cached", &self.cache.lock().credentials.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl ExecCredentialProvider {

@@ -15,7 +15,8 @@
 //!   context are read when the [`Config`] is built; errors name the file.
 //! - Credentials are kept for an `http://` server too; [`Config::credentials_allowed`] tells the
 //!   transport not to send them.
-//! - `Debug` output never shows tokens, passwords, private keys or exec env values.
+//! - `Debug` output never shows tokens, passwords, private keys, exec args or env values, the
+//!   user info of `server`/`proxy-url`, or extension values; neither do error messages.
 
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
@@ -25,7 +26,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::{AuthInfo, Config, ConfigError, ExecConfig, Impersonation, Secret};
+use super::{redact, AuthInfo, Config, ConfigError, ExecConfig, Impersonation, Secret};
 
 /// The name of the cluster extension whose value is passed to exec plugins as `spec.cluster.config`.
 pub const EXEC_CLUSTER_EXTENSION: &str = "client.authentication.k8s.io/exec";
@@ -80,8 +81,9 @@ pub struct NamedCluster {
     pub cluster: Cluster,
 }
 
-/// How to reach and trust one API server.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// How to reach and trust one API server. `Debug` hides the user info of `server` and
+/// `proxy_url`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub struct Cluster {
     /// Server URL, e.g. `https://10.0.0.1:6443`.
@@ -188,8 +190,9 @@ pub struct AuthProvider {
     pub config: Secret<BTreeMap<String, String>>,
 }
 
-/// An `exec` entry as the kubeconfig writes it (converted to [`ExecConfig`]).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// An `exec` entry as the kubeconfig writes it (converted to [`ExecConfig`]). `Debug` hides the
+/// args and env values.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecSpec {
     /// ExecCredential API version.
@@ -260,8 +263,9 @@ pub struct Context {
     pub extensions: Vec<NamedExtension>,
 }
 
-/// A named extension; the value is kept as written.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A named extension; the value is kept as written. `Debug` hides the value (plugin
+/// configuration may hold secrets).
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NamedExtension {
     /// Extension name.
     #[serde(default, deserialize_with = "null_default")]
@@ -272,8 +276,8 @@ pub struct NamedExtension {
 }
 
 /// Overrides applied on top of a kubeconfig (kubectl's `--context`, `--cluster`, `--user`,
-/// `--namespace`, `--server`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// `--namespace`, `--server`). `Debug` hides the user info of `server`.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct KubeconfigOptions {
     /// Use this context instead of `current-context`.
     pub context: Option<String>,
@@ -285,6 +289,56 @@ pub struct KubeconfigOptions {
     pub namespace: Option<String>,
     /// Use this server URL instead of the cluster's.
     pub server: Option<String>,
+}
+
+impl fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cluster")
+            .field("server", &self.server.as_deref().map(redact::url))
+            .field("tls_server_name", &self.tls_server_name)
+            .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
+            .field("certificate_authority", &self.certificate_authority)
+            .field(
+                "certificate_authority_data",
+                &self.certificate_authority_data.as_ref().map(|d| format!("{} bytes", d.len())),
+            )
+            .field("proxy_url", &self.proxy_url.as_deref().map(redact::url))
+            .field("disable_compression", &self.disable_compression)
+            .field("extensions", &self.extensions)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ExecSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExecSpec")
+            .field("api_version", &self.api_version)
+            .field("command", &self.command)
+            .field("args", &redact::Count(self.args.len()))
+            .field("env", &self.env)
+            .field("install_hint", &self.install_hint)
+            .field("provide_cluster_info", &self.provide_cluster_info)
+            .field("interactive_mode", &self.interactive_mode)
+            .finish()
+    }
+}
+
+impl fmt::Debug for NamedExtension {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NamedExtension").field("name", &self.name).field("extension", &redact::Hidden).finish()
+    }
+}
+
+impl fmt::Debug for KubeconfigOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KubeconfigOptions")
+            .field("context", &self.context)
+            .field("cluster", &self.cluster)
+            .field("user", &self.user)
+            .field("namespace", &self.namespace)
+            .field("server", &self.server.as_deref().map(redact::url))
+            .finish()
+    }
 }
 
 /// Finds the first entry named `name` (kubectl keeps the first of duplicates).
@@ -508,11 +562,15 @@ fn parse_server(server: &str, tls: bool) -> Result<http::Uri, ConfigError> {
     } else {
         format!("http://{server}")
     };
-    let uri: http::Uri =
-        full.parse().map_err(|e| ConfigError::Invalid(format!("server URL {server:?} is invalid: {e}")))?;
+    let uri: http::Uri = full
+        .parse()
+        .map_err(|e| ConfigError::Invalid(format!("server URL {:?} is invalid: {e}", redact::url(server))))?;
     match uri.scheme_str() {
         Some("https") | Some("http") if uri.authority().is_some() => Ok(uri),
-        _ => Err(ConfigError::Invalid(format!("server URL {server:?} must be http:// or https:// with a host"))),
+        _ => Err(ConfigError::Invalid(format!(
+            "server URL {:?} must be http:// or https:// with a host",
+            redact::url(server)
+        ))),
     }
 }
 
@@ -686,7 +744,10 @@ impl Config {
 
         let proxy_url = match nonempty(&cluster.proxy_url) {
             Some(p) => Some(p.parse::<http::Uri>().map_err(|e| {
-                ConfigError::Invalid(format!("cluster {cluster_name:?}: proxy-url {p:?} is invalid: {e}"))
+                ConfigError::Invalid(format!(
+                    "cluster {cluster_name:?}: proxy-url {:?} is invalid: {e}",
+                    redact::url(p)
+                ))
             })?),
             None => None,
         };

@@ -1,9 +1,13 @@
 //! Connection configuration: where the API server is, how to trust it, who we are.
 //!
-//! Contract: a [`Config`] is plain data; loading it lives in the submodules ([`kubeconfig`]:
-//! kubectl's loading and merging rules; [`incluster`]: the pod's service account; [`infer`]:
-//! kubeconfig, else in-cluster; [`exec`]: credential plugins) and never performs network I/O. Credentials are held in [`Secret`], whose
-//! `Debug` prints `[REDACTED]`, so a `Config` can be logged safely.
+//! Contract:
+//! - A [`Config`] is plain data; loading it lives in the submodules ([`kubeconfig`]: kubectl's
+//!   loading and merging rules; [`incluster`]: the pod's service account; [`infer`]:
+//!   kubeconfig, else in-cluster; [`exec`]: credential plugins) and never performs network I/O.
+//! - Secrets never reach `Debug` output, so a `Config` can be logged safely: credentials are
+//!   held in [`Secret`] (printed `[REDACTED]`), the user info of `cluster_url` and `proxy_url`
+//!   is replaced by `[REDACTED]@`, an exec plugin's args and env values are hidden (as
+//!   client-go does), and so is `exec_cluster_config` (opaque plugin configuration).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -13,6 +17,7 @@ pub mod exec;
 pub mod incluster;
 pub mod infer;
 pub mod kubeconfig;
+pub(crate) mod redact;
 
 pub use exec::{ExecConfig, ExecCredentialProvider, ExecCredentials};
 pub use infer::ConfigSources;
@@ -57,7 +62,7 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Secret<T> {
     }
 }
 
-/// Who the client authenticates as.
+/// Who the client authenticates as. `Debug` hides the token, password, key and exec secrets.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AuthInfo {
     /// Bearer token.
@@ -100,8 +105,8 @@ pub struct Impersonation {
     pub extra: Vec<(String, Vec<String>)>,
 }
 
-/// Everything needed to talk to one API server as one identity.
-#[derive(Debug, Clone, PartialEq)]
+/// Everything needed to talk to one API server as one identity. `Debug` hides every secret.
+#[derive(Clone, PartialEq)]
 pub struct Config {
     /// The server, e.g. `https://192.168.49.2:8443` or `http://127.0.0.1:34567`.
     pub cluster_url: http::Uri,
@@ -124,8 +129,23 @@ pub struct Config {
     pub qps: Option<f32>,
     /// Client-side rate limit: burst (client-go default 10).
     pub burst: u32,
-    /// Timeout of one request (not of watches), `None` for no timeout.
+    /// Deadline of one request, `None` for none: it bounds sending, every retry and the sleep
+    /// before it, and reading the whole body (a streamed list included). Watches, followed logs
+    /// and other long-running streams have no deadline (default 295 s).
     pub timeout: Option<Duration>,
+    /// How long opening one connection may take: the TCP connect, a proxy's answer to
+    /// `CONNECT`, and the TLS handshake, together (default [`DEFAULT_CONNECT_TIMEOUT`]). It
+    /// applies to watches too.
+    pub connect_timeout: Duration,
+    /// The largest body read whole: `get`, `create`, `replace`, `patch`, a non-streamed
+    /// `list`, discovery documents, logs read as text (default [`DEFAULT_MAX_BODY_BYTES`]).
+    /// A larger body is [`crate::Error::TooLarge`]; page big lists (`ListOptions.limit`) or use
+    /// `Api::list_streaming`, which holds one item at a time.
+    pub max_body_bytes: usize,
+    /// The largest single item of a streamed response: one watch event, one item of a
+    /// streamed list, one line of a followed log (default [`DEFAULT_MAX_OBJECT_BYTES`]). A
+    /// larger one is [`crate::Error::TooLarge`] and ends the stream.
+    pub max_object_bytes: usize,
     /// How many times a 429/5xx-with-Retry-After or a reset connection is retried (client-go: 10).
     pub max_retries: u32,
     /// `User-Agent` header.
@@ -137,12 +157,45 @@ pub struct Config {
     pub exec_cluster_config: Option<serde_json::Value>,
 }
 
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("cluster_url", &redact::uri(&self.cluster_url))
+            .field("default_namespace", &self.default_namespace)
+            .field("root_ca_pem", &self.root_ca_pem.as_ref().map(|p| format!("{} bytes", p.len())))
+            .field("tls_server_name", &self.tls_server_name)
+            .field("insecure_skip_tls_verify", &self.insecure_skip_tls_verify)
+            .field("auth", &self.auth)
+            .field("impersonate", &self.impersonate)
+            .field("proxy_url", &self.proxy_url.as_ref().map(redact::uri))
+            .field("qps", &self.qps)
+            .field("burst", &self.burst)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("max_object_bytes", &self.max_object_bytes)
+            .field("max_retries", &self.max_retries)
+            .field("user_agent", &self.user_agent)
+            .field("context", &self.context)
+            .field("exec_cluster_config", &self.exec_cluster_config.as_ref().map(|_| redact::Hidden))
+            .finish()
+    }
+}
+
 /// client-go's default QPS.
 pub const DEFAULT_QPS: f32 = 5.0;
 /// client-go's default burst.
 pub const DEFAULT_BURST: u32 = 10;
 /// client-go's default maximum number of retries.
 pub const DEFAULT_MAX_RETRIES: u32 = 10;
+
+/// Default [`Config::connect_timeout`]: 30 s, as client-go's dialer.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default [`Config::max_body_bytes`]: 512 MiB, a list of ~100,000 typical Pods.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 512 << 20;
+/// Default [`Config::max_object_bytes`]: 64 MiB, over forty times etcd's default limit on one
+/// stored object (1.5 MiB) to leave room for JSON larger than the stored form.
+pub const DEFAULT_MAX_OBJECT_BYTES: usize = 64 << 20;
 
 /// `rudder/<version> (<os>/<arch>)`.
 pub fn default_user_agent() -> String {
@@ -164,6 +217,9 @@ impl Config {
             qps: Some(DEFAULT_QPS),
             burst: DEFAULT_BURST,
             timeout: Some(Duration::from_secs(295)),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_object_bytes: DEFAULT_MAX_OBJECT_BYTES,
             max_retries: DEFAULT_MAX_RETRIES,
             user_agent: default_user_agent(),
             context: None,

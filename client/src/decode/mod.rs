@@ -17,7 +17,9 @@
 //! - Objects decoded here and retired on another thread can be dropped on the decode thread
 //!   that allocated them with [`drop_where_decoded`] (far cheaper with glibc malloc).
 //! - Memory stays bounded by [`DecodeOptions`] (in-flight records and bytes) plus the largest
-//!   item and one chunk; dropping a stream cancels its pending decode work.
+//!   item and one chunk; dropping a stream cancels its pending decode work. An item or event
+//!   larger than [`DecodeOptions::max_object_bytes`] is an [`Error::TooLarge`] item that ends
+//!   the stream.
 
 pub mod parallel;
 pub mod reclaim;
@@ -59,6 +61,7 @@ pub(crate) fn transform_or_keep<T: 'static>(transform: Option<ItemTransform<T>>)
 enum Failure {
     Split(String),
     Body(String),
+    TooLarge(usize),
 }
 
 enum Advance {
@@ -92,13 +95,19 @@ where
         Self {
             body,
             url: url.into(),
-            splitter: ListSplitter::new(),
+            splitter: ListSplitter::new().with_max_value_bytes(crate::config::DEFAULT_MAX_OBJECT_BYTES),
             early: VecDeque::new(),
             meta: None,
             body_done: false,
             failure: None,
             failure_reported: false,
         }
+    }
+
+    /// Sets the largest item (or envelope field) accepted, in bytes.
+    pub fn with_max_item_bytes(mut self, limit: usize) -> Self {
+        self.splitter = std::mem::take(&mut self.splitter).with_max_value_bytes(limit);
+        self
     }
 
     /// The list's metadata, once read.
@@ -114,6 +123,12 @@ where
     fn error(&self) -> Error {
         match &self.failure {
             Some(Failure::Body(m)) => Error::Body { url: self.url.clone(), message: m.clone() },
+            Some(Failure::TooLarge(limit)) => Error::TooLarge {
+                url: self.url.clone(),
+                what: "list item",
+                limit: *limit,
+                setting: "Config.max_object_bytes",
+            },
             Some(Failure::Split(m)) => Error::Decode {
                 what: format!("list from {}", self.url),
                 source: <serde_json::Error as serde::de::Error>::custom(m),
@@ -135,6 +150,10 @@ where
                 }
                 Ok(None) if self.body_done => return Poll::Ready(Advance::End),
                 Ok(None) => {}
+                Err(SplitError::TooLarge { limit, .. }) => {
+                    self.failure = Some(Failure::TooLarge(limit));
+                    return Poll::Ready(Advance::Failed);
+                }
                 Err(e) => {
                     self.failure = Some(Failure::Split(e.to_string()));
                     return Poll::Ready(Advance::Failed);
@@ -283,7 +302,8 @@ where
             })?;
             Ok(finish(item))
         });
-        Self { inner: OrderedDecode::new(ListRecords::new(body, url), map, pool, opts) }
+        let records = ListRecords::new(body, url).with_max_item_bytes(opts.max_object_bytes);
+        Self { inner: OrderedDecode::new(records, map, pool, opts) }
     }
 
     /// The list's metadata (resourceVersion, continue token), as soon as the server has sent it.
@@ -405,7 +425,7 @@ where
                 Ok(ev) => Ok(ev.map(&finish)),
                 Err(source) => Err(Error::Decode { what: format!("watch event from {map_url}"), source }),
             });
-        let lines = NonBlankLines(LineStream::new(body, url));
+        let lines = NonBlankLines(LineStream::new(body, url).with_max_line_bytes(opts.max_object_bytes));
         Self { inner: Some(OrderedDecode::new(lines, map, pool, opts)) }
     }
 }

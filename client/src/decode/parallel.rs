@@ -235,6 +235,10 @@ pub struct DecodeOptions {
     /// A pending group of at most this many bytes is decoded inline when nothing is in flight
     /// and the source has nothing more ready (default 4 KiB; a single record always is).
     pub inline_bytes: usize,
+    /// The largest record the list and watch sources of [`crate::decode`] accept: one list
+    /// item or one watch event (default [`crate::config::DEFAULT_MAX_OBJECT_BYTES`]; `Api`
+    /// passes `Config.max_object_bytes`). A larger one is [`crate::Error::TooLarge`].
+    pub max_object_bytes: usize,
 }
 
 impl Default for DecodeOptions {
@@ -245,6 +249,7 @@ impl Default for DecodeOptions {
             batch_records: 64,
             batch_bytes: 256 << 10,
             inline_bytes: 4 << 10,
+            max_object_bytes: crate::config::DEFAULT_MAX_OBJECT_BYTES,
         }
     }
 }

@@ -89,14 +89,14 @@ impl Auth {
         let a = &config.auth;
         if !config.is_https() {
             if !a.is_empty() {
-                tracing::debug!(server = %config.cluster_url, "server URL is not https: credentials are not sent");
+                let server = crate::config::redact::uri(&config.cluster_url);
+                tracing::debug!(%server, "server URL is not https: credentials are not sent");
             }
             return Ok(Self { source: Source::None });
         }
         let static_token = a.token.as_ref().map(|t| bearer(t.expose())).transpose()?;
-        let source = if let Some(exec) = &a.exec {
-            let cluster = exec.provide_cluster_info.then(|| cluster_info(config));
-            Source::Exec(ExecCredentialProvider::new(exec.clone(), cluster))
+        let source = if let Some(provider) = config.exec_provider() {
+            Source::Exec(provider)
         } else if let Some(path) = &a.token_file {
             Source::TokenFile(TokenFile { path: path.clone(), fallback: static_token, cache: Mutex::new(None) })
         } else if let Some(t) = static_token {
@@ -200,25 +200,6 @@ impl TokenFile {
         let v = bearer(token).map_err(|_| Error::Auth(format!("token file {shown} holds an invalid token")))?;
         Ok((v, mtime))
     }
-}
-
-/// What `KUBERNETES_EXEC_INFO` carries about the cluster (`spec.cluster`).
-fn cluster_info(config: &Config) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    m.insert("server".into(), config.cluster_url.to_string().into());
-    if let Some(name) = &config.tls_server_name {
-        m.insert("tls-server-name".into(), name.clone().into());
-    }
-    if config.insecure_skip_tls_verify {
-        m.insert("insecure-skip-tls-verify".into(), true.into());
-    }
-    if let Some(ca) = &config.root_ca_pem {
-        m.insert("certificate-authority-data".into(), base64::engine::general_purpose::STANDARD.encode(ca).into());
-    }
-    if let Some(p) = &config.proxy_url {
-        m.insert("proxy-url".into(), p.to_string().into());
-    }
-    serde_json::Value::Object(m)
 }
 
 /// The impersonation headers for `imp`, in order.

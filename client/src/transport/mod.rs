@@ -15,15 +15,27 @@
 //!   refreshable credential (token file, exec plugin) refreshes it and re-sends the request once.
 //!   When the final outcome is an error after more than one attempt, it is
 //!   [`Error::RetriesExhausted`] listing what the earlier attempts failed with.
-//! - `Config.timeout` bounds each attempt of a Normal request up to the response head (reading
-//!   the body is the caller's business); LongRunning requests have no timeout. A timeout is
-//!   [`Error::Timeout`] and is not retried.
+//! - One deadline per request: `Config.timeout` from the moment a Normal request is sent bounds
+//!   the rate limiter's wait, every attempt, every retry and the sleep before it
+//!   ([`Transport::send`] up to the final response head; [`crate::Client`] extends the same
+//!   deadline over reading the body). A retry whose sleep would end past the deadline is not
+//!   made: the response that asked for it is returned. LongRunning requests (watches, followed
+//!   logs) have no deadline. A timeout is [`Error::Timeout`] and is not retried.
+//! - A server's `Retry-After` is honoured up to 60 s (`retry::MAX_RETRY_AFTER`).
+//! - Opening a connection (TCP connect, a proxy's CONNECT answer, the TLS handshake) is bounded
+//!   by `Config.connect_timeout`, for every kind of request. Every TCP connection has keepalive
+//!   on (first probe after 15 s idle, then every 30 s: `proxy::KEEPALIVE_*`), so a peer that
+//!   vanished is noticed even on an idle watch. An exec plugin's run is bounded by its own
+//!   timeout ([`crate::config::exec::DEFAULT_TIMEOUT`]) and, for a Normal request, by the
+//!   deadline.
 //! - TLS failures are [`Error::Tls`] naming the host and the cause (e.g. `invalid peer
 //!   certificate: UnknownIssuer`); other connection failures are [`Error::Connect`] naming the
 //!   URL.
 //! - `Warning` response headers are logged (`tracing::warn!`) and passed to the handler set
 //!   with [`Transport::on_warning`].
-//! - Nothing logged or returned contains credentials.
+//! - Nothing logged or returned contains credentials: URLs in errors, logs and `Debug` have their
+//!   user info replaced by `[REDACTED]@`. User info in the server URL is never sent (not in
+//!   the request line to a plain proxy, not in HTTP/2's `:authority`).
 
 use std::future::Future;
 use std::io;
@@ -43,9 +55,10 @@ use parking_lot::{Mutex, RwLock};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 use tokio_rustls::client::TlsStream;
 
-use crate::config::Config;
+use crate::config::{redact, Config};
 use crate::error::{Error, Result};
 
 mod auth;
@@ -100,7 +113,7 @@ struct Inner {
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport")
-            .field("server", &self.inner.config.cluster_url)
+            .field("server", &redact::uri(&self.inner.config.cluster_url))
             .field("auth", &self.inner.auth)
             .field("limiter", &self.inner.limiter)
             .finish_non_exhaustive()
@@ -165,10 +178,46 @@ impl Transport {
     }
 
     /// Sends one request (`req`'s URI is absolute) under the retry policy and returns the final
-    /// response, whatever its status.
+    /// response, whatever its status; a Normal request must have its response head within
+    /// `Config.timeout`.
     pub async fn send(&self, req: http::Request<Bytes>, kind: RequestKind) -> Result<http::Response<Incoming>> {
+        self.send_until(req, kind, self.deadline(kind)).await
+    }
+
+    /// When a request of `kind` sent now must be done: `Config.timeout` from now for a Normal
+    /// request, `None` for a LongRunning one or without a timeout.
+    pub(crate) fn deadline(&self, kind: RequestKind) -> Option<Instant> {
+        match (kind, self.inner.config.timeout) {
+            (RequestKind::Normal, Some(after)) => Some(Instant::now() + after),
+            _ => None,
+        }
+    }
+
+    /// [`Transport::send`] with a deadline fixed by the caller (who may spend what remains of it
+    /// reading the body).
+    pub(crate) async fn send_until(
+        &self,
+        req: http::Request<Bytes>,
+        kind: RequestKind,
+        deadline: Option<Instant>,
+    ) -> Result<http::Response<Incoming>> {
+        let Some(deadline) = deadline else { return self.send_with_retries(req, kind, None).await };
+        let method = req.method().to_string();
+        let url = crate::client::path_of(req.uri());
+        match tokio::time::timeout_at(deadline, self.send_with_retries(req, kind, Some(deadline))).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::Timeout { method, url, after: self.inner.config.timeout.unwrap_or_default() }),
+        }
+    }
+
+    async fn send_with_retries(
+        &self,
+        req: http::Request<Bytes>,
+        kind: RequestKind,
+        deadline: Option<Instant>,
+    ) -> Result<http::Response<Incoming>> {
         let (parts, body) = req.into_parts();
-        let url = parts.uri.to_string();
+        let url = redact::uri(&parts.uri);
         let max_retries = self.inner.config.max_retries;
         let mut retries = 0u32;
         let mut attempts = 0u32;
@@ -191,9 +240,9 @@ impl Transport {
                         continue;
                     }
                     if let Some(after) = retry::retry_after(status, resp.headers()) {
-                        if retries < max_retries {
+                        let wait = retry::delay(after, retries + 1);
+                        if retries < max_retries && !passes(deadline, wait) {
                             retries += 1;
-                            let wait = retry::delay(after, retries);
                             earlier.push(format!("HTTP {} with Retry-After {}s", status.as_u16(), after.as_secs()));
                             tracing::debug!(method = %parts.method, url, status = status.as_u16(), ?wait, retry = retries, "retrying");
                             drain(resp).await;
@@ -204,9 +253,13 @@ impl Transport {
                     return Ok(resp);
                 }
                 Err(failure) => {
-                    if failure.connection && retry::is_idempotent_read(&parts.method) && retries < max_retries {
+                    let wait = retry::delay(retry::CONNECTION_RETRY_DELAY, retries + 1);
+                    if failure.connection
+                        && retry::is_idempotent_read(&parts.method)
+                        && retries < max_retries
+                        && !passes(deadline, wait)
+                    {
                         retries += 1;
-                        let wait = retry::delay(retry::CONNECTION_RETRY_DELAY, retries);
                         tracing::debug!(method = %parts.method, url, error = %failure.error, ?wait, retry = retries, "retrying");
                         earlier.push(failure.error.to_string());
                         tokio::time::sleep(wait).await;
@@ -236,7 +289,7 @@ impl Transport {
         }
         let mut req = http::Request::new(Full::new(body.clone()));
         *req.method_mut() = parts.method.clone();
-        *req.uri_mut() = parts.uri.clone();
+        *req.uri_mut() = without_user_info(&parts.uri);
         *req.version_mut() = http::Version::HTTP_11;
         *req.headers_mut() = parts.headers.clone();
         let headers = req.headers_mut();
@@ -261,23 +314,9 @@ impl Transport {
             }
             inner.http.read().clone()
         };
-        let url = parts.uri.to_string();
+        let url = redact::uri(&parts.uri);
         let host = tls::host_of(&parts.uri);
-        let fut = http.request(req);
-        let result = match (kind, inner.config.timeout) {
-            (RequestKind::Normal, Some(after)) => match tokio::time::timeout(after, fut).await {
-                Ok(r) => r,
-                Err(_) => {
-                    return Err(Failure::fatal(Error::Timeout {
-                        method: parts.method.to_string(),
-                        url: crate::client::path_of(&parts.uri),
-                        after,
-                    }))
-                }
-            },
-            _ => fut.await,
-        };
-        result.map_err(|e| classify(e, url, host))
+        http.request(req).await.map_err(|e| classify(e, url, host))
     }
 
     /// Switches to the exec plugin's client certificate if it changed (new pool).
@@ -308,6 +347,22 @@ impl Transport {
             }
         }
     }
+}
+
+/// `uri` without `user:password@`, which is never sent: HTTP/2 forbids it in `:authority`, and
+/// a plain proxy would read it in the request line.
+fn without_user_info(uri: &http::Uri) -> http::Uri {
+    let Some(host) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')).map(|(_, host)| host) else {
+        return uri.clone();
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.authority = host.parse().ok();
+    http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
+}
+
+/// Whether sleeping `wait` from now would pass `deadline`.
+fn passes(deadline: Option<Instant>, wait: Duration) -> bool {
+    deadline.is_some_and(|d| Instant::now() + wait >= d)
 }
 
 /// A failed attempt and whether it is a connection failure (retriable for reads).
@@ -401,7 +456,13 @@ fn build_client(config: &Config, client_cert: Option<(&[u8], &[u8])>) -> Result<
         None => None,
     };
     let proxy = config.proxy_url.as_ref().map(proxy::Proxy::from_uri).transpose()?.map(Arc::new);
-    let connector = Connector { tls, server_name, cluster_host: tls::host_of(&config.cluster_url), proxy };
+    let connector = Connector {
+        tls,
+        server_name,
+        cluster_host: tls::host_of(&config.cluster_url),
+        proxy,
+        connect_timeout: config.connect_timeout,
+    };
     let mut builder = HyperClient::builder(TokioExecutor::new());
     builder.pool_timer(TokioTimer::new()).timer(TokioTimer::new()).pool_idle_timeout(Duration::from_secs(90));
     builder.http2_keep_alive_interval(Duration::from_secs(30)).http2_keep_alive_while_idle(false);
@@ -439,6 +500,14 @@ pub(crate) enum ConnectError {
     /// The URI cannot be connected to.
     #[error("cannot connect to {0}: no host")]
     NoHost(String),
+    /// Opening the connection (TCP, proxy CONNECT, TLS) took longer than `Config.connect_timeout`.
+    #[error("opening a connection to {target} took longer than {after:?} (Config.connect_timeout)")]
+    TimedOut {
+        /// The server host.
+        target: String,
+        /// The limit.
+        after: Duration,
+    },
 }
 
 /// Opens connections: direct or via the proxy, then TLS for https.
@@ -449,6 +518,8 @@ pub(crate) struct Connector {
     server_name: Option<ServerName<'static>>,
     cluster_host: String,
     proxy: Option<Arc<proxy::Proxy>>,
+    /// Bounds [`Connector::connect`] as a whole.
+    connect_timeout: Duration,
 }
 
 impl tower_service::Service<http::Uri> for Connector {
@@ -462,7 +533,14 @@ impl tower_service::Service<http::Uri> for Connector {
 
     fn call(&mut self, uri: http::Uri) -> Self::Future {
         let this = self.clone();
-        Box::pin(async move { this.connect(uri).await })
+        Box::pin(async move {
+            let after = this.connect_timeout;
+            let target = tls::host_of(&uri);
+            match tokio::time::timeout(after, this.connect(uri)).await {
+                Ok(r) => r,
+                Err(_) => Err(ConnectError::TimedOut { target, after }),
+            }
+        })
     }
 }
 
@@ -471,7 +549,7 @@ impl Connector {
         let https = uri.scheme_str() == Some("https");
         let host = tls::host_of(&uri);
         if host.is_empty() {
-            return Err(ConnectError::NoHost(uri.to_string()));
+            return Err(ConnectError::NoHost(redact::uri(&uri)));
         }
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let (tcp, proxied) = match (&self.proxy, https) {

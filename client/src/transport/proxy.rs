@@ -5,7 +5,8 @@
 //! `http` target the TCP connection goes to the proxy and requests are sent in absolute form
 //! (plain proxying). Only `http://` proxy URLs are supported; user info in the proxy URL
 //! (`http://user:pass@proxy:3128`) becomes a `Proxy-Authorization: Basic` header. A proxy that
-//! refuses the tunnel gives an error quoting its status line.
+//! refuses the tunnel gives an error quoting its status line. The whole connection set-up,
+//! waiting for the CONNECT answer included, is bounded by the connector (`Config.connect_timeout`).
 
 use std::time::Duration;
 
@@ -17,8 +18,10 @@ use crate::error::{Error, Result};
 
 use super::ConnectError;
 
-/// How long a TCP connect may take (client-go's dialer uses 30 s).
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Idle time before the first TCP keepalive probe (Go's dialer: 15 s).
+pub(crate) const KEEPALIVE_IDLE: Duration = Duration::from_secs(15);
+/// Time between TCP keepalive probes.
+pub(crate) const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// The largest CONNECT response head accepted.
 const MAX_CONNECT_RESPONSE: usize = 16 * 1024;
 
@@ -114,19 +117,45 @@ impl Proxy {
     }
 }
 
-/// Opens a TCP connection with [`CONNECT_TIMEOUT`] and `TCP_NODELAY`.
+/// Opens a TCP connection with `TCP_NODELAY` and keepalive ([`KEEPALIVE_IDLE`],
+/// [`KEEPALIVE_INTERVAL`]). The caller bounds the time it takes (`Config.connect_timeout`).
 pub(crate) async fn tcp_connect(host: &str, port: u16) -> Result<TcpStream, ConnectError> {
     let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
-    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect((host, port))).await {
-        Ok(Ok(tcp)) => tcp,
-        Ok(Err(source)) => return Err(ConnectError::Io { addr, source }),
-        Err(_) => {
-            return Err(ConnectError::Io {
-                addr,
-                source: std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"),
-            })
-        }
-    };
+    let tcp = TcpStream::connect((host, port)).await.map_err(|source| ConnectError::Io { addr, source })?;
     let _ = tcp.set_nodelay(true);
+    // Best effort, as Go's dialer: a platform without these options still connects.
+    let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive());
     Ok(tcp)
+}
+
+fn keepalive() -> socket2::TcpKeepalive {
+    let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
+    #[cfg(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "ios",
+        target_os = "freebsd",
+        target_os = "netbsd",
+        target_os = "windows"
+    ))]
+    let keepalive = keepalive.with_interval(KEEPALIVE_INTERVAL);
+    keepalive
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn connections_have_tcp_keepalive() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tcp = tcp_connect("127.0.0.1", port).await.unwrap();
+        let sock = socket2::SockRef::from(&tcp);
+        assert!(sock.keepalive().unwrap());
+        assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE_IDLE);
+        assert_eq!(sock.tcp_keepalive_interval().unwrap(), KEEPALIVE_INTERVAL);
+    }
 }

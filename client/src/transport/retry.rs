@@ -8,6 +8,9 @@
 //!   retried only for idempotent reads (`GET`, `HEAD`; watches are GETs), after the larger of
 //!   1 s and the backoff. A `POST`/`PUT`/`PATCH`/`DELETE` is never re-sent after a connection
 //!   failure: the server may have processed it.
+//! - The server's delay is capped at [`MAX_RETRY_AFTER`] (client-go has no cap; a
+//!   `Retry-After: 86400` must not park a request for a day), and the transport never sleeps
+//!   past the request's deadline: it returns the response instead.
 //! - At most `max_retries` retries (client-go: 10). Backoff: 100 ms doubling per retry, capped
 //!   at 5 s, plus up to 10% jitter; it only ever lengthens the server's delay.
 //! - TLS failures and timeouts are not retried.
@@ -18,17 +21,19 @@ use http::{HeaderMap, Method, StatusCode};
 
 /// The delay before retrying a failed connection (client-go: 1 s).
 pub(crate) const CONNECTION_RETRY_DELAY: Duration = Duration::from_secs(1);
+/// The longest `Retry-After` honoured; a longer one is cut to this.
+pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 const BACKOFF_BASE: Duration = Duration::from_millis(100);
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
-/// The server's `Retry-After` delay when `status` is retriable (429 or 5xx) and the header
-/// holds a whole number of seconds; `None` otherwise.
+/// The server's `Retry-After` delay (at most [`MAX_RETRY_AFTER`]) when `status` is retriable
+/// (429 or 5xx) and the header holds a whole number of seconds; `None` otherwise.
 pub(crate) fn retry_after(status: StatusCode, headers: &HeaderMap) -> Option<Duration> {
     if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
         return None;
     }
     let secs = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?.trim().parse::<u64>().ok()?;
-    Some(Duration::from_secs(secs))
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// Whether `method` may be re-sent after a connection failure.
