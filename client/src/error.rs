@@ -73,6 +73,16 @@ pub enum Error {
         /// The timeout.
         after: Duration,
     },
+    /// A watch delivered nothing (no event, no bookmark) for `idle`: the connection is taken
+    /// for dead and the watch is started again from the last resourceVersion (the informer's
+    /// `watch_idle_timeout`).
+    #[error("watch of {resource} silent for {idle:?}: taken for dead, resumed from the last resourceVersion")]
+    WatchIdle {
+        /// What was watched (the informer's name, e.g. `v1/pods`).
+        resource: String,
+        /// How long it was silent.
+        idle: Duration,
+    },
     /// A response body (or a watch event) could not be decoded.
     #[error("cannot decode {what}: {source}")]
     Decode {

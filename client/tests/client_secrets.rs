@@ -126,6 +126,9 @@ fn debug_of_every_config_type_hides_the_secrets() {
     assert_clean("Config", &shown);
     assert!(shown.contains("127.0.0.1:1") && shown.contains("[REDACTED]@"), "{shown}");
     assert_clean("Config (pretty)", &format!("{config:#?}"));
+    let url = config.redacted_server_url();
+    assert_clean("Config::redacted_server_url", &url);
+    assert_eq!(url, "https://[REDACTED]@127.0.0.1:1");
     assert_clean("AuthInfo", &format!("{:?}", config.auth));
     assert_clean("ExecConfig", &format!("{:?}", exec()));
     assert_clean("ExecCredentialProvider", &format!("{:?}", config.exec_provider().unwrap()));

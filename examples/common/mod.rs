@@ -23,7 +23,7 @@ pub struct Connection {
 /// Connects, printing where to.
 pub async fn connect() -> Result<Connection, Box<dyn std::error::Error>> {
     if let Some(config) = infer_config().await {
-        println!("using the current kubeconfig context / in-cluster config: {}", config.cluster_url);
+        println!("using the current kubeconfig context / in-cluster config: {}", config.redacted_server_url());
         return Ok(Connection { client: Client::new(config)?, server: None });
     }
     let server = ApiServer::start().await?;

@@ -27,8 +27,7 @@
 //!   for `watch_idle_timeout` is treated as dead: it is dropped and resumed at once from the
 //!   last-synced resourceVersion, without a list and without backoff (a half-open connection
 //!   cannot freeze the reflector). The error handler and [`ReflectorStatus::last_error`] see
-//!   it as [`Error::Timeout`] with method `WATCH`, the reflector's name as url and the idle
-//!   limit as `after`. During a streaming list it fails that attempt (list+watch follows).
+//!   it as [`Error::WatchIdle`] naming the reflector and the idle limit. During a streaming list it fails that attempt (list+watch follows).
 //!   Default [`DEFAULT_WATCH_IDLE_TIMEOUT`], 5 minutes: kube-apiserver sends a bookmark to
 //!   watchers that allow them about every minute (and 2 s before `timeoutSeconds`), so a
 //!   healthy watch is never silent that long; a server without bookmarks ends every watch
@@ -290,7 +289,7 @@ where
 
     /// The error a watch that went silent for `idle` stands for.
     fn idle_error(&self, idle: Duration) -> Error {
-        Error::Timeout { method: "WATCH".into(), url: self.opts.name.clone(), after: idle }
+        Error::WatchIdle { resource: self.opts.name.clone(), idle }
     }
 
     fn watch_timeout(&self) -> i64 {

@@ -447,9 +447,8 @@ fn idle_errors(o: &mut ReflectorOptions<ConfigMap>) -> Arc<Mutex<Vec<Duration>>>
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
     o.error_handler = Some(Arc::new(move |e: &Error| {
-        if let Error::Timeout { method, after, .. } = e {
-            assert_eq!(method, "WATCH");
-            s2.lock().push(*after);
+        if let Error::WatchIdle { idle, .. } = e {
+            s2.lock().push(*idle);
         }
     }));
     seen
@@ -474,7 +473,7 @@ async fn silent_watch_is_restarted_from_the_last_rv_without_list_or_backoff() {
     assert_eq!(r.script.lists().len(), 1, "no relist");
     assert_eq!(r.store.ops(), ["replace  @10", "add a", "add b"]);
     assert_eq!(idle.lock().clone(), [Duration::from_secs(60)]);
-    assert!(matches!(r.status.last_error().as_deref(), Some(Error::Timeout { .. })));
+    assert!(matches!(r.status.last_error().as_deref(), Some(Error::WatchIdle { .. })));
     // The resumed watch goes silent too: restarted again, from the newer resourceVersion.
     tokio::time::sleep(Duration::from_secs(60)).await;
     let w = r.script.watches();

@@ -246,8 +246,8 @@ fn idle_errors(inf: &SharedIndexInformer<ConfigMap>) -> Arc<Mutex<Vec<Duration>>
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
     inf.set_watch_error_handler(move |e: &Error| {
-        if let Error::Timeout { after, .. } = e {
-            s2.lock().push(*after);
+        if let Error::WatchIdle { idle, .. } = e {
+            s2.lock().push(*idle);
         }
     })
     .unwrap();

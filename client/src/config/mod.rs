@@ -253,6 +253,12 @@ impl Config {
         uri_without_root_slash(&self.cluster_url)
     }
 
+    /// The server URL for messages and logs: as [`Config::server_url`], with any user info
+    /// (`user:password@`) replaced by `[REDACTED]@`.
+    pub fn redacted_server_url(&self) -> String {
+        redact::url(&self.server_url()).into_owned()
+    }
+
     /// What an exec plugin receives as `spec.cluster` in `KUBERNETES_EXEC_INFO` when its
     /// kubeconfig entry sets `provideClusterInfo: true`: `server`, `certificate-authority-data`
     /// (base64), `tls-server-name`, `insecure-skip-tls-verify`, `proxy-url` and `config` (the
