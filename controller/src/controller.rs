@@ -218,10 +218,42 @@ where
     /// Runs until `shutdown` is cancelled; see the module docs. `state` is reachable from every
     /// reconcile through [`Context::state`].
     pub async fn run<S, R, Fut, E>(
+        self,
+        reconcile: R,
+        state: S,
+        shutdown: CancellationToken,
+    ) -> Result<(), ControllerError>
+    where
+        S: Send + Sync + 'static,
+        R: Fn(ObjectKey, Context<S>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Action, E>> + Send + 'static,
+        E: fmt::Display + Send + 'static,
+    {
+        self.run_until(reconcile, state, shutdown, CancellationToken::new()).await
+    }
+
+    /// Starts the informers without reconciling (a standby keeping its caches warm); `run`
+    /// later finds them running.
+    pub(crate) fn start_informers(&self) {
+        self.factory.start();
+        for s in &self.sources {
+            s.start_own();
+        }
+    }
+
+    /// The controller's name.
+    pub(crate) fn controller_name(&self) -> &str {
+        &self.name
+    }
+
+    /// [`Controller::run`], where `abandon` cancelled during shutdown ends the wait for
+    /// in-flight reconciles at once (the manager's answer to a lost lease).
+    pub(crate) async fn run_until<S, R, Fut, E>(
         mut self,
         reconcile: R,
         state: S,
         shutdown: CancellationToken,
+        abandon: CancellationToken,
     ) -> Result<(), ControllerError>
     where
         S: Send + Sync + 'static,
@@ -240,10 +272,7 @@ where
                 return Err(e);
             }
         }
-        self.factory.start();
-        for s in &self.sources {
-            s.start_own();
-        }
+        self.start_informers();
 
         let timeout = self.cache_sync_timeout;
         let synced = futures::future::join_all(self.sources.iter().map(|s| s.wait_synced(timeout)));
@@ -274,6 +303,7 @@ where
         let reconcile = Arc::new(reconcile);
         let name: Arc<str> = self.name.as_str().into();
         tracing::info!(controller = %name, workers = self.max_concurrent, "caches synced; starting workers");
+        self.metrics.set_synced(true);
         let mut workers = JoinSet::new();
         for _ in 0..self.max_concurrent {
             workers.spawn(worker(
@@ -292,11 +322,13 @@ where
         scheduler.queue.shut_down();
         let deadline = tokio::time::sleep(self.shutdown_timeout);
         tokio::pin!(deadline);
+        let abandon = abandon.cancelled();
+        tokio::pin!(abandon);
         let mut abandoned = None;
         loop {
             tokio::select! {
                 r = workers.join_next() => if r.is_none() { break },
-                _ = &mut deadline => {
+                _ = futures::future::select(&mut deadline, &mut abandon) => {
                     let in_flight = self.metrics.snapshot().active_workers;
                     tracing::warn!(controller = %name, in_flight, "shutdown deadline passed; abandoning reconciles");
                     workers.abort_all();
@@ -321,6 +353,7 @@ where
     async fn stop(&mut self, scheduler: &Scheduler) {
         scheduler.queue.shut_down();
         self.metrics.set_queue(None);
+        self.metrics.set_synced(false);
         for s in &mut self.sources {
             s.stop().await;
         }

@@ -23,6 +23,11 @@
 //! panicking reconcile is caught, counted and retried; shutdown stops taking keys, waits for
 //! in-flight reconciles up to a deadline, then stops the informers. The modules say how.
 //!
+//! A [`Manager`] runs several controllers and tasks over one shared informer factory, with
+//! optional leader election on a Lease (a warm standby can keep its caches synced; losing the
+//! Lease stops reconciling at once), graceful shutdown on SIGTERM/SIGINT, and
+//! [`/healthz` and `/readyz`](health).
+//!
 //! Helpers: [`finalizer`](finalizer::finalizer), [ownerReference builders](owner),
 //! [`retry_on_conflict`](retry::retry_on_conflict), [`poll_until`](wait::poll_until),
 //! [field selector builders](fields), and [`CancellationToken`] re-exported.
@@ -58,7 +63,9 @@ mod action;
 mod context;
 mod controller;
 mod error;
+pub mod health;
 mod key;
+mod manager;
 mod metrics;
 mod predicate;
 pub mod queue;
@@ -75,6 +82,7 @@ pub use context::Context;
 pub use controller::{Controller, DEFAULT_CACHE_SYNC_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use error::{CacheSyncFailure, ControllerError};
 pub use key::ObjectKey;
+pub use manager::{LeaderStatus, Manager, ManagerError};
 pub use metrics::{ControllerMetrics, MetricsSnapshot};
 pub use predicate::Predicate;
 pub use queue::{default_rate_limiter, DEFAULT_ERROR_BACKOFF_BASE, DEFAULT_ERROR_BACKOFF_MAX};

@@ -25,6 +25,7 @@ use crate::key::ObjectKey;
 struct Counters {
     queue: Mutex<Option<RateLimitingQueue<ObjectKey>>>,
     filtered: AtomicU64,
+    synced: std::sync::atomic::AtomicBool,
     success: AtomicU64,
     requeue_after: AtomicU64,
     error: AtomicU64,
@@ -63,6 +64,8 @@ pub struct MetricsSnapshot {
     pub active_workers: usize,
     /// The controller's `max_concurrent_reconciles`.
     pub max_concurrent_reconciles: usize,
+    /// Every cache synced and the workers started (false again once the controller stopped).
+    pub caches_synced: bool,
 }
 
 impl MetricsSnapshot {
@@ -97,6 +100,7 @@ impl ControllerMetrics {
             enqueued: c.enqueued.load(Ordering::SeqCst),
             active_workers: c.active.load(Ordering::SeqCst),
             max_concurrent_reconciles: c.max_concurrent.load(Ordering::SeqCst),
+            caches_synced: c.synced.load(Ordering::SeqCst),
         }
     }
 
@@ -107,6 +111,10 @@ impl ControllerMetrics {
     /// The queue whose depth to report (`None` once the controller stopped).
     pub(crate) fn set_queue(&self, queue: Option<RateLimitingQueue<ObjectKey>>) {
         *self.counters.queue.lock() = queue;
+    }
+
+    pub(crate) fn set_synced(&self, synced: bool) {
+        self.counters.synced.store(synced, Ordering::SeqCst);
     }
 
     pub(crate) fn filtered(&self) {
