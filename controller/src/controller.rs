@@ -388,6 +388,7 @@ async fn worker<S, R, Fut, E>(
             },
         };
         let active = metrics.started();
+        let began = tokio::time::Instant::now();
         let result = AssertUnwindSafe(async { reconcile(key.clone(), ctx.clone()).await }).catch_unwind().await;
         let outcome = match result {
             Ok(Ok(action)) => {
@@ -417,7 +418,7 @@ async fn worker<S, R, Fut, E>(
             }
         };
         queue.done(&key);
-        metrics.ended(outcome);
+        metrics.ended(outcome, began.elapsed().as_secs_f64());
         drop(active);
     }
 }

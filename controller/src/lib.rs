@@ -26,7 +26,7 @@
 //! A [`Manager`] runs several controllers and tasks over one shared informer factory, with
 //! optional leader election on a Lease (a warm standby can keep its caches synced; losing the
 //! Lease stops reconciling at once), graceful shutdown on SIGTERM/SIGINT, and
-//! [`/healthz` and `/readyz`](health).
+//! [`/healthz`, `/readyz` and `/metrics`](endpoints) (controller-runtime's metric names).
 //!
 //! Helpers: [`finalizer`](finalizer::finalizer), [ownerReference builders](owner),
 //! [`retry_on_conflict`](retry::retry_on_conflict), [`poll_until`](wait::poll_until),
@@ -62,12 +62,13 @@
 mod action;
 mod context;
 mod controller;
+pub mod endpoints;
 mod error;
-pub mod health;
 mod key;
 mod manager;
 mod metrics;
 mod predicate;
+mod prometheus;
 pub mod queue;
 mod source;
 

@@ -19,7 +19,8 @@
 //!   then the Lease is released (if leading) and the shared informers stopped.
 //! - A controller failing (its caches did not sync, a bad selector) stops the whole manager,
 //!   which returns [`ManagerError::Controller`] naming it.
-//! - Health probes (with [`Manager::health_probe_address`]): see [`crate::health`].
+//! - Health probes ([`Manager::health_probe_address`]) and Prometheus metrics
+//!   ([`Manager::metrics_address`]): see [`crate::endpoints`].
 
 use std::fmt;
 use std::future::Future;
@@ -42,10 +43,11 @@ use rudder_informer::SharedInformerFactory;
 use crate::action::Action;
 use crate::context::Context;
 use crate::controller::{Controller, DEFAULT_SHUTDOWN_TIMEOUT};
+use crate::endpoints::{health_routes, EndpointServer, Readiness, Route};
 use crate::error::ControllerError;
-use crate::health::{HealthServer, Readiness};
 use crate::key::ObjectKey;
 use crate::metrics::ControllerMetrics;
+use crate::prometheus::ControllersCollector;
 use crate::source::WatchOptions;
 
 /// Why a manager stopped other than by a clean shutdown.
@@ -66,9 +68,9 @@ pub enum ManagerError {
     /// This process led and lost the Lease; everything was stopped.
     #[error("leadership lost")]
     LeadershipLost,
-    /// The health probe listener could not be bound.
-    #[error("health probes on {addr}: {source}")]
-    HealthProbe {
+    /// A health probe or metrics listener could not be bound.
+    #[error("endpoint on {addr}: {source}")]
+    Endpoint {
         /// The address.
         addr: SocketAddr,
         /// The bind error.
@@ -185,6 +187,8 @@ pub struct Manager {
     warm: bool,
     signals: bool,
     health: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
+    registry: prometheus_client::registry::Registry,
     shutdown_timeout: Duration,
     elector: Arc<Mutex<Option<LeaderElector>>>,
 }
@@ -219,6 +223,8 @@ impl Manager {
             warm: false,
             signals: true,
             health: None,
+            metrics_addr: None,
+            registry: prometheus_client::registry::Registry::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             elector: Arc::new(Mutex::new(None)),
         }
@@ -295,6 +301,18 @@ impl Manager {
         self
     }
 
+    /// Serves `/metrics` (the Prometheus text format) on `addr` while running.
+    pub fn metrics_address(mut self, addr: SocketAddr) -> Self {
+        self.metrics_addr = Some(addr);
+        self
+    }
+
+    /// The registry `/metrics` serves: register your own metrics here before [`Manager::run`];
+    /// the controllers' are added when it starts.
+    pub fn metrics_registry(&mut self) -> &mut prometheus_client::registry::Registry {
+        &mut self.registry
+    }
+
     /// How long tasks may run after shutdown starts (default
     /// [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT)).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
@@ -309,6 +327,7 @@ impl Manager {
 
     /// Runs until `shutdown` is cancelled (or a signal arrives); see the module docs.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ManagerError> {
+        let leader_status = self.leader_status();
         let Manager {
             factory,
             runnables,
@@ -317,6 +336,8 @@ impl Manager {
             warm,
             signals,
             health,
+            metrics_addr,
+            mut registry,
             shutdown_timeout,
             elector,
             ..
@@ -325,15 +346,25 @@ impl Manager {
         if signals {
             spawn_signal_handler(shutdown.clone()).map_err(ManagerError::Signals)?;
         }
-        let readiness = Readiness::new(metrics);
-        let health_server = match health {
-            Some(addr) => Some(
-                HealthServer::start(addr, readiness.clone())
-                    .await
-                    .map_err(|source| ManagerError::HealthProbe { addr, source })?,
-            ),
-            None => None,
-        };
+        let readiness = Readiness::new(metrics.clone());
+        let mut servers = Vec::new();
+        if let Some(addr) = metrics_addr {
+            let lease = leader_election.as_ref().map(|c| (c.name.clone(), leader_status));
+            ControllersCollector::register(&mut registry, metrics, lease);
+            let registry = Arc::new(registry);
+            let route: Route = Arc::new(move || match crate::prometheus::encode(&registry) {
+                Ok(text) => (http::StatusCode::OK, prometheus_client::encoding::prometheus_text::CONTENT_TYPE, text),
+                Err(_) => {
+                    (http::StatusCode::INTERNAL_SERVER_ERROR, "text/plain; charset=utf-8", "encoding failed".into())
+                }
+            });
+            let server = start_endpoint(addr, vec![("/metrics", route)], &mut servers).await?;
+            servers.push(server);
+        }
+        if let Some(addr) = health {
+            let server = start_endpoint(addr, health_routes(readiness.clone()), &mut servers).await?;
+            servers.push(server);
+        }
 
         let (always, leader_only): (Vec<_>, Vec<_>) = runnables.into_iter().partition(|r| !r.leader_only());
         let mut running = JoinSet::new();
@@ -439,8 +470,8 @@ impl Manager {
             }
         }
         factory.shutdown().await;
-        if let Some(h) = health_server {
-            h.stop().await;
+        for server in servers {
+            server.stop().await;
         }
         if lost_leadership {
             return Err(ManagerError::LeadershipLost);
@@ -463,6 +494,23 @@ impl LeaderStatus {
             return true;
         }
         self.elector.lock().as_ref().is_some_and(LeaderElector::is_leader)
+    }
+}
+
+/// Starts an endpoint server; on failure stops those already started.
+async fn start_endpoint(
+    addr: SocketAddr,
+    routes: Vec<(&'static str, Route)>,
+    started: &mut Vec<EndpointServer>,
+) -> Result<EndpointServer, ManagerError> {
+    match EndpointServer::start(addr, routes).await {
+        Ok(s) => Ok(s),
+        Err(source) => {
+            for s in started.drain(..) {
+                s.stop().await;
+            }
+            Err(ManagerError::Endpoint { addr, source })
+        }
     }
 }
 

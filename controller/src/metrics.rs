@@ -17,12 +17,20 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
+use prometheus_client::metrics::histogram::Histogram;
 use rudder_informer::workqueue::RateLimitingQueue;
 
 use crate::key::ObjectKey;
 
-#[derive(Debug, Default)]
+/// Bucket bounds of `controller_runtime_reconcile_time_seconds` (controller-runtime's).
+pub const RECONCILE_TIME_BUCKETS: [f64; 40] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.25, 1.5,
+    1.75, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0, 60.0,
+];
+
+#[derive(Debug)]
 struct Counters {
+    reconcile_time: Histogram,
     queue: Mutex<Option<RateLimitingQueue<ObjectKey>>>,
     filtered: AtomicU64,
     synced: std::sync::atomic::AtomicBool,
@@ -33,6 +41,24 @@ struct Counters {
     enqueued: AtomicU64,
     active: AtomicUsize,
     max_concurrent: AtomicUsize,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self {
+            reconcile_time: Histogram::new(RECONCILE_TIME_BUCKETS),
+            queue: Mutex::default(),
+            filtered: AtomicU64::default(),
+            synced: std::sync::atomic::AtomicBool::default(),
+            success: AtomicU64::default(),
+            requeue_after: AtomicU64::default(),
+            error: AtomicU64::default(),
+            panic: AtomicU64::default(),
+            enqueued: AtomicU64::default(),
+            active: AtomicUsize::default(),
+            max_concurrent: AtomicUsize::default(),
+        }
+    }
 }
 
 /// A live view of one controller's counters; see the module docs. Clones share the counters.
@@ -132,8 +158,14 @@ impl ControllerMetrics {
         ActiveGuard(self.counters.clone())
     }
 
-    pub(crate) fn ended(&self, outcome: Outcome) {
+    /// How long reconciles took, in seconds (the histogram shares its data with this handle).
+    pub(crate) fn reconcile_time(&self) -> &Histogram {
+        &self.counters.reconcile_time
+    }
+
+    pub(crate) fn ended(&self, outcome: Outcome, seconds: f64) {
         let c = &self.counters;
+        c.reconcile_time.observe(seconds);
         let counter = match outcome {
             Outcome::Success => &c.success,
             Outcome::RequeueAfter => &c.requeue_after,

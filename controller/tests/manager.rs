@@ -59,7 +59,12 @@ async fn runs_several_controllers_and_tasks_serves_probes_and_shuts_down_cleanly
     secrets(&client).create(&Default::default(), &s).await.expect("secret");
 
     let addr = free_addr();
-    let mut manager = Manager::new(client.clone()).handle_signals(false).health_probe_address(addr);
+    let metrics_addr = free_addr();
+    let mut manager =
+        Manager::new(client.clone()).handle_signals(false).health_probe_address(addr).metrics_address(metrics_addr);
+    let mine = prometheus_client::metrics::counter::Counter::<u64>::default();
+    manager.metrics_registry().register("my_things", "Things of mine", mine.clone());
+    mine.inc();
     let (probe, mut rx) = Probe::new();
     let cms = manager.controller::<ConfigMap>(WatchOptions::new());
     let cms_metrics = cms.metrics();
@@ -95,6 +100,26 @@ async fn runs_several_controllers_and_tasks_serves_probes_and_shuts_down_cleanly
     }
     assert_eq!(ready, (200, "ok".to_owned()));
     assert_eq!(get(addr, "/nope").await.0, 404);
+
+    // Metrics under controller-runtime's names, read at scrape time, and the user's own.
+    wait_for("both reconciles counted", || cms_metrics.snapshot().success == 1).await;
+    let (code, text) = get(metrics_addr, "/metrics").await;
+    assert_eq!(code, 200);
+    for line in [
+        "# TYPE controller_runtime_reconcile_total counter",
+        r#"controller_runtime_reconcile_total{controller="configmap",result="success"} 1"#,
+        r#"controller_runtime_reconcile_total{controller="secrets",result="error"} 0"#,
+        r#"controller_runtime_reconcile_panics_total{controller="configmap"} 0"#,
+        r#"controller_runtime_reconcile_time_seconds_count{controller="configmap"} 1"#,
+        r#"controller_runtime_max_concurrent_reconciles{controller="secrets"} 1"#,
+        r#"controller_runtime_active_workers{controller="configmap"} 0"#,
+        r#"workqueue_depth{controller="configmap",name="configmap"} 0"#,
+        r#"workqueue_adds_total{controller="configmap",name="configmap"} 1"#,
+        "my_things_total 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    assert!(!text.contains("leader_election_master_status"), "no election, no lease metric");
 
     shutdown.cancel();
     let result = tokio::time::timeout(GUARD, task).await.expect("run returns").expect("task");
@@ -151,7 +176,8 @@ async fn only_the_leader_reconciles_and_losing_the_lease_stops_reconciling_at_on
 
     // The second is a warm standby: its cache syncs, it reconciles nothing, it is ready.
     let addr = free_addr();
-    let mut second = elected(&client, "second").health_probe_address(addr);
+    let metrics_addr = free_addr();
+    let mut second = elected(&client, "second").health_probe_address(addr).metrics_address(metrics_addr);
     let (probe2, mut rx2) = Probe::new();
     let c = second.controller::<ConfigMap>(WatchOptions::new());
     let metrics2 = c.metrics();
@@ -163,6 +189,9 @@ async fn only_the_leader_reconciles_and_losing_the_lease_stops_reconciling_at_on
     wait_for("the standby's cache to sync", || warm.has_synced()).await;
     assert_eq!(get(addr, "/readyz").await.0, 200, "a standby is ready");
     assert!(!status2.is_leader());
+    let lease_metric =
+        |text: &str| text.lines().find(|l| l.starts_with("leader_election_master_status{")).map(|l| l.ends_with(" 1"));
+    assert_eq!(lease_metric(&get(metrics_addr, "/metrics").await.1), Some(false), "a standby reports 0");
     assert_eq!(metrics2.snapshot().reconciles(), 0);
     assert!(rx2.try_recv().is_err(), "the standby reconciled nothing");
 
@@ -177,6 +206,7 @@ async fn only_the_leader_reconciles_and_losing_the_lease_stops_reconciling_at_on
     // The standby takes over (after the lease expires) and reconciles from its warm cache.
     assert!(matches!(next(&mut rx2).await, Ev::Start { ref name, .. } if name == "a"));
     assert!(status2.is_leader());
+    assert_eq!(lease_metric(&get(metrics_addr, "/metrics").await.1), Some(true), "the leader reports 1");
     shutdown2.cancel();
     let result = tokio::time::timeout(GUARD, task2).await.expect("run returns").expect("task");
     result.expect("clean shutdown");
