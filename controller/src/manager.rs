@@ -14,9 +14,11 @@
 //!   compete again).
 //! - Shutdown (the token given to `run`, or SIGTERM/SIGINT when [`Manager::handle_signals`] is
 //!   on, the default): controllers stop as [`Controller::run`] describes (each with its own
-//!   shutdown deadline), tasks are told through their token and awaited up to the manager's
-//!   `shutdown_timeout` (default [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT)),
-//!   then the Lease is released (if leading) and the shared informers stopped.
+//!   shutdown deadline, and always awaited: each stops its own informers), tasks are told
+//!   through their token and awaited up to the manager's `shutdown_timeout` (default
+//!   [`DEFAULT_SHUTDOWN_TIMEOUT`](crate::DEFAULT_SHUTDOWN_TIMEOUT); then abandoned,
+//!   [`ManagerError::TasksAbandoned`]), then the Lease is released (if leading and so
+//!   configured) and the shared informers stopped.
 //! - A controller failing (its caches did not sync, a bad selector) stops the whole manager,
 //!   which returns [`ManagerError::Controller`] naming it.
 //! - Health probes ([`Manager::health_probe_address`]) and Prometheus metrics
@@ -87,6 +89,7 @@ pub enum ManagerError {
 /// Something the manager runs: a controller with its reconcile, or a task.
 trait Runnable: Send {
     fn name(&self) -> &str;
+    fn is_controller(&self) -> bool;
     fn leader_only(&self) -> bool;
     fn warm(&self);
     /// Runs until `shutdown`; `abandon` ends the wait for in-flight work at once.
@@ -116,6 +119,9 @@ where
     fn name(&self) -> &str {
         &self.name
     }
+    fn is_controller(&self) -> bool {
+        true
+    }
     fn leader_only(&self) -> bool {
         true
     }
@@ -142,6 +148,9 @@ struct TaskRunnable {
 impl Runnable for TaskRunnable {
     fn name(&self) -> &str {
         &self.name
+    }
+    fn is_controller(&self) -> bool {
+        false
     }
     fn leader_only(&self) -> bool {
         self.leader_only
@@ -342,6 +351,9 @@ impl Manager {
             elector,
             ..
         } = self;
+        if let Some(config) = &leader_election {
+            config.validate()?;
+        }
         let shutdown = shutdown.child_token();
         if signals {
             spawn_signal_handler(shutdown.clone()).map_err(ManagerError::Signals)?;
@@ -367,10 +379,11 @@ impl Manager {
         }
 
         let (always, leader_only): (Vec<_>, Vec<_>) = runnables.into_iter().partition(|r| !r.leader_only());
-        let mut running = JoinSet::new();
+        // Controllers bound their own shutdown; tasks are bounded by the manager's deadline.
+        let mut running = Running::default();
         let never = CancellationToken::new();
         for r in always {
-            running.spawn(r.run(shutdown.clone(), never.clone()));
+            running.spawn(r, shutdown.clone(), never.clone());
         }
 
         // Without leader election, lead at once; with it, wait for the Lease (or shutdown).
@@ -401,7 +414,7 @@ impl Manager {
                         lost = rx.recv() => break lost,
                         _ = shutdown.cancelled() => break None,
                         // Tasks that end on their own are fine.
-                        Some(_) = running.join_next(), if !running.is_empty() => {}
+                        Some(_) = running.next(), if !running.is_empty() => {}
                     }
                 }
             }
@@ -413,7 +426,7 @@ impl Manager {
             readiness.set_leading(true);
             for r in leader_only {
                 // Losing the Lease cancels `shutdown` below and abandons in-flight work.
-                running.spawn(r.run(shutdown.child_token(), lost.clone()));
+                running.spawn(r, shutdown.child_token(), lost.clone());
             }
             loop {
                 tokio::select! {
@@ -423,7 +436,7 @@ impl Manager {
                         lost_leadership = true;
                         break;
                     }
-                    done = running.join_next() => match done {
+                    done = running.next() => match done {
                         None => {
                             shutdown.cancelled().await;
                             break;
@@ -442,23 +455,22 @@ impl Manager {
         shutdown.cancel();
         let deadline = tokio::time::sleep(shutdown_timeout);
         tokio::pin!(deadline);
+        let mut deadline_passed = false;
         loop {
             tokio::select! {
-                done = running.join_next() => match done {
+                done = running.next() => match done {
                     None => break,
                     Some(Ok(Outcome::Controller(name, Err(source)))) if result.is_ok() => {
                         result = Err(ManagerError::Controller { name, source });
                     }
                     Some(_) => {}
                 },
-                _ = &mut deadline => {
-                    let n = running.len();
-                    running.abort_all();
-                    while running.join_next().await.is_some() {}
-                    if result.is_ok() {
+                _ = &mut deadline, if !deadline_passed => {
+                    deadline_passed = true;
+                    let n = running.abort_tasks().await;
+                    if n > 0 && result.is_ok() {
                         result = Err(ManagerError::TasksAbandoned(n));
                     }
-                    break;
                 }
             }
         }
@@ -477,6 +489,47 @@ impl Manager {
             return Err(ManagerError::LeadershipLost);
         }
         result
+    }
+}
+
+/// What the manager runs, split so the shutdown deadline can abandon tasks but never a
+/// controller (whose own shutdown is bounded and stops its informers).
+#[derive(Default)]
+struct Running {
+    controllers: JoinSet<Outcome>,
+    tasks: JoinSet<Outcome>,
+}
+
+impl Running {
+    fn spawn(&mut self, r: Box<dyn Runnable>, shutdown: CancellationToken, abandon: CancellationToken) {
+        let is_controller = r.is_controller();
+        let fut = r.run(shutdown, abandon);
+        if is_controller {
+            self.controllers.spawn(fut);
+        } else {
+            self.tasks.spawn(fut);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.controllers.is_empty() && self.tasks.is_empty()
+    }
+
+    /// The next to end (`None` when nothing runs).
+    async fn next(&mut self) -> Option<Result<Outcome, tokio::task::JoinError>> {
+        tokio::select! {
+            Some(r) = self.controllers.join_next() => Some(r),
+            Some(r) = self.tasks.join_next() => Some(r),
+            else => None,
+        }
+    }
+
+    /// Abandons every task still running; how many there were.
+    async fn abort_tasks(&mut self) -> usize {
+        let n = self.tasks.len();
+        self.tasks.abort_all();
+        while self.tasks.join_next().await.is_some() {}
+        n
     }
 }
 

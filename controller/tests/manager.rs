@@ -211,3 +211,25 @@ async fn only_the_leader_reconciles_and_losing_the_lease_stops_reconciling_at_on
     let result = tokio::time::timeout(GUARD, task2).await.expect("run returns").expect("task");
     result.expect("clean shutdown");
 }
+
+#[tokio::test]
+async fn tasks_are_abandoned_at_the_shutdown_deadline_and_bad_election_settings_are_typed() {
+    let server = ApiServer::start().await.expect("server");
+    let client = server.client();
+    let mut manager = Manager::new(client.clone()).handle_signals(false).shutdown_timeout(Duration::from_millis(100));
+    manager.add_task("stubborn", false, |_token| std::future::pending());
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(manager.run(shutdown.clone()));
+    shutdown.cancel();
+    let result = tokio::time::timeout(GUARD, task).await.expect("run returns").expect("task");
+    assert!(matches!(result, Err(ManagerError::TasksAbandoned(1))), "{result:?}");
+
+    let lock = LeaseLock::new(client.clone(), "kube-system", "ctrl", "me");
+    let config = LeaderElectionConfig::new(lock).durations(
+        Duration::from_secs(1),
+        Duration::from_secs(2),
+        Duration::from_millis(200),
+    );
+    let result = Manager::new(client).handle_signals(false).leader_election(config).run(CancellationToken::new()).await;
+    assert!(matches!(result, Err(ManagerError::LeaderElection(_))), "{result:?}");
+}
