@@ -246,8 +246,9 @@ where
         &self.name
     }
 
-    /// [`Controller::run`], where `abandon` cancelled during shutdown ends the wait for
-    /// in-flight reconciles at once (the manager's answer to a lost lease).
+    /// [`Controller::run`], where `abandon` stops the controller as `shutdown` does but without
+    /// waiting for in-flight reconciles (the manager's answer to a lost lease): no worker takes
+    /// a key once it fired.
     pub(crate) async fn run_until<S, R, Fut, E>(
         mut self,
         reconcile: R,
@@ -289,7 +290,8 @@ where
             return Err(ControllerError::CacheSync { failures });
         }
 
-        let stop_taking = CancellationToken::new();
+        // Cancelled with `abandon` too, so no worker takes a key once it fires.
+        let stop_taking = abandon.child_token();
         let recorder = EventRecorder::new(self.client.clone(), &self.name, None);
         let informers = {
             let mut map = std::collections::HashMap::new();
@@ -316,7 +318,10 @@ where
             ));
         }
 
-        shutdown.cancelled().await;
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = abandon.cancelled() => {}
+        }
         tracing::info!(controller = %name, "shutting down: no more keys are taken");
         stop_taking.cancel();
         scheduler.queue.shut_down();
@@ -333,7 +338,7 @@ where
                     tracing::warn!(controller = %name, in_flight, "shutdown deadline passed; abandoning reconciles");
                     workers.abort_all();
                     while workers.join_next().await.is_some() {}
-                    abandoned = Some(in_flight);
+                    abandoned = (in_flight > 0).then_some(in_flight);
                     break;
                 }
             }
