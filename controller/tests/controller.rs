@@ -68,8 +68,12 @@ async fn owned_object_events_reconcile_their_controller_owner_only() {
     secrets(&client).delete("a-2", &Default::default()).await.expect("delete");
     r.expect_start("a").await;
     r.expect_end("a").await;
+    // Deleting a primary reconciles its key (the reconcile finds it gone from the cache).
+    cms(&client).delete("b", &Default::default()).await.expect("delete");
+    r.expect_start("b").await;
+    r.expect_end("b").await;
     let s = r.idle().await;
-    assert_eq!(s.reconciles(), 4);
+    assert_eq!(s.reconciles(), 5);
     r.stop().await.expect("clean shutdown");
 }
 
