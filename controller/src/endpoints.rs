@@ -8,7 +8,7 @@
 //!   and is ready to take over) or when every controller it runs has synced its caches; 503
 //!   naming the controllers still syncing otherwise.
 //! - `/metrics` answers the Prometheus text format (0.0.4) of the manager's registry: whatever
-//!   the user registered, and every controller's [`ControllerMetrics`](crate::ControllerMetrics)
+//!   the user registered, and every controller's [`ControllerMetrics`]
 //!   under controller-runtime's names, labelled `controller="<name>"` (workqueue metrics also
 //!   `name="<name>"`): `controller_runtime_reconcile_total{result}` (`success`, `error` (a panic
 //!   counts as one, as controller-runtime recovers it into an error), `requeue` (always 0: there

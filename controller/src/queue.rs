@@ -5,7 +5,7 @@
 //! added while a worker reconciles it is marked dirty and queued again when that worker calls
 //! `done`, so it is never reconciled by two workers at once and events during a reconcile cause
 //! exactly one more. On top of it:
-//! - [`Scheduler::enqueue`] with a zero debounce adds the key at once; with a debounce `d` it
+//! - An event handler's enqueue with a zero debounce adds the key at once; with a debounce `d` it
 //!   adds it `d` after the *first* event of a burst (the delaying queue keeps the earliest
 //!   deadline), so every event of the burst within `d` joins one reconcile, and a steady stream
 //!   of events still reconciles at least once per `d` (no starvation, unlike a trailing timer).
