@@ -403,3 +403,39 @@ async fn shutdown_abandons_reconciles_still_running_at_the_deadline() {
     assert!(matches!(result, Err(ControllerError::ShutdownTimedOut { in_flight: 1, .. })), "{result:?}");
     assert_eq!(metrics.snapshot().active_workers, 0, "the abandoned reconcile is no longer counted");
 }
+
+#[tokio::test]
+async fn the_context_gives_the_cache_and_an_event_recorder_flushed_at_shutdown() {
+    use k8s_openapi::api::core::v1::Event;
+    use rudder_controller::{Action, CancellationToken, Context};
+    use rudder_informer::record::EventType;
+
+    let server = server().await;
+    let client = server.client();
+    create_cm(&client, "a", &[]).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let reconcile = move |key: ObjectKey, ctx: Context<()>| {
+        let tx = tx.clone();
+        async move {
+            let cm = ctx.get::<ConfigMap>(&key).ok_or("not cached")?;
+            assert_eq!(ctx.lister::<ConfigMap>().map(|l| l.namespace(NS).list(&Default::default()).len()), Some(1));
+            assert!(ctx.informer::<Secret>().is_none(), "Secrets are not watched");
+            ctx.recorder().event_for(&*cm, EventType::Normal, "Synced", "reconciled");
+            let _ = tx.send(());
+            Ok::<_, &str>(Action::done())
+        }
+    };
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(Controller::<ConfigMap>::new(client.clone(), WatchOptions::new()).run(
+        reconcile,
+        (),
+        shutdown.clone(),
+    ));
+    tokio::time::timeout(GUARD, rx.recv()).await.expect("reconciled").expect("open");
+    shutdown.cancel();
+    tokio::time::timeout(GUARD, task).await.expect("run returns").expect("task").expect("clean shutdown");
+    let events: Api<Event> = Api::namespaced(client.clone(), NS);
+    let list = events.list(&Default::default()).await.expect("events");
+    let reasons: Vec<_> = list.items.iter().map(|e| (e.reason.clone(), e.involved_object.name.clone())).collect();
+    assert_eq!(reasons, [(Some("Synced".to_string()), Some("a".to_string()))], "written before run returned");
+}
