@@ -425,6 +425,8 @@ async fn the_context_gives_the_cache_and_an_event_recorder_flushed_at_shutdown()
             Ok::<_, &str>(Action::done())
         }
     };
+    // Every request takes a while, so the Event is still being written when shutdown starts.
+    server.control().set_latency(Duration::from_millis(200));
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(Controller::<ConfigMap>::new(client.clone(), WatchOptions::new()).run(
         reconcile,
@@ -434,6 +436,10 @@ async fn the_context_gives_the_cache_and_an_event_recorder_flushed_at_shutdown()
     tokio::time::timeout(GUARD, rx.recv()).await.expect("reconciled").expect("open");
     shutdown.cancel();
     tokio::time::timeout(GUARD, task).await.expect("run returns").expect("task").expect("clean shutdown");
+    // A write still in flight now would be refused.
+    server.control().set_latency(Duration::ZERO);
+    server.control().fail_next(100, "create", "events", 403);
+    server.control().fail_next(100, "patch", "events", 403);
     let events: Api<Event> = Api::namespaced(client.clone(), NS);
     let list = events.list(&Default::default()).await.expect("events");
     let reasons: Vec<_> = list.items.iter().map(|e| (e.reason.clone(), e.involved_object.name.clone())).collect();
