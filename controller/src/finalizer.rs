@@ -1,0 +1,125 @@
+//! Finalizers: make sure cleanup runs before an object goes away (kube-rs's
+//! `runtime::finalizer`, controller-runtime's `controllerutil.AddFinalizer` pattern).
+//!
+//! Contract of [`finalizer`], given the cached object and a finalizer name:
+//! - Not being deleted, finalizer absent: adds it (a merge patch carrying the object's
+//!   resourceVersion, so a stale object fails with 409 Conflict and is retried by the
+//!   controller), then runs [`FinalizerEvent::Apply`] on the patched object in the same call (the
+//!   metadata-only change would not pass the primary kind's default predicate, so waiting for
+//!   its event would wait forever).
+//! - Not being deleted, finalizer present: runs `Apply`.
+//! - Being deleted (deletionTimestamp set), finalizer present: runs [`FinalizerEvent::Cleanup`];
+//!   when it succeeds, removes the finalizer (same optimistic merge patch) and returns its
+//!   [`Action`]; when it fails, the finalizer stays and the error is returned (the controller
+//!   retries with back-off).
+//! - Being deleted, finalizer absent: nothing to do, [`Action::done`].
+//! - Every failure is a [`FinalizerError`] saying which step failed.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use rudder_apimachinery::meta::HasMetadata;
+use rudder_apimachinery::options::PatchOptions;
+use rudder_apimachinery::patch::Patch;
+use rudder_apimachinery::resource::Resource;
+use rudder_client::api::Api;
+use rudder_client::Client;
+
+use crate::action::Action;
+
+/// What the reconcile passed to [`finalizer`] must do.
+#[derive(Debug)]
+pub enum FinalizerEvent<K> {
+    /// The object lives: bring the world in line with it.
+    Apply(Arc<K>),
+    /// The object is being deleted: release what it holds (idempotently: this may run again).
+    Cleanup(Arc<K>),
+}
+
+/// Why [`finalizer`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FinalizerError<E> {
+    /// The `Apply` reconcile failed.
+    #[error("apply failed: {0}")]
+    ApplyFailed(#[source] E),
+    /// The `Cleanup` reconcile failed; the finalizer stays.
+    #[error("cleanup failed: {0}")]
+    CleanupFailed(#[source] E),
+    /// Adding the finalizer failed (409 Conflict when the cached object was stale).
+    #[error("adding finalizer failed: {0}")]
+    AddFinalizer(#[source] rudder_client::Error),
+    /// Removing the finalizer failed (409 Conflict when the object changed meanwhile).
+    #[error("removing finalizer failed: {0}")]
+    RemoveFinalizer(#[source] rudder_client::Error),
+    /// The object has no name or no resourceVersion, so it cannot be patched safely.
+    #[error("object has no {0}")]
+    MissingMetadata(&'static str),
+    /// The finalizer name is empty.
+    #[error("finalizer name is empty")]
+    EmptyName,
+}
+
+/// Runs `reconcile` with the finalizer `name` kept on `obj`; see the module docs.
+pub async fn finalizer<K, F, Fut, E>(
+    client: &Client,
+    name: &str,
+    obj: Arc<K>,
+    reconcile: F,
+) -> Result<Action, FinalizerError<E>>
+where
+    K: Resource + HasMetadata + DeserializeOwned + 'static,
+    F: FnOnce(FinalizerEvent<K>) -> Fut,
+    Fut: Future<Output = Result<Action, E>>,
+{
+    if name.is_empty() {
+        return Err(FinalizerError::EmptyName);
+    }
+    let has = obj.finalizers().iter().any(|f| f == name);
+    let deleting = obj.deletion_timestamp().is_some();
+    match (deleting, has) {
+        (true, false) => Ok(Action::done()),
+        (false, true) => reconcile(FinalizerEvent::Apply(obj)).await.map_err(FinalizerError::ApplyFailed),
+        (false, false) => {
+            let mut finalizers = obj.finalizers().to_vec();
+            finalizers.push(name.to_owned());
+            let patched = patch_finalizers(client, &*obj, finalizers).await.map_err(|e| match e {
+                PatchError::Api(e) => FinalizerError::AddFinalizer(e),
+                PatchError::Missing(m) => FinalizerError::MissingMetadata(m),
+            })?;
+            reconcile(FinalizerEvent::Apply(Arc::new(patched))).await.map_err(FinalizerError::ApplyFailed)
+        }
+        (true, true) => {
+            let action =
+                reconcile(FinalizerEvent::Cleanup(obj.clone())).await.map_err(FinalizerError::CleanupFailed)?;
+            let finalizers: Vec<String> = obj.finalizers().iter().filter(|f| *f != name).cloned().collect();
+            patch_finalizers(client, &*obj, finalizers).await.map_err(|e| match e {
+                PatchError::Api(e) => FinalizerError::RemoveFinalizer(e),
+                PatchError::Missing(m) => FinalizerError::MissingMetadata(m),
+            })?;
+            Ok(action)
+        }
+    }
+}
+
+enum PatchError {
+    Api(rudder_client::Error),
+    Missing(&'static str),
+}
+
+/// Sets `metadata.finalizers` with a merge patch that fails with 409 if `obj` is stale.
+async fn patch_finalizers<K>(client: &Client, obj: &K, finalizers: Vec<String>) -> Result<K, PatchError>
+where
+    K: Resource + HasMetadata + DeserializeOwned + 'static,
+{
+    let name = Some(obj.name()).filter(|n| !n.is_empty()).ok_or(PatchError::Missing("name"))?;
+    let rv = obj.resource_version().filter(|v| !v.is_empty()).ok_or(PatchError::Missing("resourceVersion"))?;
+    let api = match obj.namespace() {
+        Some(ns) => Api::<K>::namespaced(client.clone(), ns),
+        None => Api::<K>::all(client.clone()),
+    };
+    let patch = Patch::Merge(json!({"metadata": {"resourceVersion": rv, "finalizers": finalizers}}));
+    api.patch(name, &PatchOptions::default(), &patch).await.map_err(PatchError::Api)
+}
