@@ -144,6 +144,11 @@ impl Control {
         self.shared.counts.lock().clear();
     }
 
+    /// The number of open watches (a watch closed for falling behind no longer counts).
+    pub fn open_watches(&self) -> usize {
+        self.shared.state.lock().store.watcher_count()
+    }
+
     /// The current resourceVersion.
     pub fn current_resource_version(&self) -> u64 {
         self.shared.state.lock().store.rv

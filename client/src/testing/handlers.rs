@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use super::apply;
 use super::control::Fault;
 use super::errors::{ApiError, ApiResult};
+use super::limits;
 use super::registry::ResourceInfo;
 use super::server::{
     error_response, field_paths, json, json_value, new_uid, now_rfc3339, res_key, response, Body, Ctx, Shared, State,
@@ -29,6 +30,7 @@ use super::server::{
 };
 use super::store::{encode, put_partial, put_typed, type_prefix, EventKind, Obj, ObjKey, ResKey};
 use super::strategic;
+use super::validation;
 
 type Resp = http::Response<Body>;
 
@@ -654,6 +656,7 @@ fn create_object(
     }
     let rv = st.store.next_rv();
     let obj = encode(&v, rv, field_paths(info));
+    let obj = limits::fit_in_storage(obj, &mut v, true, |v| encode(v, rv, field_paths(info)))?;
     let body = obj.body.clone();
     st.store.commit(&t.res, EventKind::Added, obj);
     after_commit(shared, st, info, &v, EventKind::Added);
@@ -789,6 +792,7 @@ pub fn crd_resources(crd: &Value) -> Vec<ResourceInfo> {
 
 fn create(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     let v = decode_body(ctx, &t.info)?;
+    validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
     let mut st = shared.state.lock();
     let body = create_object(shared, &mut st, t, v, &ctx.manager(), "Update", ctx.dry_run())?;
     Ok(json(201, body))
@@ -916,6 +920,8 @@ fn write_update(
     if dry_run {
         return Ok((200, typed_bytes(info, &obj.body)));
     }
+    // Server-side apply keeps its managedFields; every other write may lose them to fit.
+    let obj = limits::fit_in_storage(obj, &mut new, !tracked, |v| encode(v, rv, field_paths(info)))?;
     if deleting && fin(&new).is_empty() {
         let body = obj.body.clone();
         st.store.commit(&t.res, EventKind::Deleted, obj);
@@ -949,6 +955,7 @@ fn check_name_ns(t: &Target, v: &Value) -> ApiResult<()> {
 
 fn update(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     let v = decode_body(ctx, &t.info)?;
+    validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
     check_name_ns(t, &v)?;
     let name = t.name.clone().unwrap_or_default();
     let mut st = shared.state.lock();
@@ -1044,6 +1051,9 @@ fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
             )));
         }
         check_name_ns(t, &patch)?;
+        // The applied configuration must fit the schema before anything is merged.
+        validation::check(info, &patch)
+            .map_err(|f| validation::apply_error(info, t.ns.as_deref().unwrap_or_default(), &name, &f))?;
     }
     let mut st = shared.state.lock();
     let ns = t.ns.clone().unwrap_or_default();
@@ -1064,20 +1074,7 @@ fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     let manager_or_ua = if manager.is_empty() { ctx.manager() } else { manager.clone() };
     let mut tracked = false;
     let mut new = match ct.as_str() {
-        "application/json-patch+json" => {
-            let mut d = doc.clone();
-            rudder_apimachinery::patch::json_patch::apply(&mut d, &patch).map_err(|_| {
-                ApiError::from(
-                    Status::failure(
-                        422,
-                        ReasonKind::Invalid,
-                        "the server rejected our request due to an error in our request",
-                    )
-                    .with_details(StatusDetails::default()),
-                )
-            })?;
-            d
-        }
+        "application/json-patch+json" => limits::json_patch(&doc, &patch)?,
         "application/merge-patch+json" => {
             if !patch.is_object() {
                 return Err(ApiError::bad_request(
@@ -1122,6 +1119,15 @@ fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     }
     if !new.is_object() {
         return Err(ApiError::bad_request("the patch did not produce an object"));
+    }
+    if let Err(f) = validation::check(info, &new) {
+        return Err(match ct.as_str() {
+            "application/strategic-merge-patch+json" => {
+                validation::patch_error(validation::PatchKind::Strategic, &new, &patch, &f)
+            }
+            "application/apply-patch+yaml" => validation::apply_error(info, &ns, &name, &f),
+            _ => validation::patch_error(validation::PatchKind::Json, &new, &patch, &f),
+        });
     }
     if t.sub.as_deref() == Some("status") {
         let mut n = cur.value();
@@ -1458,18 +1464,7 @@ fn write_scale(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
             .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
         let mut s = scale.clone();
         match ctx.header("content-type").split(';').next().unwrap_or("").trim() {
-            "application/json-patch+json" => {
-                rudder_apimachinery::patch::json_patch::apply(&mut s, &patch).map_err(|_| {
-                    ApiError::from(
-                        Status::failure(
-                            422,
-                            ReasonKind::Invalid,
-                            "the server rejected our request due to an error in our request",
-                        )
-                        .with_details(StatusDetails::default()),
-                    )
-                })?
-            }
+            "application/json-patch+json" => s = limits::json_patch(&s, &patch)?,
             "application/merge-patch+json"
             | "application/strategic-merge-patch+json"
             | "application/apply-patch+yaml" => strategic::merge_patch(&mut s, &patch),

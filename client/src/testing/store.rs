@@ -9,7 +9,9 @@
 //! - An object's `body` is its JSON without `kind`/`apiVersion`, beginning `{"metadata":{`, so a
 //!   list item, a watch event or a metadata-only view is built by concatenating bytes.
 //! - Watchers are fed under the store lock, so each receives every later change exactly once,
-//!   in RV order, after the replay computed under the same lock.
+//!   in RV order, after the replay computed under the same lock. A watcher's queue holds at
+//!   most [`Store::watch_queue_limit`] events: a watcher that would need more is closed (its
+//!   token cancelled, its queue dropped) instead of buffering without bound.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -20,6 +22,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 /// Identifies a storage table: `(group, plural)`; every version of a resource shares it.
 pub type ResKey = (String, String);
@@ -499,8 +502,10 @@ pub struct Table {
 pub struct WatcherTx {
     /// Id (for removal).
     pub id: u64,
-    /// Where events go.
-    pub tx: mpsc::UnboundedSender<Arc<Event>>,
+    /// Where events go (bounded by [`Store::watch_queue_limit`]).
+    pub tx: mpsc::Sender<Arc<Event>>,
+    /// Cancelled when the watcher fell too far behind and was closed.
+    pub closed: CancellationToken,
 }
 
 /// Why a historical state cannot be produced.
@@ -527,6 +532,9 @@ pub struct Store {
     pub compacted: u64,
     /// Watchers by table.
     pub watchers: HashMap<ResKey, Vec<WatcherTx>>,
+    /// The most events one watcher may have queued; a watcher that falls further behind is
+    /// closed.
+    pub watch_queue_limit: usize,
     next_watcher: u64,
 }
 
@@ -540,6 +548,7 @@ impl Store {
             history_limit: history_limit.max(1),
             compacted: 1,
             watchers: HashMap::new(),
+            watch_queue_limit: super::limits::DEFAULT_WATCH_QUEUE,
             next_watcher: 1,
         }
     }
@@ -598,11 +607,27 @@ impl Store {
         ev
     }
 
-    /// Sends committed events of `res` to its watchers.
+    /// Sends committed events of `res` to its watchers; closes the watchers whose queue is
+    /// full.
     pub fn notify(&mut self, res: &ResKey, events: &[Arc<Event>]) {
         if let Some(ws) = self.watchers.get_mut(res) {
-            ws.retain(|w| events.iter().all(|ev| w.tx.send(ev.clone()).is_ok()));
+            ws.retain(|w| {
+                events.iter().all(|ev| match w.tx.try_send(ev.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::debug!("embedded API server: closing watcher {} that fell behind", w.id);
+                        w.closed.cancel();
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                })
+            });
         }
+    }
+
+    /// The number of open watchers.
+    pub fn watcher_count(&self) -> usize {
+        self.watchers.values().map(Vec::len).sum()
     }
 
     /// Forgets the whole history: every older RV now answers 410.
@@ -611,13 +636,15 @@ impl Store {
         self.compacted = self.rv;
     }
 
-    /// Registers a watcher on a table.
-    pub fn add_watcher(&mut self, res: &ResKey) -> (u64, mpsc::UnboundedReceiver<Arc<Event>>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Registers a watcher on a table: its id, its queue and the token cancelled when it is
+    /// closed for falling behind.
+    pub fn add_watcher(&mut self, res: &ResKey) -> (u64, mpsc::Receiver<Arc<Event>>, CancellationToken) {
+        let (tx, rx) = mpsc::channel(self.watch_queue_limit.max(1));
+        let closed = CancellationToken::new();
         let id = self.next_watcher;
         self.next_watcher += 1;
-        self.watchers.entry(res.clone()).or_default().push(WatcherTx { id, tx });
-        (id, rx)
+        self.watchers.entry(res.clone()).or_default().push(WatcherTx { id, tx, closed: closed.clone() });
+        (id, rx, closed)
     }
 
     /// Closes every watcher (their streams end).
