@@ -230,7 +230,7 @@ impl Control {
             return st.store.rv;
         };
         let res = (gvr.group.clone(), gvr.resource.clone());
-        let fields = super::server::field_paths(&info);
+        let fields = super::field_selectors::selectable(&info);
         let base = st.store.rv + 1;
         let encode_range = |range: std::ops::Range<usize>| -> Vec<Option<super::store::Obj>> {
             range

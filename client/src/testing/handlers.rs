@@ -21,12 +21,13 @@ use tokio::sync::mpsc;
 
 use super::apply;
 use super::control::Fault;
+use super::defaults;
 use super::errors::{ApiError, ApiResult};
+use super::field_selectors::{self, selectable};
 use super::limits;
 use super::registry::ResourceInfo;
 use super::server::{
-    error_response, field_paths, json, json_value, new_uid, now_rfc3339, res_key, response, Body, Ctx, Shared, State,
-    Target,
+    error_response, json, json_value, new_uid, now_rfc3339, res_key, response, Body, Ctx, Shared, State, Target,
 };
 use super::store::{encode, put_partial, put_typed, type_prefix, EventKind, Obj, ObjKey, ResKey};
 use super::strategic;
@@ -146,18 +147,7 @@ impl Filter {
             .map_err(|e| ApiError::bad_request(e.message.clone()))?;
         let fields = FieldSelector::parse(ctx.q("fieldSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("invalid field selector: {}", go_rune_message(&e.message))))?;
-        let extra = field_paths(&t.info);
-        for r in fields.requirements() {
-            let f = r.field.as_str();
-            if f == "metadata.name" || f == "metadata.namespace" || extra.contains(&f) {
-                continue;
-            }
-            return Err(ApiError::bad_request(if extra.is_empty() {
-                format!("{f:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")
-            } else {
-                format!("field label not supported: {f}")
-            }));
-        }
+        field_selectors::check(&t.info, &fields)?;
         Ok(Filter { ns: t.ns.clone(), labels, fields })
     }
 
@@ -173,7 +163,7 @@ impl Filter {
                 return false;
             }
         }
-        self.labels.matches(&o.labels) && self.fields.matches(&|p: &str| o.field(p))
+        self.labels.matches(&o.labels) && self.fields.matches(&|p: &str| o.field(field_selectors::canonical(p)))
     }
 }
 
@@ -632,6 +622,11 @@ fn create_object(
         m.insert("generation".into(), Value::from(1));
     }
     prepare_kind_on_create(info, &mut v);
+    defaults::on_create(info, &mut v);
+    // Defaults belong to whoever sent an update, and to no applier.
+    if operation != "Apply" {
+        defaults::apply(info, &mut v, None);
+    }
     if operation == "Apply" {
         let applied = v.clone();
         v = apply::apply(&json!({"metadata": {}}), &applied, manager, &api_version_of(info), &now, true)
@@ -641,6 +636,7 @@ fn create_object(
                 meta_mut(&mut v).insert(k.into(), x.clone());
             }
         }
+        defaults::apply(info, &mut v, None);
     } else if !manager.is_empty() {
         apply::track_update(None, &mut v, manager, &api_version_of(info), &now, "");
     }
@@ -655,8 +651,8 @@ fn create_object(
         return Ok(typed_bytes(info, &o.body));
     }
     let rv = st.store.next_rv();
-    let obj = encode(&v, rv, field_paths(info));
-    let obj = limits::fit_in_storage(obj, &mut v, true, |v| encode(v, rv, field_paths(info)))?;
+    let obj = encode(&v, rv, selectable(info));
+    let obj = limits::fit_in_storage(obj, &mut v, true, |v| encode(v, rv, selectable(info)))?;
     let body = obj.body.clone();
     st.store.commit(&t.res, EventKind::Added, obj);
     after_commit(shared, st, info, &v, EventKind::Added);
@@ -844,6 +840,7 @@ fn write_update(
         m.remove("kind");
         m.remove("apiVersion");
     }
+    defaults::apply(info, &mut new, Some(&old));
     {
         let old_meta = old.get("metadata").cloned().unwrap_or(Value::Null);
         let m = meta_mut(&mut new);
@@ -916,12 +913,12 @@ fn write_update(
         apply::track_update(Some(&old), &mut new, manager, &api_version_of(info), &now_rfc3339(), &sub);
     }
     let rv = st.store.next_rv();
-    let obj = encode(&new, rv, field_paths(info));
+    let obj = encode(&new, rv, selectable(info));
     if dry_run {
         return Ok((200, typed_bytes(info, &obj.body)));
     }
     // Server-side apply keeps its managedFields; every other write may lose them to fit.
-    let obj = limits::fit_in_storage(obj, &mut new, !tracked, |v| encode(v, rv, field_paths(info)))?;
+    let obj = limits::fit_in_storage(obj, &mut new, !tracked, |v| encode(v, rv, selectable(info)))?;
     if deleting && fin(&new).is_empty() {
         let body = obj.body.clone();
         st.store.commit(&t.res, EventKind::Deleted, obj);
@@ -1269,7 +1266,7 @@ fn delete_object(
             m.insert("deletionGracePeriodSeconds".into(), Value::from(0));
         }
         let rv = st.store.next_rv();
-        let obj = encode(&v, rv, field_paths(info));
+        let obj = encode(&v, rv, selectable(info));
         let body = typed_bytes(info, &obj.body);
         if !o.dry_run {
             st.store.commit(&t.res, EventKind::Modified, obj);
@@ -1294,7 +1291,7 @@ fn delete_object(
             m.insert("deletionTimestamp".into(), Value::String(now));
             m.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
             let rv = st.store.next_rv();
-            let obj = encode(&v, rv, field_paths(info));
+            let obj = encode(&v, rv, selectable(info));
             let ev = st.store.commit(&t.res, EventKind::Modified, obj);
             last = ev.obj.clone();
         }

@@ -24,8 +24,10 @@
 
 pub mod apply;
 pub mod control;
+pub mod defaults;
 pub mod discovery;
 pub mod errors;
+pub mod field_selectors;
 pub mod handlers;
 pub mod kubeconfig;
 pub mod limits;
@@ -169,7 +171,8 @@ fn bootstrap_namespace(shared: &Arc<server::Shared>, name: &str) {
         "status": {"phase": "Active"},
     });
     let rv = st.store.next_rv();
-    let obj = store::encode(&v, rv, &["status.phase"]);
+    let fields = st.registry.get("", "v1", "namespaces").map(field_selectors::selectable).unwrap_or_default();
+    let obj = store::encode(&v, rv, fields);
     st.store.commit(&res, store::EventKind::Added, obj);
 }
 

@@ -122,43 +122,6 @@ pub fn res_key(info: &ResourceInfo) -> ResKey {
     (info.api.group.to_string(), info.api.plural.to_string())
 }
 
-/// Selectable fields beyond metadata.name/namespace.
-pub fn field_paths(info: &ResourceInfo) -> &'static [&'static str] {
-    match (info.api.group.as_ref(), info.api.plural.as_ref()) {
-        ("", "pods") => &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "spec.hostNetwork",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
-        ],
-        ("", "nodes") => &["spec.unschedulable"],
-        ("", "namespaces") => &["status.phase"],
-        ("", "secrets") => &["type"],
-        ("", "events") | ("events.k8s.io", "events") => &[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ],
-        ("", "replicationcontrollers") => &["status.replicas"],
-        ("apps", "replicasets") => &["status.replicas"],
-        ("batch", "jobs") => &["status.successful"],
-        ("certificates.k8s.io", "certificatesigningrequests") => &["spec.signerName"],
-        _ => &[],
-    }
-}
-
 /// A random RFC 4122 v4 uuid.
 pub fn new_uid() -> String {
     let b: [u8; 16] = rand::random();

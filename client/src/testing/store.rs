@@ -24,6 +24,8 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::field_selectors::{render, SelectableField};
+
 /// Identifies a storage table: `(group, plural)`; every version of a resource shares it.
 pub type ResKey = (String, String);
 /// Identifies an object in a table: `(namespace, name)`; namespace is empty at cluster scope.
@@ -46,7 +48,8 @@ pub struct Obj {
     /// Labels (for label selectors); shared between the versions of an object that only differ
     /// in resourceVersion.
     pub labels: Arc<BTreeMap<String, String>>,
-    /// Values of the resource's selectable fields (beyond metadata.name/namespace).
+    /// Values of the resource's selectable fields (beyond metadata.name/namespace), by selector
+    /// name.
     pub fields: Arc<Vec<(&'static str, String)>>,
     /// JSON without kind/apiVersion; begins with `{"metadata":`.
     pub body: Bytes,
@@ -94,7 +97,7 @@ impl Obj {
         }
     }
 
-    /// The value of a selectable field.
+    /// The value of a selectable field, by selector name.
     pub fn field(&self, path: &str) -> Option<String> {
         match path {
             "metadata.name" => Some(self.name.clone()),
@@ -148,7 +151,7 @@ pub(crate) fn field_string(v: &Value, path: &str) -> Option<String> {
 }
 
 /// Serializes an object (kind/apiVersion are dropped; resourceVersion is set to `rv`).
-pub fn encode(value: &Value, rv: u64, field_paths: &[&'static str]) -> Obj {
+pub fn encode(value: &Value, rv: u64, selectable: &[SelectableField]) -> Obj {
     let empty = Map::new();
     let obj = value.as_object().unwrap_or(&empty);
     let meta = obj.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
@@ -209,7 +212,7 @@ pub fn encode(value: &Value, rv: u64, field_paths: &[&'static str]) -> Obj {
         .and_then(Value::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
         .unwrap_or_default();
-    let fields = field_paths.iter().map(|p| (*p, field_string(value, p).unwrap_or_default())).collect();
+    let fields = selectable.iter().map(|f| (f.name, render(f, field_string(value, f.path)))).collect();
     Obj {
         ns: s("namespace"),
         name: s("name"),
@@ -296,7 +299,7 @@ fn raw_scalar(v: &RawValue) -> Option<String> {
 pub fn encode_bytes(
     raw: &[u8],
     rv: u64,
-    field_paths: &[&'static str],
+    selectable: &[SelectableField],
     defaults: &[(&str, &str)],
 ) -> Result<Obj, serde_json::Error> {
     let text = std::str::from_utf8(raw).map_err(|e| de::Error::custom(format!("the object is not UTF-8: {e}")))?;
@@ -370,9 +373,9 @@ pub fn encode_bytes(
     };
     // Selectable fields: each first-level member is split once.
     let mut parsed: Vec<(&str, Entries)> = Vec::new();
-    let mut fields = Vec::with_capacity(field_paths.len());
-    for p in field_paths {
-        let segs: Vec<&'static str> = p.split('.').collect();
+    let mut fields = Vec::with_capacity(selectable.len());
+    for field in selectable {
+        let segs: Vec<&'static str> = field.path.split('.').collect();
         let value = match segs.as_slice() {
             [] => None,
             [one] => top.get(one),
@@ -398,7 +401,7 @@ pub fn encode_bytes(
                 node
             }
         };
-        fields.push((*p, value.and_then(raw_scalar).unwrap_or_default()));
+        fields.push((field.name, render(field, value.and_then(raw_scalar))));
     }
     Ok(Obj {
         ns: meta_string("namespace")?,
@@ -717,6 +720,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Selectable fields read from their own paths (`spec.hostNetwork` is a boolean).
+    fn selectable(names: &[&'static str]) -> Vec<SelectableField> {
+        use crate::testing::field_selectors::FieldKind;
+        names
+            .iter()
+            .map(|&name| SelectableField {
+                name,
+                path: name,
+                kind: if name == "spec.hostNetwork" { FieldKind::Bool } else { FieldKind::Str },
+            })
+            .collect()
+    }
+
     fn res() -> ResKey {
         (String::new(), "configmaps".into())
     }
@@ -725,12 +741,13 @@ mod tests {
     fn encode_orders_metadata_and_tracks_rv() {
         let v = json!({"kind":"Pod","apiVersion":"v1","status":{"phase":"Running"},"spec":{"nodeName":"n1"},
             "metadata":{"uid":"u","name":"p","namespace":"ns","labels":{"resourceVersion":"x"}}});
-        let o = encode(&v, 42, &["spec.nodeName", "status.phase"]);
+        let o = encode(&v, 42, &selectable(&["spec.nodeName", "status.phase", "spec.hostNetwork"]));
         let s = std::str::from_utf8(&o.body).unwrap();
         assert!(s.starts_with(r#"{"metadata":{"name":"p","namespace":"ns","uid":"u","resourceVersion":"42""#), "{s}");
         assert!(s.ends_with(r#""spec":{"nodeName":"n1"},"status":{"phase":"Running"}}"#), "{s}");
         assert_eq!(o.field("spec.nodeName").as_deref(), Some("n1"));
         assert_eq!(o.field("status.phase").as_deref(), Some("Running"));
+        assert_eq!(o.field("spec.hostNetwork").as_deref(), Some("false"), "an absent boolean is false");
         let o2 = o.with_rv(1234567);
         let v2: Value = serde_json::from_slice(&o2.body).unwrap();
         assert_eq!(v2["metadata"]["resourceVersion"], "1234567");
@@ -741,7 +758,8 @@ mod tests {
 
     #[test]
     fn encode_bytes_matches_encode() {
-        let paths = ["spec.nodeName", "spec.hostNetwork", "status.phase", "status.podIP", "involvedObject.kind"];
+        let paths =
+            selectable(&["spec.nodeName", "spec.hostNetwork", "status.phase", "status.podIP", "involvedObject.kind"]);
         let mut pod = crate::testing::seed::realistic_pod(3, "ns-\"q\"");
         pod["spec"]["hostNetwork"] = json!(true);
         pod["metadata"]["labels"]["n\u{e9}"] = json!("x\"y");
