@@ -82,6 +82,15 @@ pub fn fault_response(shared: &Arc<Shared>, _ctx: &Ctx, t: &Target, verb: &str, 
 
 /// Runs one resource request.
 pub async fn dispatch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
+    let resp = run_verb(shared, ctx, t, verb).await?;
+    let object_answer = matches!(verb, "create" | "update" | "patch" | "delete") && t.sub.as_deref() != Some("scale");
+    if object_answer && ctx.wants_partial() {
+        return Ok(super::partial::object_response(&t.info, resp));
+    }
+    Ok(resp)
+}
+
+async fn run_verb(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
     match (verb, t.sub.as_deref()) {
         ("watch", _) => super::watch::watch(shared, ctx, t).await,
         ("list", _) => list(shared, ctx, t).await,
@@ -912,7 +921,8 @@ fn write_update(
     if !tracked && !manager.is_empty() {
         apply::track_update(Some(&old), &mut new, manager, &api_version_of(info), &now_rfc3339(), &sub);
     }
-    let rv = st.store.next_rv();
+    // A dry run stores nothing: the answer keeps the stored resourceVersion.
+    let rv = if dry_run { cur.rv } else { st.store.next_rv() };
     let obj = encode(&new, rv, selectable(info));
     if dry_run {
         return Ok((200, typed_bytes(info, &obj.body)));
@@ -1389,7 +1399,7 @@ fn delete_collection(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<R
     }
     let rv = st.store.rv;
     drop(st);
-    Ok(list_response(&t.info, false, json!({"resourceVersion": rv.to_string()}), deleted))
+    Ok(list_response(&t.info, ctx.wants_partial(), json!({"resourceVersion": rv.to_string()}), deleted))
 }
 
 // ---------------------------------------------------------------------------------------------

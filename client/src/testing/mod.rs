@@ -32,6 +32,7 @@ pub mod handlers;
 pub mod kubeconfig;
 pub mod limits;
 pub mod openapi;
+pub mod partial;
 pub mod registry;
 pub mod seed;
 pub mod server;
