@@ -113,6 +113,10 @@ async fn field_selectors_compare_defaults_and_booleans() {
         json!({"metadata": {"name": "j"}, "spec": {"template": {"spec": {"containers": c, "restartPolicy": "Never"}}}});
     assert_eq!(h.post(jobs, &job).await.code, 201);
     assert_eq!(names(&h.get(&format!("{jobs}?fieldSelector=status.successful=0")).await.json()), ["j"]);
+    let j = h.get(&format!("{jobs}/j")).await.json();
+    let uid = j["metadata"]["uid"].as_str().unwrap();
+    assert_eq!(j["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], uid);
+    assert_eq!(j["spec"]["template"]["metadata"]["labels"]["batch.kubernetes.io/job-name"], "j");
 
     // Anything else is refused as the real server words it.
     let bad = list("spec.containers=x").await;

@@ -7,7 +7,8 @@
 //! status), so a stored object always carries its defaults; a field the client set is never
 //! changed. Each kind is one table of [`Rule`]s; the pod spec table serves Pods and every pod
 //! template (Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob, ReplicationController,
-//! PodTemplate). [`on_create`] adds what only a create does (a pod's QoS class, a service's IPs).
+//! PodTemplate). [`on_create`] adds what only a create does (a pod's QoS class, a service's IPs,
+//! a job's generated selector), after [`apply`].
 
 use serde_json::{json, Map, Value};
 
@@ -154,6 +155,7 @@ const DAEMON_SET: &[Rule] = &[Rule::Struct(
 
 const JOB_SPEC: &[Rule] = &[
     Rule::Call(job_counts),
+    Rule::Call(pod_replacement_policy),
     Rule::Unset("backoffLimit", Lit::Int(6)),
     Rule::Unset("completionMode", Lit::Str("NonIndexed")),
     Rule::Unset("suspend", Lit::Bool(false)),
@@ -240,7 +242,7 @@ pub fn apply(info: &ResourceInfo, v: &mut Value, old: Option<&Value>) {
     run(rules(info), obj);
 }
 
-/// What a create adds beyond [`apply`]: a pod's QoS class, a service's cluster IP and node
+/// What a create adds after [`apply`]: a pod's QoS class, a service's cluster IP and node
 /// ports, a job's selector and controller labels.
 pub fn on_create(info: &ResourceInfo, v: &mut Value) {
     let Value::Object(obj) = v else { return };
@@ -254,6 +256,7 @@ pub fn on_create(info: &ResourceInfo, v: &mut Value) {
             status.entry("qosClass").or_insert_with(|| Value::from(qos));
         }
         ("", "services") => allocate_service_addresses(object_at(obj, "spec")),
+        ("batch", "jobs") => generate_job_selector(obj),
         _ => {}
     }
 }
@@ -514,6 +517,36 @@ fn job_counts(spec: &mut Map<String, Value>) {
     run(&[Rule::Unset("parallelism", Lit::Int(1))], spec);
 }
 
+/// `Failed` with a pod failure policy, else `TerminatingOrFailed`.
+fn pod_replacement_policy(spec: &mut Map<String, Value>) {
+    if spec.get("podReplacementPolicy").is_none_or(Value::is_null) {
+        let with_policy = spec.get("podFailurePolicy").is_some_and(|p| !p.is_null());
+        let policy = if with_policy { "Failed" } else { "TerminatingOrFailed" };
+        spec.insert("podReplacementPolicy".into(), Value::from(policy));
+    }
+}
+
+/// The Job registry's selector: unless `spec.manualSelector` is true, the job selects its pods
+/// by its uid, and its template carries the uid and name labels.
+fn generate_job_selector(job: &mut Map<String, Value>) {
+    let meta = job.get("metadata").cloned().unwrap_or(Value::Null);
+    let (uid, name) = (str_of_value(&meta, "uid"), str_of_value(&meta, "name"));
+    let spec = object_at(job, "spec");
+    if spec.get("manualSelector").and_then(Value::as_bool) == Some(true) || uid.is_empty() {
+        return;
+    }
+    spec.insert("selector".into(), json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+    let labels = object_at(object_at(object_at(spec, "template"), "metadata"), "labels");
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", &uid),
+        ("batch.kubernetes.io/job-name", &name),
+        ("controller-uid", &uid),
+        ("job-name", &name),
+    ] {
+        labels.insert(k.into(), Value::from(v.as_str()));
+    }
+}
+
 /// A Job without labels takes its template's.
 fn labels_from_template(job: &mut Map<String, Value>) {
     let template_labels = job.pointer_labels();
@@ -707,8 +740,13 @@ mod tests {
             (Some(1), Some(1), Some(6))
         );
         assert_eq!(j["metadata"]["labels"], json!({"a": "b"}));
+        assert_eq!(j["spec"]["podReplacementPolicy"], "TerminatingOrFailed");
         let j = defaulted("jobs", "batch", json!({"spec": {"parallelism": 3}}));
         assert!(j["spec"].get("completions").is_none());
+        let j = defaulted("jobs", "batch", json!({"metadata": {"name": "j", "uid": "u"}, "spec": {}}));
+        assert_eq!(j["spec"]["selector"], json!({"matchLabels": {"batch.kubernetes.io/controller-uid": "u"}}));
+        assert_eq!(j["spec"]["template"]["metadata"]["labels"]["job-name"], "j");
+        assert!(j["metadata"].get("labels").is_none(), "generated labels stay on the template");
         let svc = defaulted("services", "", json!({"spec": {"type": "NodePort", "ports": [{"port": 80}]}}));
         let spec = &svc["spec"];
         assert_eq!(

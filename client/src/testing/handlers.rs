@@ -631,11 +631,11 @@ fn create_object(
         m.insert("generation".into(), Value::from(1));
     }
     prepare_kind_on_create(info, &mut v);
-    defaults::on_create(info, &mut v);
     // Defaults belong to whoever sent an update, and to no applier.
     if operation != "Apply" {
         defaults::apply(info, &mut v, None);
     }
+    defaults::on_create(info, &mut v);
     if operation == "Apply" {
         let applied = v.clone();
         v = apply::apply(&json!({"metadata": {}}), &applied, manager, &api_version_of(info), &now, true)
