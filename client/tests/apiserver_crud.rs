@@ -152,7 +152,12 @@ async fn strategic_merge_of_pod_containers_and_status_subresource() {
         )
         .await
         .json();
-    assert_eq!(p["spec"]["containers"], json!([{"name":"a","image":"a:2"}]));
+    let containers = p["spec"]["containers"].as_array().unwrap();
+    assert_eq!(
+        containers.iter().map(|c| (&c["name"], &c["image"])).collect::<Vec<_>>(),
+        [(&json!("a"), &json!("a:2"))]
+    );
+    assert_eq!(containers[0]["terminationMessagePath"], "/dev/termination-log", "defaults survive the patch");
     assert_eq!(p["status"]["phase"], "Pending", "status changes are ignored on the main resource");
     assert_eq!(p["metadata"]["generation"], 2);
     let st = h

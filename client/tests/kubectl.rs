@@ -173,7 +173,9 @@ spec:
 "#;
 
 fn configmap(name: &str, value: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  key: {value}\n")
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: default\ndata:\n  key: \"{value}\"\n"
+    )
 }
 
 #[tokio::test]
@@ -396,4 +398,28 @@ async fn unauthenticated_kubectl_is_refused() {
     let out = env.run(&["--kubeconfig", path.to_str().unwrap(), "get", "namespaces"], None).await;
     assert!(!out.ok);
     assert!(out.stderr.contains("Unauthorized") || out.stderr.contains("must be logged in"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn field_selectors_see_defaults() {
+    let Some(env) = env().await else { return };
+    let pods = GroupVersionResource::new("", "v1", "pods");
+    env.server.control().insert_many(&pods, seed::realistic_pods(3, "default"));
+    // Pods that never name a scheduler, a restart policy or a service account get the defaults.
+    for name in ["plain-a", "plain-b"] {
+        let pod = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  containers:\n  - name: c\n    image: busybox\n"
+        );
+        env.ok_stdin(&["create", "-f", "-"], &pod).await;
+    }
+    let every = env.ok(&["get", "pods", "-o", "name"]).await;
+    assert_eq!(every.lines().count(), 5, "{every}");
+    let by_scheduler =
+        env.ok(&["get", "pods", "--field-selector", "spec.schedulerName=default-scheduler", "-o", "name"]).await;
+    assert_eq!(by_scheduler, every);
+    let not_host_network = env.ok(&["get", "pods", "--field-selector", "spec.hostNetwork=false", "-o", "name"]).await;
+    assert!(not_host_network.contains("pod/plain-a") && not_host_network.contains("pod/plain-b"), "{not_host_network}");
+    let out = env.run(&["get", "pods", "--field-selector", "spec.containers=x"], None).await;
+    assert!(!out.ok);
+    assert!(out.stderr.contains("field label not supported: spec.containers"), "{}", out.stderr);
 }

@@ -10,6 +10,11 @@
 //! numbers compare numerically (`1 == 1.0`). Unknown members of an operation are ignored; a
 //! missing `value` (for add/replace/test), `from` (move/copy) or `path`, a non-string `op` or
 //! `path`, and an unknown `op` are errors.
+//!
+//! Copies are bounded: the serialized sizes of every value a patch copies add up, and the patch
+//! fails once the sum passes [`ApplyOptions::max_copy_bytes`] (by default 3 MiB, the API server's
+//! `JSONPatchMaxCopyBytes`), so a short patch of repeated `copy` operations cannot double a
+//! document until memory runs out.
 
 use serde_json::{Map, Value};
 
@@ -38,6 +43,29 @@ pub struct JsonPatchError {
 /// assert_eq!(doc, json!({"spec": {"replicas": 3, "ports": [80, 443]}}));
 /// ```
 pub fn apply(doc: &mut Value, patch: &Value) -> Result<(), JsonPatchError> {
+    apply_with(doc, patch, &ApplyOptions::default())
+}
+
+/// Limits on what a patch may do (evanphx/json-patch's `ApplyOptions`, as kube-apiserver sets
+/// them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyOptions {
+    /// The most bytes all `copy` operations of one patch may copy together, counted as the
+    /// compact JSON size of each copied value; `None` for no limit.
+    pub max_copy_bytes: Option<usize>,
+}
+
+/// kube-apiserver's default `JSONPatchMaxCopyBytes` (3 MiB).
+pub const DEFAULT_MAX_COPY_BYTES: usize = 3 * 1024 * 1024;
+
+impl Default for ApplyOptions {
+    fn default() -> Self {
+        ApplyOptions { max_copy_bytes: Some(DEFAULT_MAX_COPY_BYTES) }
+    }
+}
+
+/// [`apply`] with explicit limits.
+pub fn apply_with(doc: &mut Value, patch: &Value, options: &ApplyOptions) -> Result<(), JsonPatchError> {
     let Some(ops) = patch.as_array() else {
         return Err(JsonPatchError { index: 0, message: "a JSON patch must be an array of operations".into() });
     };
@@ -47,8 +75,9 @@ pub fn apply(doc: &mut Value, patch: &Value) -> Result<(), JsonPatchError> {
         .map(|(index, op)| Operation::parse(op).map_err(|message| JsonPatchError { index, message }))
         .collect::<Result<Vec<_>, _>>()?;
     let mut work = doc.clone();
+    let mut copied = CopyBudget { used: 0, limit: options.max_copy_bytes };
     for (index, op) in parsed.into_iter().enumerate() {
-        op.apply(&mut work).map_err(|message| JsonPatchError { index, message })?;
+        op.apply(&mut work, &mut copied).map_err(|message| JsonPatchError { index, message })?;
     }
     *doc = work;
     Ok(())
@@ -144,7 +173,7 @@ impl<'a> Operation<'a> {
         })
     }
 
-    fn apply(self, doc: &mut Value) -> Result<(), String> {
+    fn apply(self, doc: &mut Value, copied: &mut CopyBudget) -> Result<(), String> {
         match self {
             Operation::Add { path, value } => add(doc, &path, value.clone()),
             Operation::Remove { path } => remove(doc, &path).map(drop),
@@ -163,7 +192,9 @@ impl<'a> Operation<'a> {
                 add(doc, &path, value)
             }
             Operation::Copy { from, path } => {
-                let value = get_mut(doc, &from)?.clone();
+                let source = get_mut(doc, &from)?;
+                copied.charge(source)?;
+                let value = source.clone();
                 add(doc, &path, value)
             }
             Operation::Test { path, value } => {
@@ -175,6 +206,49 @@ impl<'a> Operation<'a> {
                 }
             }
         }
+    }
+}
+
+/// The bytes the `copy` operations of one patch have copied so far, and their limit.
+struct CopyBudget {
+    used: usize,
+    limit: Option<usize>,
+}
+
+impl CopyBudget {
+    /// Adds the compact JSON size of `value`; fails once the total passes the limit (the size
+    /// is counted without building the JSON, and the count stops as soon as it is over).
+    fn charge(&mut self, value: &Value) -> Result<(), String> {
+        let Some(limit) = self.limit else { return Ok(()) };
+        let mut counter = ByteCounter { count: 0, stop_after: limit.saturating_sub(self.used) };
+        let over = serde_json::to_writer(&mut counter, value).is_err();
+        self.used = self.used.saturating_add(counter.count);
+        if over || self.used > limit {
+            return Err(format!(
+                "Unable to complete the copy, the accumulated size increase of copy is {}, exceeding the limit {limit}",
+                self.used
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Counts written bytes; fails once more than `stop_after` were written.
+struct ByteCounter {
+    count: usize,
+    stop_after: usize,
+}
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.count = self.count.saturating_add(buf.len());
+        if self.count > self.stop_after {
+            return Err(std::io::Error::other("copy limit exceeded"));
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -383,6 +457,43 @@ mod tests {
         assert!(apply(&mut doc2, &json!([{"op": "add", "path": "/-"}])).is_err());
         assert!(apply(&mut doc2, &json!([{"op": 1, "path": "/-"}])).is_err());
         assert_eq!(doc2, json!([1]));
+    }
+
+    #[test]
+    fn copies_are_bounded() {
+        // Sixteen copies of the whole document double it each time (~46 MB from 700 bytes); the
+        // default limit stops the patch once 3 MiB were copied.
+        let mut doc = json!({"a": "x".repeat(700)});
+        let ops: Vec<Value> = (0..16)
+            .map(|i| {
+                let from = if i == 0 { "/a".to_string() } else { format!("/c{}", i - 1) };
+                json!({"op": "copy", "from": from, "path": format!("/c{i}")})
+            })
+            .collect();
+        let patch =
+            Value::Array((0..16).map(|i| json!({"op": "copy", "from": "", "path": format!("/d{i}")})).collect());
+        let original = doc.clone();
+        let err = apply(&mut doc, &patch).expect_err("unbounded growth must be refused");
+        assert!(
+            err.message.starts_with("Unable to complete the copy, the accumulated size increase of copy is"),
+            "{err}"
+        );
+        assert!(err.message.ends_with("exceeding the limit 3145728"), "{err}");
+        assert_eq!(doc, original);
+        // Small copies pass, and an explicit limit is applied exactly.
+        apply(&mut doc, &Value::Array(ops)).expect("chained copies of one value are small");
+        let tight = ApplyOptions { max_copy_bytes: Some(10) };
+        let mut d = json!({"a": "12345678"});
+        apply_with(&mut d, &json!([{"op": "copy", "from": "/a", "path": "/b"}]), &tight).expect("10 bytes fit");
+        let e = apply_with(
+            &mut d,
+            &json!([{"op": "copy", "from": "/a", "path": "/c"}, {"op": "copy", "from": "/a", "path": "/d"}]),
+            &tight,
+        )
+        .expect_err("20 bytes do not");
+        assert_eq!(e.index, 1);
+        let unlimited = ApplyOptions { max_copy_bytes: None };
+        apply_with(&mut d, &json!([{"op": "copy", "from": "", "path": "/e"}]), &unlimited).expect("no limit");
     }
 
     #[test]

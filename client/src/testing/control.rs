@@ -144,6 +144,11 @@ impl Control {
         self.shared.counts.lock().clear();
     }
 
+    /// The number of open watches (a watch closed for falling behind no longer counts).
+    pub fn open_watches(&self) -> usize {
+        self.shared.state.lock().store.watcher_count()
+    }
+
     /// The current resourceVersion.
     pub fn current_resource_version(&self) -> u64 {
         self.shared.state.lock().store.rv
@@ -225,7 +230,7 @@ impl Control {
             return st.store.rv;
         };
         let res = (gvr.group.clone(), gvr.resource.clone());
-        let fields = super::server::field_paths(&info);
+        let fields = super::field_selectors::selectable(&info);
         let base = st.store.rv + 1;
         let encode_range = |range: std::ops::Range<usize>| -> Vec<Option<super::store::Obj>> {
             range

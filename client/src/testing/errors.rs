@@ -205,13 +205,6 @@ impl ApiError {
         Self::plain(401, ReasonKind::Unauthorized, "Unauthorized")
     }
 
-    /// 413 RequestEntityTooLarge.
-    pub fn too_large() -> Self {
-        let mut s = Status::failure(413, ReasonKind::Unknown, "Request entity too large: limit is 3145728");
-        s.reason = "RequestEntityTooLarge".into();
-        s.into()
-    }
-
     /// 405 MethodNotAllowed.
     pub fn method_not_allowed(method: &str) -> Self {
         Status::failure(

@@ -21,14 +21,17 @@ use tokio::sync::mpsc;
 
 use super::apply;
 use super::control::Fault;
+use super::defaults;
 use super::errors::{ApiError, ApiResult};
+use super::field_selectors::{self, selectable};
+use super::limits;
 use super::registry::ResourceInfo;
 use super::server::{
-    error_response, field_paths, json, json_value, new_uid, now_rfc3339, res_key, response, Body, Ctx, Shared, State,
-    Target,
+    error_response, json, json_value, new_uid, now_rfc3339, res_key, response, Body, Ctx, Shared, State, Target,
 };
 use super::store::{encode, put_partial, put_typed, type_prefix, EventKind, Obj, ObjKey, ResKey};
 use super::strategic;
+use super::validation;
 
 type Resp = http::Response<Body>;
 
@@ -79,6 +82,15 @@ pub fn fault_response(shared: &Arc<Shared>, _ctx: &Ctx, t: &Target, verb: &str, 
 
 /// Runs one resource request.
 pub async fn dispatch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
+    let resp = run_verb(shared, ctx, t, verb).await?;
+    let object_answer = matches!(verb, "create" | "update" | "patch" | "delete") && t.sub.as_deref() != Some("scale");
+    if object_answer && ctx.wants_partial() {
+        return Ok(super::partial::object_response(&t.info, resp));
+    }
+    Ok(resp)
+}
+
+async fn run_verb(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
     match (verb, t.sub.as_deref()) {
         ("watch", _) => super::watch::watch(shared, ctx, t).await,
         ("list", _) => list(shared, ctx, t).await,
@@ -144,18 +156,7 @@ impl Filter {
             .map_err(|e| ApiError::bad_request(e.message.clone()))?;
         let fields = FieldSelector::parse(ctx.q("fieldSelector").unwrap_or(""))
             .map_err(|e| ApiError::bad_request(format!("invalid field selector: {}", go_rune_message(&e.message))))?;
-        let extra = field_paths(&t.info);
-        for r in fields.requirements() {
-            let f = r.field.as_str();
-            if f == "metadata.name" || f == "metadata.namespace" || extra.contains(&f) {
-                continue;
-            }
-            return Err(ApiError::bad_request(if extra.is_empty() {
-                format!("{f:?} is not a known field selector: only \"metadata.name\", \"metadata.namespace\"")
-            } else {
-                format!("field label not supported: {f}")
-            }));
-        }
+        field_selectors::check(&t.info, &fields)?;
         Ok(Filter { ns: t.ns.clone(), labels, fields })
     }
 
@@ -171,7 +172,7 @@ impl Filter {
                 return false;
             }
         }
-        self.labels.matches(&o.labels) && self.fields.matches(&|p: &str| o.field(p))
+        self.labels.matches(&o.labels) && self.fields.matches(&|p: &str| o.field(field_selectors::canonical(p)))
     }
 }
 
@@ -630,6 +631,11 @@ fn create_object(
         m.insert("generation".into(), Value::from(1));
     }
     prepare_kind_on_create(info, &mut v);
+    // Defaults belong to whoever sent an update, and to no applier.
+    if operation != "Apply" {
+        defaults::apply(info, &mut v, None);
+    }
+    defaults::on_create(info, &mut v);
     if operation == "Apply" {
         let applied = v.clone();
         v = apply::apply(&json!({"metadata": {}}), &applied, manager, &api_version_of(info), &now, true)
@@ -639,6 +645,7 @@ fn create_object(
                 meta_mut(&mut v).insert(k.into(), x.clone());
             }
         }
+        defaults::apply(info, &mut v, None);
     } else if !manager.is_empty() {
         apply::track_update(None, &mut v, manager, &api_version_of(info), &now, "");
     }
@@ -653,7 +660,8 @@ fn create_object(
         return Ok(typed_bytes(info, &o.body));
     }
     let rv = st.store.next_rv();
-    let obj = encode(&v, rv, field_paths(info));
+    let obj = encode(&v, rv, selectable(info));
+    let obj = limits::fit_in_storage(obj, &mut v, true, |v| encode(v, rv, selectable(info)))?;
     let body = obj.body.clone();
     st.store.commit(&t.res, EventKind::Added, obj);
     after_commit(shared, st, info, &v, EventKind::Added);
@@ -789,6 +797,7 @@ pub fn crd_resources(crd: &Value) -> Vec<ResourceInfo> {
 
 fn create(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     let v = decode_body(ctx, &t.info)?;
+    validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
     let mut st = shared.state.lock();
     let body = create_object(shared, &mut st, t, v, &ctx.manager(), "Update", ctx.dry_run())?;
     Ok(json(201, body))
@@ -840,6 +849,7 @@ fn write_update(
         m.remove("kind");
         m.remove("apiVersion");
     }
+    defaults::apply(info, &mut new, Some(&old));
     {
         let old_meta = old.get("metadata").cloned().unwrap_or(Value::Null);
         let m = meta_mut(&mut new);
@@ -911,11 +921,14 @@ fn write_update(
     if !tracked && !manager.is_empty() {
         apply::track_update(Some(&old), &mut new, manager, &api_version_of(info), &now_rfc3339(), &sub);
     }
-    let rv = st.store.next_rv();
-    let obj = encode(&new, rv, field_paths(info));
+    // A dry run stores nothing: the answer keeps the stored resourceVersion.
+    let rv = if dry_run { cur.rv } else { st.store.next_rv() };
+    let obj = encode(&new, rv, selectable(info));
     if dry_run {
         return Ok((200, typed_bytes(info, &obj.body)));
     }
+    // Server-side apply keeps its managedFields; every other write may lose them to fit.
+    let obj = limits::fit_in_storage(obj, &mut new, !tracked, |v| encode(v, rv, selectable(info)))?;
     if deleting && fin(&new).is_empty() {
         let body = obj.body.clone();
         st.store.commit(&t.res, EventKind::Deleted, obj);
@@ -949,6 +962,7 @@ fn check_name_ns(t: &Target, v: &Value) -> ApiResult<()> {
 
 fn update(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     let v = decode_body(ctx, &t.info)?;
+    validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
     check_name_ns(t, &v)?;
     let name = t.name.clone().unwrap_or_default();
     let mut st = shared.state.lock();
@@ -1044,6 +1058,9 @@ fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
             )));
         }
         check_name_ns(t, &patch)?;
+        // The applied configuration must fit the schema before anything is merged.
+        validation::check(info, &patch)
+            .map_err(|f| validation::apply_error(info, t.ns.as_deref().unwrap_or_default(), &name, &f))?;
     }
     let mut st = shared.state.lock();
     let ns = t.ns.clone().unwrap_or_default();
@@ -1064,20 +1081,7 @@ fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     let manager_or_ua = if manager.is_empty() { ctx.manager() } else { manager.clone() };
     let mut tracked = false;
     let mut new = match ct.as_str() {
-        "application/json-patch+json" => {
-            let mut d = doc.clone();
-            rudder_apimachinery::patch::json_patch::apply(&mut d, &patch).map_err(|_| {
-                ApiError::from(
-                    Status::failure(
-                        422,
-                        ReasonKind::Invalid,
-                        "the server rejected our request due to an error in our request",
-                    )
-                    .with_details(StatusDetails::default()),
-                )
-            })?;
-            d
-        }
+        "application/json-patch+json" => limits::json_patch(&doc, &patch)?,
         "application/merge-patch+json" => {
             if !patch.is_object() {
                 return Err(ApiError::bad_request(
@@ -1122,6 +1126,15 @@ fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     }
     if !new.is_object() {
         return Err(ApiError::bad_request("the patch did not produce an object"));
+    }
+    if let Err(f) = validation::check(info, &new) {
+        return Err(match ct.as_str() {
+            "application/strategic-merge-patch+json" => {
+                validation::patch_error(validation::PatchKind::Strategic, &new, &patch, &f)
+            }
+            "application/apply-patch+yaml" => validation::apply_error(info, &ns, &name, &f),
+            _ => validation::patch_error(validation::PatchKind::Json, &new, &patch, &f),
+        });
     }
     if t.sub.as_deref() == Some("status") {
         let mut n = cur.value();
@@ -1263,7 +1276,7 @@ fn delete_object(
             m.insert("deletionGracePeriodSeconds".into(), Value::from(0));
         }
         let rv = st.store.next_rv();
-        let obj = encode(&v, rv, field_paths(info));
+        let obj = encode(&v, rv, selectable(info));
         let body = typed_bytes(info, &obj.body);
         if !o.dry_run {
             st.store.commit(&t.res, EventKind::Modified, obj);
@@ -1288,7 +1301,7 @@ fn delete_object(
             m.insert("deletionTimestamp".into(), Value::String(now));
             m.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
             let rv = st.store.next_rv();
-            let obj = encode(&v, rv, field_paths(info));
+            let obj = encode(&v, rv, selectable(info));
             let ev = st.store.commit(&t.res, EventKind::Modified, obj);
             last = ev.obj.clone();
         }
@@ -1386,7 +1399,7 @@ fn delete_collection(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<R
     }
     let rv = st.store.rv;
     drop(st);
-    Ok(list_response(&t.info, false, json!({"resourceVersion": rv.to_string()}), deleted))
+    Ok(list_response(&t.info, ctx.wants_partial(), json!({"resourceVersion": rv.to_string()}), deleted))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1458,18 +1471,7 @@ fn write_scale(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
             .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
         let mut s = scale.clone();
         match ctx.header("content-type").split(';').next().unwrap_or("").trim() {
-            "application/json-patch+json" => {
-                rudder_apimachinery::patch::json_patch::apply(&mut s, &patch).map_err(|_| {
-                    ApiError::from(
-                        Status::failure(
-                            422,
-                            ReasonKind::Invalid,
-                            "the server rejected our request due to an error in our request",
-                        )
-                        .with_details(StatusDetails::default()),
-                    )
-                })?
-            }
+            "application/json-patch+json" => s = limits::json_patch(&s, &patch)?,
             "application/merge-patch+json"
             | "application/strategic-merge-patch+json"
             | "application/apply-patch+yaml" => strategic::merge_patch(&mut s, &patch),

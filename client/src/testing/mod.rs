@@ -7,8 +7,10 @@
 //! delete with finalizers and preconditions, deletecollection), the status, scale, binding,
 //! eviction and log subresources, CustomResourceDefinitions (established at once), `Status`
 //! bodies shaped exactly like the real server's (see `testdata/recorded`), `meta.k8s.io`
-//! Tables and minimal OpenAPI documents for kubectl. [`Control`] injects faults and exposes
-//! request counters and the stored data; [`Control::insert_many_bytes`] and
+//! Tables and minimal OpenAPI documents for kubectl. Requests cost what kube-apiserver lets
+//! them cost (bounded bodies, JSON patches and objects; slow watchers are closed: [`limits`]),
+//! and built-in objects must decode as their kind ([`validation`]). [`Control`] injects faults
+//! and exposes request counters and the stored data; [`Control::insert_many_bytes`] and
 //! [`Control::insert_realistic_pods`] seed 100 000 pods in seconds.
 //!
 //! ```no_run
@@ -22,11 +24,15 @@
 
 pub mod apply;
 pub mod control;
+pub mod defaults;
 pub mod discovery;
 pub mod errors;
+pub mod field_selectors;
 pub mod handlers;
 pub mod kubeconfig;
+pub mod limits;
 pub mod openapi;
+pub mod partial;
 pub mod registry;
 pub mod seed;
 pub mod server;
@@ -34,6 +40,7 @@ pub mod store;
 pub mod strategic;
 pub mod table;
 pub mod tls;
+pub mod validation;
 pub mod watch;
 
 use std::sync::Arc;
@@ -59,6 +66,7 @@ pub struct ApiServerBuilder {
     history_limit: usize,
     log_interval: Duration,
     future_rv_wait: Duration,
+    watch_queue_limit: usize,
 }
 
 impl Default for ApiServerBuilder {
@@ -71,6 +79,7 @@ impl Default for ApiServerBuilder {
             history_limit: 10_000,
             log_interval: Duration::from_millis(100),
             future_rv_wait: Duration::from_millis(500),
+            watch_queue_limit: limits::DEFAULT_WATCH_QUEUE,
         }
     }
 }
@@ -115,6 +124,15 @@ impl ApiServerBuilder {
         self
     }
 
+    /// How many events a watcher may have waiting before the server closes it (default
+    /// 100 000). The real server closes watchers that cannot keep up; here a watcher whose
+    /// client reads slower than events arrive is closed once this many are queued, and its
+    /// stream ends.
+    pub fn watch_queue_limit(mut self, events: usize) -> Self {
+        self.watch_queue_limit = events.max(1);
+        self
+    }
+
     /// Binds 127.0.0.1 on a random port and starts serving.
     pub async fn start(self) -> Result<ApiServer, ServerError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -128,6 +146,7 @@ impl ApiServerBuilder {
             log_interval: self.log_interval,
             future_rv_wait: self.future_rv_wait,
             advertise_address: addr.to_string(),
+            watch_queue_limit: self.watch_queue_limit,
         };
         let shared = server::Shared::new(opts, self.history_limit);
         for ns in ["default", "kube-system"] {
@@ -153,7 +172,8 @@ fn bootstrap_namespace(shared: &Arc<server::Shared>, name: &str) {
         "status": {"phase": "Active"},
     });
     let rv = st.store.next_rv();
-    let obj = store::encode(&v, rv, &["status.phase"]);
+    let fields = st.registry.get("", "v1", "namespaces").map(field_selectors::selectable).unwrap_or_default();
+    let obj = store::encode(&v, rv, fields);
     st.store.commit(&res, store::EventKind::Added, obj);
 }
 

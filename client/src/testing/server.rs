@@ -32,8 +32,7 @@ use super::errors::ApiError;
 use super::registry::{Registry, ResourceInfo};
 use super::store::{type_prefix, ResKey, Store};
 
-/// The largest request body accepted (etcd's request limit).
-pub const MAX_BODY: usize = 3 * 1024 * 1024;
+pub use super::limits::MAX_BODY;
 
 /// Store and registry, guarded together so a request sees one consistent view.
 #[derive(Debug)]
@@ -59,6 +58,8 @@ pub struct Options {
     pub future_rv_wait: Duration,
     /// The listen address (`host:port`) advertised by `/api`.
     pub advertise_address: String,
+    /// The most events one watcher may have queued before it is closed.
+    pub watch_queue_limit: usize,
 }
 
 /// Everything the connection tasks share.
@@ -84,8 +85,10 @@ pub struct Shared {
 impl Shared {
     /// Builds the shared state with the built-in kinds.
     pub fn new(opts: Options, history_limit: usize) -> Arc<Self> {
+        let mut store = Store::new(history_limit);
+        store.watch_queue_limit = opts.watch_queue_limit;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { store: Store::new(history_limit), registry: Registry::default() }),
+            state: Mutex::new(State { store, registry: Registry::default() }),
             faults: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
             latency: Mutex::new(Duration::ZERO),
@@ -117,43 +120,6 @@ impl Shared {
 /// The storage table of a resource.
 pub fn res_key(info: &ResourceInfo) -> ResKey {
     (info.api.group.to_string(), info.api.plural.to_string())
-}
-
-/// Selectable fields beyond metadata.name/namespace.
-pub fn field_paths(info: &ResourceInfo) -> &'static [&'static str] {
-    match (info.api.group.as_ref(), info.api.plural.as_ref()) {
-        ("", "pods") => &[
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "spec.hostNetwork",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
-        ],
-        ("", "nodes") => &["spec.unschedulable"],
-        ("", "namespaces") => &["status.phase"],
-        ("", "secrets") => &["type"],
-        ("", "events") | ("events.k8s.io", "events") => &[
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ],
-        ("", "replicationcontrollers") => &["status.replicas"],
-        ("apps", "replicasets") => &["status.replicas"],
-        ("batch", "jobs") => &["status.successful"],
-        ("certificates.k8s.io", "certificatesigningrequests") => &["spec.signerName"],
-        _ => &[],
-    }
 }
 
 /// A random RFC 4122 v4 uuid.
@@ -505,7 +471,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, user: Option<String
         Ok(b) => b.to_bytes(),
         Err(e) => {
             if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                return error_response(&ApiError::too_large());
+                return error_response(&super::limits::too_large_body());
             }
             return error_response(&ApiError::bad_request(format!("reading the request body: {e}")));
         }

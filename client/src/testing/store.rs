@@ -9,7 +9,9 @@
 //! - An object's `body` is its JSON without `kind`/`apiVersion`, beginning `{"metadata":{`, so a
 //!   list item, a watch event or a metadata-only view is built by concatenating bytes.
 //! - Watchers are fed under the store lock, so each receives every later change exactly once,
-//!   in RV order, after the replay computed under the same lock.
+//!   in RV order, after the replay computed under the same lock. A watcher's queue holds at
+//!   most [`Store::watch_queue_limit`] events: a watcher that would need more is closed (its
+//!   token cancelled, its queue dropped) instead of buffering without bound.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -20,6 +22,9 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::field_selectors::{render, SelectableField};
 
 /// Identifies a storage table: `(group, plural)`; every version of a resource shares it.
 pub type ResKey = (String, String);
@@ -43,7 +48,8 @@ pub struct Obj {
     /// Labels (for label selectors); shared between the versions of an object that only differ
     /// in resourceVersion.
     pub labels: Arc<BTreeMap<String, String>>,
-    /// Values of the resource's selectable fields (beyond metadata.name/namespace).
+    /// Values of the resource's selectable fields (beyond metadata.name/namespace), by selector
+    /// name.
     pub fields: Arc<Vec<(&'static str, String)>>,
     /// JSON without kind/apiVersion; begins with `{"metadata":`.
     pub body: Bytes,
@@ -91,7 +97,7 @@ impl Obj {
         }
     }
 
-    /// The value of a selectable field.
+    /// The value of a selectable field, by selector name.
     pub fn field(&self, path: &str) -> Option<String> {
         match path {
             "metadata.name" => Some(self.name.clone()),
@@ -145,7 +151,7 @@ pub(crate) fn field_string(v: &Value, path: &str) -> Option<String> {
 }
 
 /// Serializes an object (kind/apiVersion are dropped; resourceVersion is set to `rv`).
-pub fn encode(value: &Value, rv: u64, field_paths: &[&'static str]) -> Obj {
+pub fn encode(value: &Value, rv: u64, selectable: &[SelectableField]) -> Obj {
     let empty = Map::new();
     let obj = value.as_object().unwrap_or(&empty);
     let meta = obj.get("metadata").and_then(Value::as_object).unwrap_or(&empty);
@@ -206,7 +212,7 @@ pub fn encode(value: &Value, rv: u64, field_paths: &[&'static str]) -> Obj {
         .and_then(Value::as_object)
         .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
         .unwrap_or_default();
-    let fields = field_paths.iter().map(|p| (*p, field_string(value, p).unwrap_or_default())).collect();
+    let fields = selectable.iter().map(|f| (f.name, render(f, field_string(value, f.path)))).collect();
     Obj {
         ns: s("namespace"),
         name: s("name"),
@@ -293,7 +299,7 @@ fn raw_scalar(v: &RawValue) -> Option<String> {
 pub fn encode_bytes(
     raw: &[u8],
     rv: u64,
-    field_paths: &[&'static str],
+    selectable: &[SelectableField],
     defaults: &[(&str, &str)],
 ) -> Result<Obj, serde_json::Error> {
     let text = std::str::from_utf8(raw).map_err(|e| de::Error::custom(format!("the object is not UTF-8: {e}")))?;
@@ -367,9 +373,9 @@ pub fn encode_bytes(
     };
     // Selectable fields: each first-level member is split once.
     let mut parsed: Vec<(&str, Entries)> = Vec::new();
-    let mut fields = Vec::with_capacity(field_paths.len());
-    for p in field_paths {
-        let segs: Vec<&'static str> = p.split('.').collect();
+    let mut fields = Vec::with_capacity(selectable.len());
+    for field in selectable {
+        let segs: Vec<&'static str> = field.path.split('.').collect();
         let value = match segs.as_slice() {
             [] => None,
             [one] => top.get(one),
@@ -395,7 +401,7 @@ pub fn encode_bytes(
                 node
             }
         };
-        fields.push((*p, value.and_then(raw_scalar).unwrap_or_default()));
+        fields.push((field.name, render(field, value.and_then(raw_scalar))));
     }
     Ok(Obj {
         ns: meta_string("namespace")?,
@@ -499,8 +505,10 @@ pub struct Table {
 pub struct WatcherTx {
     /// Id (for removal).
     pub id: u64,
-    /// Where events go.
-    pub tx: mpsc::UnboundedSender<Arc<Event>>,
+    /// Where events go (bounded by [`Store::watch_queue_limit`]).
+    pub tx: mpsc::Sender<Arc<Event>>,
+    /// Cancelled when the watcher fell too far behind and was closed.
+    pub closed: CancellationToken,
 }
 
 /// Why a historical state cannot be produced.
@@ -527,6 +535,9 @@ pub struct Store {
     pub compacted: u64,
     /// Watchers by table.
     pub watchers: HashMap<ResKey, Vec<WatcherTx>>,
+    /// The most events one watcher may have queued; a watcher that falls further behind is
+    /// closed.
+    pub watch_queue_limit: usize,
     next_watcher: u64,
 }
 
@@ -540,6 +551,7 @@ impl Store {
             history_limit: history_limit.max(1),
             compacted: 1,
             watchers: HashMap::new(),
+            watch_queue_limit: super::limits::DEFAULT_WATCH_QUEUE,
             next_watcher: 1,
         }
     }
@@ -598,11 +610,27 @@ impl Store {
         ev
     }
 
-    /// Sends committed events of `res` to its watchers.
+    /// Sends committed events of `res` to its watchers; closes the watchers whose queue is
+    /// full.
     pub fn notify(&mut self, res: &ResKey, events: &[Arc<Event>]) {
         if let Some(ws) = self.watchers.get_mut(res) {
-            ws.retain(|w| events.iter().all(|ev| w.tx.send(ev.clone()).is_ok()));
+            ws.retain(|w| {
+                events.iter().all(|ev| match w.tx.try_send(ev.clone()) {
+                    Ok(()) => true,
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        tracing::debug!("embedded API server: closing watcher {} that fell behind", w.id);
+                        w.closed.cancel();
+                        false
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => false,
+                })
+            });
         }
+    }
+
+    /// The number of open watchers.
+    pub fn watcher_count(&self) -> usize {
+        self.watchers.values().map(Vec::len).sum()
     }
 
     /// Forgets the whole history: every older RV now answers 410.
@@ -611,13 +639,15 @@ impl Store {
         self.compacted = self.rv;
     }
 
-    /// Registers a watcher on a table.
-    pub fn add_watcher(&mut self, res: &ResKey) -> (u64, mpsc::UnboundedReceiver<Arc<Event>>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Registers a watcher on a table: its id, its queue and the token cancelled when it is
+    /// closed for falling behind.
+    pub fn add_watcher(&mut self, res: &ResKey) -> (u64, mpsc::Receiver<Arc<Event>>, CancellationToken) {
+        let (tx, rx) = mpsc::channel(self.watch_queue_limit.max(1));
+        let closed = CancellationToken::new();
         let id = self.next_watcher;
         self.next_watcher += 1;
-        self.watchers.entry(res.clone()).or_default().push(WatcherTx { id, tx });
-        (id, rx)
+        self.watchers.entry(res.clone()).or_default().push(WatcherTx { id, tx, closed: closed.clone() });
+        (id, rx, closed)
     }
 
     /// Closes every watcher (their streams end).
@@ -690,6 +720,19 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Selectable fields read from their own paths (`spec.hostNetwork` is a boolean).
+    fn selectable(names: &[&'static str]) -> Vec<SelectableField> {
+        use crate::testing::field_selectors::FieldKind;
+        names
+            .iter()
+            .map(|&name| SelectableField {
+                name,
+                path: name,
+                kind: if name == "spec.hostNetwork" { FieldKind::Bool } else { FieldKind::Str },
+            })
+            .collect()
+    }
+
     fn res() -> ResKey {
         (String::new(), "configmaps".into())
     }
@@ -698,12 +741,13 @@ mod tests {
     fn encode_orders_metadata_and_tracks_rv() {
         let v = json!({"kind":"Pod","apiVersion":"v1","status":{"phase":"Running"},"spec":{"nodeName":"n1"},
             "metadata":{"uid":"u","name":"p","namespace":"ns","labels":{"resourceVersion":"x"}}});
-        let o = encode(&v, 42, &["spec.nodeName", "status.phase"]);
+        let o = encode(&v, 42, &selectable(&["spec.nodeName", "status.phase", "spec.hostNetwork"]));
         let s = std::str::from_utf8(&o.body).unwrap();
         assert!(s.starts_with(r#"{"metadata":{"name":"p","namespace":"ns","uid":"u","resourceVersion":"42""#), "{s}");
         assert!(s.ends_with(r#""spec":{"nodeName":"n1"},"status":{"phase":"Running"}}"#), "{s}");
         assert_eq!(o.field("spec.nodeName").as_deref(), Some("n1"));
         assert_eq!(o.field("status.phase").as_deref(), Some("Running"));
+        assert_eq!(o.field("spec.hostNetwork").as_deref(), Some("false"), "an absent boolean is false");
         let o2 = o.with_rv(1234567);
         let v2: Value = serde_json::from_slice(&o2.body).unwrap();
         assert_eq!(v2["metadata"]["resourceVersion"], "1234567");
@@ -714,7 +758,8 @@ mod tests {
 
     #[test]
     fn encode_bytes_matches_encode() {
-        let paths = ["spec.nodeName", "spec.hostNetwork", "status.phase", "status.podIP", "involvedObject.kind"];
+        let paths =
+            selectable(&["spec.nodeName", "spec.hostNetwork", "status.phase", "status.podIP", "involvedObject.kind"]);
         let mut pod = crate::testing::seed::realistic_pod(3, "ns-\"q\"");
         pod["spec"]["hostNetwork"] = json!(true);
         pod["metadata"]["labels"]["n\u{e9}"] = json!("x\"y");

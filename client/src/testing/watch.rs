@@ -9,7 +9,8 @@
 //! (zero-valued object with only `metadata.resourceVersion`) every bookmark interval and ~2 s
 //! before `timeoutSeconds`; at `timeoutSeconds` the body ends cleanly. `sendInitialEvents=true`
 //! with `resourceVersionMatch=NotOlderThan` sends the current objects and then a bookmark
-//! annotated `k8s.io/initial-events-end: "true"`.
+//! annotated `k8s.io/initial-events-end: "true"`. A watcher that falls so far behind that its
+//! queue fills (see `limits.rs`) is closed: its stream ends without an ERROR event.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +19,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use rudder_apimachinery::status::{ReasonKind, Status};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use super::errors::{ApiError, ApiResult};
 use super::handlers::{parse_rv, Filter, Rv};
@@ -181,8 +183,8 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
                 }
             },
         }
-        let (id, rx) = st.store.add_watcher(&t.res);
-        (id, rx, min_rv, current)
+        let (id, rx, closed) = st.store.add_watcher(&t.res);
+        (id, (rx, closed), min_rv, current)
     };
     if streaming {
         fmt.bookmark(&mut initial, initial_end_rv, true);
@@ -210,7 +212,7 @@ async fn run(
     shared: &Arc<Shared>,
     fmt: Formatter,
     pass: impl Fn(&Obj) -> bool,
-    mut rx: mpsc::UnboundedReceiver<Arc<Event>>,
+    (mut rx, closed): (mpsc::Receiver<Arc<Event>>, CancellationToken),
     tx: mpsc::Sender<Bytes>,
     initial: BytesMut,
     o: WatchOpts,
@@ -222,7 +224,7 @@ async fn run(
     let mut initial = initial;
     while !initial.is_empty() {
         let n = initial.len().min(BATCH);
-        if tx.send(initial.split_to(n).freeze()).await.is_err() {
+        if !deliver(&tx, &closed, initial.split_to(n).freeze()).await {
             return;
         }
     }
@@ -242,6 +244,7 @@ async fn run(
             if o.bookmarks { final_bookmark.map_or(next_bookmark, |f| f.min(next_bookmark)) } else { far };
         tokio::select! {
             biased;
+            _ = closed.cancelled() => return,
             _ = epoch.changed() => return,
             _ = tx.closed() => return,
             _ = tokio::time::sleep_until(deadline.unwrap_or(far)) => return,
@@ -261,7 +264,7 @@ async fn run(
                 if rv >= o.min_rv {
                     fmt.bookmark(&mut out, rv, false);
                 }
-                if tx.send(out.split().freeze()).await.is_err() {
+                if !deliver(&tx, &closed, out.split().freeze()).await {
                     return;
                 }
             }
@@ -277,11 +280,21 @@ async fn run(
                         Err(_) => break,
                     }
                 }
-                if !out.is_empty() && tx.send(out.split().freeze()).await.is_err() {
+                if !out.is_empty() && !deliver(&tx, &closed, out.split().freeze()).await {
                     return;
                 }
             }
         }
+    }
+}
+
+/// Hands a chunk to the response body; false when the client is gone or the watcher was
+/// closed meanwhile (a client that stopped reading must not keep the watcher alive).
+async fn deliver(tx: &mpsc::Sender<Bytes>, closed: &CancellationToken, chunk: Bytes) -> bool {
+    tokio::select! {
+        biased;
+        _ = closed.cancelled() => false,
+        sent = tx.send(chunk) => sent.is_ok(),
     }
 }
 
