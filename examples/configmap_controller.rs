@@ -278,7 +278,14 @@ async fn run(client: &Client, ns: &str, keep_running: Duration) -> Result<(), Bo
     }
     shutdown.cancel();
     let stopped = tokio::time::timeout(DEADLINE, manager).await;
-    let _ = Api::<Lease>::namespaced(client.clone(), ns).delete(LEASE, &DeleteOptions::default()).await;
+    // The Lease was released on shutdown (empty holder); delete it unless another instance took it.
+    let leases = Api::<Lease>::namespaced(client.clone(), ns);
+    if let Ok(lease) = leases.get(LEASE).await {
+        let holder = lease.spec.and_then(|s| s.holder_identity).unwrap_or_default();
+        if holder.is_empty() || holder == identity {
+            let _ = leases.delete(LEASE, &DeleteOptions::default()).await;
+        }
+    }
     checked?;
     outcome(stopped.map_err(|_| format!("the manager did not stop within {DEADLINE:?}"))?)?;
     println!("manager stopped; all checks passed");
