@@ -69,7 +69,7 @@ pub struct InformerOptions<K> {
     pub transform: Option<Transform<K>>,
     /// A watch that delivers no event and no bookmark for this long is restarted from the last
     /// resourceVersion (`None` or zero: never; default
-    /// [`DEFAULT_WATCH_IDLE_TIMEOUT`](crate::reflector::DEFAULT_WATCH_IDLE_TIMEOUT), 5 minutes;
+    /// [`DEFAULT_WATCH_IDLE_TIMEOUT`], 5 minutes;
     /// see [`crate::reflector`]).
     pub watch_idle_timeout: Option<Duration>,
 }

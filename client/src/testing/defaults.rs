@@ -5,7 +5,7 @@
 //!
 //! Contract: [`apply`] runs on every write of a built-in object (create, update, patch, apply,
 //! status), so a stored object always carries its defaults; a field the client set is never
-//! changed. Each kind is one table of [`Rule`]s; the pod spec table serves Pods and every pod
+//! changed. Each kind is one table of `Rule`s; the pod spec table serves Pods and every pod
 //! template (Deployment, ReplicaSet, StatefulSet, DaemonSet, Job, CronJob, ReplicationController,
 //! PodTemplate). [`on_create`] adds what only a create does (a pod's QoS class, a service's IPs,
 //! a job's generated selector), after [`apply`].
