@@ -41,8 +41,10 @@ sanitizer=${FUZZ_SANITIZER:-none}
 
 if [[ $# -gt 0 ]]; then
     targets=("$@")
+    all=0
 else
     mapfile -t targets < <(cargo fuzz list)
+    all=1
 fi
 known=$(cargo fuzz list)
 for t in "${targets[@]}"; do
@@ -76,10 +78,12 @@ dict() {
 # AddressSanitizer would halve the executions on a busy machine.
 build=(--debug-assertions --sanitizer "$sanitizer")
 echo "building ${#targets[@]} target(s)"
-if [[ ${#targets[@]} -eq 1 ]]; then
-    nice -n "$niceness" cargo fuzz build "${build[@]}" "${targets[0]}"
-else
+if [[ $all -eq 1 ]]; then
     nice -n "$niceness" cargo fuzz build "${build[@]}"
+else
+    for t in "${targets[@]}"; do
+        nice -n "$niceness" cargo fuzz build "${build[@]}" "$t"
+    done
 fi
 
 mkdir -p "$logs"
@@ -107,7 +111,7 @@ run_one() {
     execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | tail -1 | grep -o '[0-9]*$' || true)
     if [[ $rc -ne 0 || $after -gt $before ]]; then
         finding=$(find "$root/fuzz/artifacts/$t" -type f -newer "$log.start" -printf '%f ' 2>/dev/null || true)
-        finding=${finding:-"exit $rc (see $log)"}
+        finding=${finding:-"exit-$rc"}
         finding=${finding// /,}
         finding=${finding%,}
     fi
