@@ -327,18 +327,24 @@ where
         scheduler.queue.shut_down();
         let deadline = tokio::time::sleep(self.shutdown_timeout);
         tokio::pin!(deadline);
-        let abandon = abandon.cancelled();
-        tokio::pin!(abandon);
+        let abandoned_by_caller = abandon.cancelled();
+        tokio::pin!(abandoned_by_caller);
         let mut abandoned = None;
         loop {
             tokio::select! {
                 r = workers.join_next() => if r.is_none() { break },
-                _ = futures::future::select(&mut deadline, &mut abandon) => {
+                _ = futures::future::select(&mut deadline, &mut abandoned_by_caller) => {
                     let in_flight = self.metrics.snapshot().active_workers;
-                    tracing::warn!(controller = %name, in_flight, "shutdown deadline passed; abandoning reconciles");
                     workers.abort_all();
                     while workers.join_next().await.is_some() {}
-                    abandoned = (in_flight > 0).then_some(in_flight);
+                    // Abandoning on the caller's word (a lost lease) is what was asked for, not
+                    // a missed deadline: the caller reports it.
+                    if abandon.is_cancelled() {
+                        tracing::warn!(controller = %name, in_flight, "abandoned in-flight reconciles as asked");
+                    } else {
+                        tracing::warn!(controller = %name, in_flight, "shutdown deadline passed; abandoning reconciles");
+                        abandoned = (in_flight > 0).then_some(in_flight);
+                    }
                     break;
                 }
             }

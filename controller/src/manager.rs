@@ -422,6 +422,8 @@ impl Manager {
 
         let mut result = Ok(());
         let mut lost_leadership = false;
+        // Kept to tell, after the drain, whether the Lease was lost while draining.
+        let led = lost.clone();
         if let Some(lost) = lost {
             readiness.set_leading(true);
             for r in leader_only {
@@ -473,6 +475,11 @@ impl Manager {
                     }
                 }
             }
+        }
+        // A Lease lost while the controllers drained after a requested stop abandoned them: say
+        // so rather than report what the abandoning looked like from inside a controller.
+        if led.is_some_and(|lost| lost.is_cancelled()) {
+            lost_leadership = true;
         }
         readiness.set_leading(false);
         if let Some((task, cancel)) = election {

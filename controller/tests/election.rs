@@ -40,7 +40,7 @@ use tokio::time::Instant;
 use rudder_client::testing::{ApiServer, Control};
 use rudder_client::Client;
 use rudder_controller::{
-    Action, CancellationToken, Context, ControllerError, LeaderStatus, Manager, ManagerError, ObjectKey, WatchOptions,
+    Action, CancellationToken, Context, LeaderStatus, Manager, ManagerError, ObjectKey, WatchOptions,
 };
 use rudder_informer::leaderelection::{LeaderElectionConfig, LeaseLock, JITTER_FACTOR};
 
@@ -297,6 +297,23 @@ async fn a_lost_lease_abandons_reconciles_before_another_manager_reconciles() {
     assert!(overlaps.is_empty(), "the old leader still reconciled: {overlaps:?}\n{log}");
 }
 
+#[tokio::test]
+async fn a_lease_lost_while_a_stopped_leader_drains_is_reported_as_lost() {
+    let server = ApiServer::start().await.expect("server");
+    create_cm(&server.client(), "a", &[]).await;
+    let recorder = Arc::new(Recorder::default());
+    // Reconciles of 6 s or more; the controller would wait 3 s for them on a stop.
+    let old = start_manager(server.client(), "old", &recorder, 0, (false, true), Duration::from_secs(60));
+    wait_for("the manager reconciling", || recorder.started("old") > 0).await;
+    // Asked to stop, it waits for its reconcile while still renewing; then it cannot renew.
+    old.shutdown.cancel();
+    server.control().fail_next(100_000, "update", "leases", 500);
+    let result = tokio::time::timeout(GUARD, old.task).await.expect("run returns").expect("task");
+    server.control().clear_faults();
+    // The reconcile was abandoned because the Lease was lost, not because a deadline passed.
+    assert!(matches!(result, Err(ManagerError::LeadershipLost)), "{result:?}");
+}
+
 /// How long the faults of one seed go on.
 const CHAOS: Duration = Duration::from_millis(2500);
 /// One step of the fault schedule.
@@ -437,14 +454,8 @@ async fn chaos(seed: u64) {
             let result = tokio::time::timeout(GUARD, h.task).await;
             let result = result.unwrap_or_else(|_| panic!("seed {seed}: {} did not stop", h.id)).expect("task");
             lost += usize::from(matches!(result, Err(ManagerError::LeadershipLost)));
-            // A Lease lost while a stopped manager awaits its reconciles abandons them too, but
-            // `run` then names the controller's shutdown deadline instead of the lost Lease.
-            let lost_while_stopping = matches!(
-                &result,
-                Err(ManagerError::Controller { source: ControllerError::ShutdownTimedOut { .. }, .. })
-            );
             assert!(
-                matches!(result, Ok(()) | Err(ManagerError::LeadershipLost)) || lost_while_stopping,
+                matches!(result, Ok(()) | Err(ManagerError::LeadershipLost)),
                 "seed {seed}: {} ended with {result:?}\nschedule:\n{}",
                 h.id,
                 events.join("\n")
