@@ -11,7 +11,8 @@
 //! - Being deleted (deletionTimestamp set), finalizer present: runs [`FinalizerEvent::Cleanup`];
 //!   when it succeeds, removes the finalizer (same optimistic merge patch) and returns its
 //!   [`Action`]; when it fails, the finalizer stays and the error is returned (the controller
-//!   retries with back-off).
+//!   retries with back-off). Cleanup must be idempotent: a stale cache can run it again after
+//!   the object is gone, and then the 404 on removing the finalizer counts as done.
 //! - Being deleted, finalizer absent: nothing to do, [`Action::done`].
 //! - Every failure is a [`FinalizerError`] saying which step failed.
 
@@ -95,11 +96,14 @@ where
             let action =
                 reconcile(FinalizerEvent::Cleanup(obj.clone())).await.map_err(FinalizerError::CleanupFailed)?;
             let finalizers: Vec<String> = obj.finalizers().iter().filter(|f| *f != name).cloned().collect();
-            patch_finalizers(client, &*obj, finalizers).await.map_err(|e| match e {
-                PatchError::Api(e) => FinalizerError::RemoveFinalizer(e),
-                PatchError::Missing(m) => FinalizerError::MissingMetadata(m),
-            })?;
-            Ok(action)
+            match patch_finalizers(client, &*obj, finalizers).await {
+                Ok(_) => Ok(action),
+                // Already gone (an earlier reconcile, seen through a stale cache, removed the
+                // last finalizer): what this cleanup was for has happened.
+                Err(PatchError::Api(e)) if e.is_not_found() => Ok(action),
+                Err(PatchError::Api(e)) => Err(FinalizerError::RemoveFinalizer(e)),
+                Err(PatchError::Missing(m)) => Err(FinalizerError::MissingMetadata(m)),
+            }
         }
     }
 }

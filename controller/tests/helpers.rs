@@ -71,6 +71,25 @@ async fn finalizer_is_added_then_cleanup_runs_on_deletion_and_removes_it() {
     assert!(seen.lock().is_empty());
 }
 
+#[tokio::test]
+async fn cleanup_of_an_object_already_gone_is_done_not_an_error() {
+    let server = ApiServer::start().await.expect("server");
+    let client = server.client();
+    let created = Arc::new(create_cm(&client, "gone", &[]).await);
+    finalizer(&client, FIN, created, recorder().1).await.expect("add + apply");
+    cms(&client).delete("gone", &Default::default()).await.expect("delete");
+    let deleting = cms(&client).get("gone").await.expect("held by the finalizer");
+    // One worker finishes the cleanup and the object goes ...
+    finalizer(&client, FIN, Arc::new(deleting.clone()), recorder().1).await.expect("cleanup + remove");
+    assert!(cms(&client).get_opt("gone").await.expect("get").is_none());
+    // ... and a reconcile from a cache that still holds it runs the cleanup again (it must be
+    // idempotent), finds nothing to remove the finalizer from, and is done.
+    let (seen, f) = recorder();
+    let again = finalizer(&client, FIN, Arc::new(deleting), f).await;
+    assert_eq!(again.expect("an object already gone is not an error"), Action::done());
+    assert_eq!(*seen.lock(), ["cleanup gone"]);
+}
+
 fn deleting_without(obj: &ConfigMap) -> ConfigMap {
     let mut o = obj.clone();
     o.metadata.finalizers = None;
