@@ -142,13 +142,10 @@ impl Client {
         F: FnOnce(http::Request<Bytes>, Option<Instant>) -> Fut,
         Fut: Future<Output = Result<T>>,
     {
-        let Some(after) = self.inner.config.timeout else { return f(req, None).await };
-        let deadline = Instant::now() + after;
+        let transport = &self.inner.transport;
+        let Some(deadline) = transport.deadline(RequestKind::Normal) else { return f(req, None).await };
         let (method, url) = (req.method().to_string(), path_of(req.uri()));
-        match tokio::time::timeout_at(deadline, f(req, Some(deadline))).await {
-            Ok(result) => result,
-            Err(_) => Err(Error::Timeout { method, url, after }),
-        }
+        transport.by_deadline(deadline, method, url, f(req, Some(deadline))).await
     }
 
     /// Sends a request and returns the whole body (at most `Config.max_body_bytes`), all

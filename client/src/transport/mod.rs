@@ -202,9 +202,20 @@ impl Transport {
         deadline: Option<Instant>,
     ) -> Result<http::Response<Incoming>> {
         let Some(deadline) = deadline else { return self.send_with_retries(req, kind, None).await };
-        let method = req.method().to_string();
-        let url = crate::client::path_of(req.uri());
-        match tokio::time::timeout_at(deadline, self.send_with_retries(req, kind, Some(deadline))).await {
+        let (method, url) = (req.method().to_string(), crate::client::path_of(req.uri()));
+        self.by_deadline(deadline, method, url, self.send_with_retries(req, kind, Some(deadline))).await
+    }
+
+    /// `fut`'s result if it ends by `deadline`, else [`Error::Timeout`] naming the request and
+    /// `Config.timeout`.
+    pub(crate) async fn by_deadline<T>(
+        &self,
+        deadline: Instant,
+        method: String,
+        url: String,
+        fut: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout_at(deadline, fut).await {
             Ok(result) => result,
             Err(_) => Err(Error::Timeout { method, url, after: self.inner.config.timeout.unwrap_or_default() }),
         }
