@@ -13,8 +13,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use rudder_apiserver::{kubeconfig, seed, ApiServer};
 use rudder_client::apimachinery::schema::GroupVersionResource;
-use rudder_client::testing::{kubeconfig, seed, ApiServer};
 
 /// Command-line options.
 struct Options {

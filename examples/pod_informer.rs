@@ -21,8 +21,8 @@ use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::options::{CreateOptions, DeleteOptions, PatchOptions};
 use rudder_apimachinery::patch::Patch;
 use rudder_apimachinery::resource::Resource;
+use rudder_apiserver::{seed, ApiServer};
 use rudder_client::api::Api;
-use rudder_client::testing::{seed, ApiServer};
 use rudder_informer::processor::{DeletedObject, HandlerFns};
 use rudder_informer::{SharedInformerFactory, NAMESPACE_INDEX};
 

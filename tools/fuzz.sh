@@ -54,7 +54,7 @@ done
 # Read-only seed directories per target (tracked fixtures), besides the target's own corpus.
 seeds() {
     case $1 in
-        json_exact | watch_event) echo "$root/testdata/apiserver $root/client/testdata/objects $root/fuzz/regressions/$1" ;;
+        json_exact | watch_event) echo "$root/testdata/apiserver $root/apiserver/testdata/objects $root/fuzz/regressions/$1" ;;
         list_split | watch_stream) echo "$root/testdata/apiserver $root/fuzz/regressions/$1" ;;
         kubeconfig) echo "$root/testdata/kubeconfig $root/fuzz/regressions/$1" ;;
         exec_credential) echo "$root/testdata/kubeconfig $root/fuzz/regressions/$1" ;;

@@ -211,7 +211,7 @@ mod tests {
     #[test]
     fn without_managed_fields_keeps_everything_else() {
         for file in ["pod-deployment.json", "pod-with-sidecar.json"] {
-            let path = format!("{}/../client/testdata/objects/{file}", env!("CARGO_MANIFEST_DIR"));
+            let path = format!("{}/../apiserver/testdata/objects/{file}", env!("CARGO_MANIFEST_DIR"));
             let bytes = std::fs::read(&path).unwrap();
             let full: Pod = serde_json::from_slice(&bytes).unwrap();
             assert!(full.metadata.managed_fields.is_some(), "{file} has managedFields");

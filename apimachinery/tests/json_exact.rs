@@ -5,7 +5,7 @@ use k8s_openapi::api::core::v1::Pod;
 use rudder_apimachinery::json;
 
 fn fixture(name: &str) -> Vec<u8> {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../client/testdata/objects").join(name);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../apiserver/testdata/objects").join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 

@@ -8,8 +8,8 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use rudder_apiserver::seed::realistic_pod_bytes;
 use rudder_client::decode::split::ListSplitter;
-use rudder_client::testing::seed::realistic_pod_bytes;
 
 const PODS: usize = 10_000;
 const CHUNK: usize = 64 * 1024;

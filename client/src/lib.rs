@@ -7,8 +7,8 @@
 //! accessors ([`clientset`]), the [`dynamic`] client, [`discovery`], a [`restmapper`], the
 //! list [`pager`], and incremental watch decoding ([`watch_stream`]).
 //!
-//! With the `testing` feature, [`testing`] provides an embedded API server that speaks the
-//! real protocol over real sockets, for tests, examples and benchmarks.
+//! The embedded API server that tests, examples and benchmarks run against is its own crate,
+//! `rudder-apiserver`.
 
 #![warn(missing_docs)]
 
@@ -26,8 +26,6 @@ pub mod error;
 pub mod pager;
 pub mod request;
 pub mod restmapper;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod transport;
 pub mod watch_stream;
 

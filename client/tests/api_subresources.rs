@@ -1,6 +1,5 @@
 //! Subresources through `Api<K>`: status, scale, pods/binding, pods/eviction, pods/log,
 //! against the embedded API server over a real socket.
-#![cfg(feature = "testing")]
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -9,10 +8,10 @@ use k8s_openapi::api::core::v1::{Binding, Pod};
 use k8s_openapi::api::policy::v1::Eviction;
 use rudder_apimachinery::options::{PatchOptions, WriteOptions};
 use rudder_apimachinery::{HasMetadata, Patch};
+use rudder_apiserver::ApiServer;
 use rudder_client::api::Api;
 use rudder_client::clientset::ClientSet;
 use rudder_client::request::LogOptions;
-use rudder_client::testing::ApiServer;
 use serde_json::json;
 
 fn pod(name: &str) -> Pod {

@@ -1,15 +1,14 @@
 //! Every verb of `Api<K>` on typed kinds (ConfigMap, Pod, Deployment) against the embedded API
 //! server over a real socket.
-#![cfg(feature = "testing")]
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use rudder_apimachinery::options::{DeleteOptions, ListOptions, PatchOptions, WriteOptions};
 use rudder_apimachinery::{HasMetadata, Patch, WatchEvent};
+use rudder_apiserver::ApiServer;
 use rudder_client::api::Api;
 use rudder_client::clientset::ClientSet;
-use rudder_client::testing::ApiServer;
 use rudder_client::{Error, ObjectOrStatus};
 use serde_json::json;
 

@@ -23,7 +23,7 @@ const ROUNDS: usize = 3;
 type Chunks = futures::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, std::io::Error>>>;
 
 fn pods() -> Vec<String> {
-    let p = format!("{}/testdata/objects/pod-deployment.json", env!("CARGO_MANIFEST_DIR"));
+    let p = format!("{}/../apiserver/testdata/objects/pod-deployment.json", env!("CARGO_MANIFEST_DIR"));
     let base: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
     (0..PODS)
         .map(|i| {

@@ -1,12 +1,11 @@
 //! Discovery and the RESTMapper against the embedded API server over a real socket.
-#![cfg(feature = "testing")]
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use rudder_apimachinery::{GroupVersion, GroupVersionKind, Scope};
+use rudder_apiserver::ApiServer;
 use rudder_client::clientset::ClientSet;
 use rudder_client::discovery::DiscoveryClient;
 use rudder_client::restmapper::RestMapper;
-use rudder_client::testing::ApiServer;
 use serde_json::json;
 
 #[tokio::test]

@@ -1,15 +1,14 @@
 //! The DynamicClient on a custom resource: register a CRD, then every verb on its objects,
 //! against the embedded API server over a real socket.
-#![cfg(feature = "testing")]
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use rudder_apimachinery::options::{DeleteOptions, ListOptions, PatchOptions, WriteOptions};
 use rudder_apimachinery::{ApiResource, DynamicObject, GroupVersionResource, HasMetadata, Patch, Scope, WatchEvent};
+use rudder_apiserver::ApiServer;
 use rudder_client::clientset::ClientSet;
 use rudder_client::dynamic::DynamicClient;
-use rudder_client::testing::ApiServer;
 use rudder_client::{Client, ObjectOrStatus};
 use serde_json::json;
 

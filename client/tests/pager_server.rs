@@ -1,12 +1,11 @@
 //! The pager against the embedded API server over a real socket.
-#![cfg(feature = "testing")]
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use rudder_apimachinery::{HasMetadata, ListOptions};
+use rudder_apiserver::ApiServer;
 use rudder_client::api::Api;
 use rudder_client::pager::{Pager, PagerEvent};
-use rudder_client::testing::ApiServer;
 use serde_json::json;
 
 async fn with_configmaps(n: usize) -> (ApiServer, Api<ConfigMap>) {

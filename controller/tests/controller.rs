@@ -14,8 +14,8 @@ use serde_json::json;
 use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::options::PatchOptions;
 use rudder_apimachinery::patch::Patch;
+use rudder_apiserver::ApiServer;
 use rudder_client::api::{Api, CreateOptions};
-use rudder_client::testing::ApiServer;
 use rudder_controller::owner::owner_reference;
 use rudder_controller::{fields, Controller, ControllerError, ObjectKey, Predicate, WatchOptions};
 

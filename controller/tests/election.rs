@@ -37,7 +37,7 @@ use rand::{Rng, SeedableRng};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use rudder_client::testing::{ApiServer, Control};
+use rudder_apiserver::{ApiServer, Control};
 use rudder_client::Client;
 use rudder_controller::{
     Action, CancellationToken, Context, LeaderStatus, Manager, ManagerError, ObjectKey, WatchOptions,

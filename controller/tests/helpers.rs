@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use parking_lot::Mutex;
 
 use rudder_apimachinery::meta::HasMetadata;
+use rudder_apiserver::ApiServer;
 use rudder_client::api::UpdateOptions;
-use rudder_client::testing::ApiServer;
 use rudder_controller::finalizer::{finalizer, FinalizerError, FinalizerEvent};
 use rudder_controller::retry::{retry_on_conflict, Backoff};
 use rudder_controller::Action;

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use rudder_client::testing::ApiServer;
+use rudder_apiserver::ApiServer;
 use rudder_controller::{CancellationToken, ControllerError, Manager, ManagerError, WatchOptions};
 use rudder_informer::leaderelection::{LeaderElectionConfig, LeaseLock};
 

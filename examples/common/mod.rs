@@ -8,7 +8,7 @@
 //! cluster, context and namespace they would write to, and go on only when run with `--yes`;
 //! each deletes what it created before it ends.
 
-use rudder_client::testing::ApiServer;
+use rudder_apiserver::ApiServer;
 use rudder_client::{Client, Config};
 
 /// A connected client; keeps the embedded server (if any) alive while it lives.

@@ -11,8 +11,8 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use rudder_apiserver::ApiServer;
 use rudder_client::api::{Api, UpdateOptions};
-use rudder_client::testing::ApiServer;
 use rudder_client::Client;
 use rudder_informer::leaderelection::{
     ConfigError, LeaderCallbacks, LeaderElectionConfig, LeaderElectionRecord, LeaderElector, LeaseLock, LockError,

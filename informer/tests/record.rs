@@ -7,8 +7,8 @@ use k8s_openapi::api::core::v1::{Event, EventSource, Namespace, Node, ObjectRefe
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use rudder_apimachinery::options::{CreateOptions, ListOptions};
+use rudder_apiserver::ApiServer;
 use rudder_client::api::Api;
-use rudder_client::testing::ApiServer;
 use rudder_client::Client;
 use rudder_informer::record::{object_reference, EventRecorder, EventType, RecorderOptions, COMBINED_PREFIX};
 

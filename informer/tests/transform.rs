@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 
 use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::options::{CreateOptions, DeleteOptions, UpdateOptions};
+use rudder_apiserver::ApiServer;
 use rudder_client::api::Api;
-use rudder_client::testing::ApiServer;
 use rudder_informer::processor::{DeletedObject, HandlerFns};
 use rudder_informer::SharedInformerFactory;
 

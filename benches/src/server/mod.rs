@@ -6,7 +6,7 @@
 //! events (run on the server's runtime). Dropping the server stops it.
 //!
 //! Backends ([`Backend`], chosen with `RUDDER_BENCH_SERVER=embedded|replay`):
-//! - `embedded`: rudder's embedded API server (`rudder_client::testing::ApiServer`), the
+//! - `embedded`: rudder's embedded API server (`rudder_apiserver::ApiServer`), the
 //!   the default;
 //! - `replay`: [`replay::ReplayServer`], pre-rendered JSON, nearly free server side.
 
@@ -17,15 +17,15 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::FutureExt;
 use rudder_apimachinery::schema::GroupVersionResource;
-use rudder_client::testing::seed::realistic_pod_bytes;
-use rudder_client::testing::ApiServer;
+use rudder_apiserver::seed::realistic_pod_bytes;
+use rudder_apiserver::ApiServer;
 
 use crate::{BenchError, Result, Trigger};
 
 /// Which server implementation to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// `rudder_client::testing::ApiServer`.
+    /// `rudder_apiserver::ApiServer`.
     Embedded,
     /// [`replay::ReplayServer`].
     Replay,

@@ -12,7 +12,7 @@
 //!   `k8s.io/initial-events-end`, then live events.
 //! - [`ReplayServer::modify`] emits MODIFIED events round-robin over the pods, each with a new
 //!   resourceVersion.
-//! - Pods come from `rudder_client::testing::seed::realistic_pod_bytes` (~6 KB each) over 10
+//! - Pods come from `rudder_apiserver::seed::realistic_pod_bytes` (~6 KB each) over 10
 //!   namespaces.
 
 use std::collections::VecDeque;
@@ -32,7 +32,7 @@ use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use rudder_client::testing::seed::realistic_pod_bytes;
+use rudder_apiserver::seed::realistic_pod_bytes;
 
 use crate::{BenchError, Result};
 

@@ -1,13 +1,12 @@
 //! The embedded API server's transport: discovery, TLS with h2 via ALPN, bearer-token and
 //! client-certificate authentication, and a throughput measurement (ignored by default).
-#![cfg(feature = "testing")]
 
-mod apiserver_common;
+mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use apiserver_common::*;
 use bytes::Bytes;
+use common::*;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -142,12 +141,12 @@ async fn client_certificate_auth() {
 }
 
 /// Measures seeding, list and watch throughput with 100 000 realistic pods (~6 KB each). Run
-/// with `cargo test --release -p rudder-client --features testing --test apiserver_transport
+/// with `cargo test --release -p rudder-apiserver --test transport
 /// throughput -- --ignored --nocapture`. The client side only counts bytes and newlines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "measurement; run explicitly in release mode"]
 async fn throughput() {
-    use rudder_client::testing::seed;
+    use rudder_apiserver::seed;
     let n = 100_000;
     let s = ApiServer::builder().history_limit(200_000).start().await.unwrap();
     let gvr = rudder_client::apimachinery::schema::GroupVersionResource::new("", "v1", "pods");

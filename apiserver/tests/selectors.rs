@@ -1,10 +1,9 @@
 //! The embedded API server's label and field selectors (list and watch, including objects
 //! moving in and out of a watch's selection) and JSON Patch, over real sockets, with the error
 //! bodies of `testdata/recorded` (03c_list_selectors, 04b_watch_variants, 02b_update_patch).
-#![cfg(feature = "testing")]
 
-mod apiserver_common;
-use apiserver_common::*;
+mod common;
+use common::*;
 use serde_json::{json, Value};
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";

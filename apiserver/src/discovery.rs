@@ -331,7 +331,7 @@ fn sort_versions(versions: &mut [String]) {
 /// server cannot produce (protobuf, YAML, unknown aggregated versions) are skipped.
 ///
 /// ```
-/// use rudder_client::testing::discovery::wants_aggregated;
+/// use rudder_apiserver::discovery::wants_aggregated;
 /// assert!(wants_aggregated("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"));
 /// assert!(!wants_aggregated("application/json, */*"));
 /// ```

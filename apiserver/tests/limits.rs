@@ -1,13 +1,12 @@
 //! The embedded API server resists abuse as kube-apiserver does: bounded JSON patches, request
 //! bodies and stored objects, watchers that fall behind are closed, and built-in objects must
 //! decode as their kind.
-#![cfg(feature = "testing")]
 
-mod apiserver_common;
-use apiserver_common::*;
+mod common;
+use common::*;
 use rudder_apimachinery::resource::{ApiResource, Scope};
 use rudder_apimachinery::schema::{GroupVersionKind, GroupVersionResource};
-use rudder_client::testing::ResourceInfo;
+use rudder_apiserver::ResourceInfo;
 use serde_json::{json, Value};
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";

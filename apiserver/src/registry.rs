@@ -1,5 +1,5 @@
 //! The embedded API server's table of served resources: every built-in kind of the k8s-openapi
-//! version in use (from [`for_each_builtin!`](crate::for_each_builtin)), plus resources added at
+//! version in use (from [`for_each_builtin!`](rudder_client::for_each_builtin)), plus resources added at
 //! run time (CustomResourceDefinitions, or directly by a test).
 //!
 //! Contract: lookups are by (group, version, plural); iteration is in a stable order (groups in
@@ -127,7 +127,7 @@ macro_rules! register_builtins {
         }
     };
 }
-crate::for_each_builtin!(register_builtins);
+rudder_client::for_each_builtin!(register_builtins);
 
 impl Registry {
     /// Every built-in kind.

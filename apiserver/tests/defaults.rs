@@ -1,9 +1,8 @@
 //! The embedded API server fills defaults as kube-apiserver does, and field selectors compare
 //! defaulted and boolean fields as it does.
-#![cfg(feature = "testing")]
 
-mod apiserver_common;
-use apiserver_common::*;
+mod common;
+use common::*;
 use serde_json::{json, Value};
 
 const PODS: &str = "/api/v1/namespaces/default/pods";

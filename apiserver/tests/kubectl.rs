@@ -7,14 +7,13 @@
 //!
 //! Every test skips (prints "kubectl not found: skipping") when `kubectl` is not on PATH. Each
 //! kubectl run has a timeout, so a hang fails the test instead of blocking CI.
-#![cfg(feature = "testing")]
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use rudder_apiserver::{kubeconfig, seed, ApiServer};
 use rudder_client::apimachinery::schema::GroupVersionResource;
-use rudder_client::testing::{kubeconfig, seed, ApiServer};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;

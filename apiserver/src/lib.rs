@@ -1,4 +1,4 @@
-//! An embedded Kubernetes API server for tests, examples and benchmarks (feature `testing`).
+//! An embedded Kubernetes API server for tests, examples and benchmarks (`rudder-apiserver`).
 //!
 //! It speaks the real HTTP/JSON protocol over real sockets on 127.0.0.1 (plain HTTP, or TLS
 //! with HTTP/1.1 and h2 via ALPN): discovery, list with resourceVersion semantics,
@@ -13,9 +13,18 @@
 //! and exposes request counters and the stored data; [`Control::insert_many_bytes`] and
 //! [`Control::insert_realistic_pods`] seed 100 000 pods in seconds.
 //!
+//! Its parts, by file: [`server`] (listener, TLS, authentication, routing of API paths),
+//! [`handlers`] (one module per verb family: read, create, update, patch, delete,
+//! subresources), [`watch`], [`apply`] (server-side apply), [`strategic`] (strategic merge
+//! patch), [`store`], [`defaults`], [`validation`], [`field_selectors`], [`partial`]
+//! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`control`]
+//! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`]. It depends on
+//! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
+//! built-in kinds.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use rudder_client::testing::ApiServer;
+//! use rudder_apiserver::ApiServer;
 //! let server = ApiServer::builder().bookmark_interval(std::time::Duration::from_millis(200)).start().await?;
 //! let client = server.client();
 //! server.control().fail_next(1, "list", "pods", 500);
@@ -46,7 +55,7 @@ pub mod watch;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Client, Config};
+use rudder_client::{Client, Config};
 
 pub use control::{Control, Fault};
 pub use registry::{Registry, ResourceInfo};
@@ -275,11 +284,11 @@ impl ApiServer {
             c.root_ca_pem = Some(t.ca_pem.clone().into_bytes());
             if let Some((cert, key)) = &t.client_cert {
                 c.auth.client_certificate_pem = Some(cert.clone().into_bytes());
-                c.auth.client_key_pem = Some(crate::config::Secret::new(key.clone().into_bytes()));
+                c.auth.client_key_pem = Some(rudder_client::config::Secret::new(key.clone().into_bytes()));
             }
         }
         if let Some(tok) = &self.token {
-            c.auth.token = Some(crate::config::Secret::new(tok.clone()));
+            c.auth.token = Some(rudder_client::config::Secret::new(tok.clone()));
         }
         c
     }

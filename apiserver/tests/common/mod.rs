@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
-pub use rudder_client::testing::ApiServer;
+pub use rudder_apiserver::ApiServer;
 
 /// A raw HTTP client bound to one server.
 pub struct Http {

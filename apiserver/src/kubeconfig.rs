@@ -23,7 +23,7 @@ pub const NAME: &str = "rudder-embedded";
 ///
 /// ```no_run
 /// # fn main() -> std::io::Result<()> {
-/// rudder_client::testing::kubeconfig::write(
+/// rudder_apiserver::kubeconfig::write(
 ///     std::path::Path::new("rudder.kubeconfig"),
 ///     "https://127.0.0.1:6443",
 ///     None,
@@ -147,7 +147,7 @@ mod tests {
         assert!(out.status.success());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kc");
-        let certs = crate::testing::tls::ServerCerts::generate(&["127.0.0.1"]).unwrap();
+        let certs = crate::tls::ServerCerts::generate(&["127.0.0.1"]).unwrap();
         let (cert, key) = certs.issue_client_cert("admin", &["system:masters"]).unwrap();
         write(&path, "https://127.0.0.1:6443", Some(&certs.ca_pem), Some("tok"), Some((&cert, &key))).unwrap();
         let out = std::process::Command::new("kubectl")

@@ -1,6 +1,6 @@
 //! Realistic pods for seeding the embedded server in tests, examples and benchmarks.
 //!
-//! Contract: pod `i` has the shape and size of the fixtures in `client/testdata/objects`
+//! Contract: pod `i` has the shape and size of the fixtures in `apiserver/testdata/objects`
 //! (`pod-deployment.json`, about 6 KB of compact JSON; every 8th pod is `pod-with-sidecar.json`,
 //! about 7.2 KB), with the per-object fields varied the way a cluster varies them: one of 20
 //! apps (each its own ReplicaSet with a fixed `pod-template-hash` and owner uid), one of 50 nodes
@@ -416,7 +416,7 @@ mod tests {
         assert_eq!(realistic_pods(9, "a").len(), 9);
     }
 
-    /// `cargo test -p rudder-client --features testing --release seed::tests::throughput -- --ignored --nocapture`
+    /// `cargo test -p rudder-apiserver --release seed::tests::throughput -- --ignored --nocapture`
     #[test]
     #[ignore = "measurement; run explicitly"]
     fn throughput() {

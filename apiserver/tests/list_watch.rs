@@ -1,9 +1,8 @@
 //! The embedded API server over real sockets: list (paging, resourceVersion rules, 410s) and
 //! watch (replay, bookmarks, initial events, compaction, timeouts), plus fault injection.
-#![cfg(feature = "testing")]
 
-mod apiserver_common;
-use apiserver_common::*;
+mod common;
+use common::*;
 use serde_json::json;
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! The embedded API server over real sockets: create/get/update/patch/delete and their errors.
-#![cfg(feature = "testing")]
 
-mod apiserver_common;
-use apiserver_common::*;
+mod common;
+use common::*;
 use serde_json::json;
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";

@@ -113,7 +113,7 @@ macro_rules! checkers {
         }
     };
 }
-crate::for_each_builtin!(checkers);
+rudder_client::for_each_builtin!(checkers);
 
 /// Checks that `obj` decodes as the resource's kind (its `kind`/`apiVersion` are taken from
 /// the resource). Custom and unknown kinds always pass.
@@ -558,7 +558,7 @@ impl<'de, 't> SeqAccess<'de> for Seq<'de, 't> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::registry::Registry;
+    use crate::registry::Registry;
     use serde_json::json;
 
     fn info(group: &str, version: &str, plural: &str) -> ResourceInfo {

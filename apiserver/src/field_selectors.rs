@@ -184,7 +184,7 @@ pub fn render(field: &SelectableField, scalar: Option<String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::registry::Registry;
+    use crate::registry::Registry;
 
     fn info(group: &str, version: &str, plural: &str) -> ResourceInfo {
         Registry::builtin().get(group, version, plural).cloned().unwrap()

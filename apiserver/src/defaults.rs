@@ -648,7 +648,7 @@ fn carry_over_allocations(info: &ResourceInfo, obj: &mut Map<String, Value>, old
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::registry::Registry;
+    use crate::registry::Registry;
 
     fn defaulted(plural: &str, group: &str, mut v: Value) -> Value {
         let r = Registry::builtin();

@@ -79,7 +79,7 @@ impl ServerCerts {
     /// for `hosts`.
     ///
     /// ```
-    /// let certs = rudder_client::testing::tls::ServerCerts::generate(&["localhost", "127.0.0.1"]).unwrap();
+    /// let certs = rudder_apiserver::tls::ServerCerts::generate(&["localhost", "127.0.0.1"]).unwrap();
     /// assert!(certs.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
     /// ```
     pub fn generate(hosts: &[&str]) -> Result<ServerCerts, ServerError> {

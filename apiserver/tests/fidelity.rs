@@ -1,8 +1,7 @@
 //! The embedded API server answers dry runs and metadata-only requests as kube-apiserver does.
-#![cfg(feature = "testing")]
 
-mod apiserver_common;
-use apiserver_common::*;
+mod common;
+use common::*;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

@@ -722,7 +722,7 @@ mod tests {
 
     /// Selectable fields read from their own paths (`spec.hostNetwork` is a boolean).
     fn selectable(names: &[&'static str]) -> Vec<SelectableField> {
-        use crate::testing::field_selectors::FieldKind;
+        use crate::field_selectors::FieldKind;
         names
             .iter()
             .map(|&name| SelectableField {
@@ -760,7 +760,7 @@ mod tests {
     fn encode_bytes_matches_encode() {
         let paths =
             selectable(&["spec.nodeName", "spec.hostNetwork", "status.phase", "status.podIP", "involvedObject.kind"]);
-        let mut pod = crate::testing::seed::realistic_pod(3, "ns-\"q\"");
+        let mut pod = crate::seed::realistic_pod(3, "ns-\"q\"");
         pod["spec"]["hostNetwork"] = json!(true);
         pod["metadata"]["labels"]["n\u{e9}"] = json!("x\"y");
         for v in [pod, json!({"metadata":{"name":"a"}}), json!({"kind":"X","data":{"k":"v"},"metadata":null})] {

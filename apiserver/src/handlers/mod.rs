@@ -1,0 +1,112 @@
+//! The verbs of the embedded API server: get, list, create, update, patch (JSON, merge,
+//! strategic, apply), delete, deletecollection, and the status, scale, binding, eviction and log
+//! subresources, with the real server's semantics and error bodies (see
+//! `testdata/recorded`). Watches live in `watch.rs`.
+//!
+//! Contract: every write runs under the store lock from read to commit, so resourceVersion
+//! checks are exact; a write that changes nothing commits nothing (same resourceVersion);
+//! dry runs never commit.
+//!
+//! One module per verb family: [`read`], [`create`], [`update`], [`patch`], [`delete`],
+//! [`subresources`]; watches live in `crate::watch`.
+
+mod create;
+mod delete;
+mod patch;
+mod read;
+mod subresources;
+mod update;
+
+pub use read::{parse_rv, Filter, Rv};
+
+use std::sync::Arc;
+
+use rudder_apimachinery::status::{ReasonKind, Status, StatusCause, StatusDetails};
+
+use crate::control::Fault;
+use crate::errors::{ApiError, ApiResult};
+use crate::server::{error_response, json, Body, Ctx, Shared, Target};
+
+use create::*;
+use delete::*;
+use patch::*;
+use read::*;
+use subresources::*;
+use update::*;
+pub(crate) type Resp = http::Response<Body>;
+
+/// Discovery documents (`/version`, `/api`, `/apis`, group and group-version documents).
+pub fn discovery(shared: &Arc<Shared>, ctx: &Ctx) -> Option<Resp> {
+    crate::server::discovery_response(shared, ctx)
+}
+
+/// The answer to a request hit by an injected fault.
+pub fn fault_response(shared: &Arc<Shared>, _ctx: &Ctx, t: &Target, verb: &str, f: &Fault) -> Resp {
+    let status = match f.code {
+        429 => Status::failure(429, ReasonKind::TooManyRequests, "Too many requests, please try again later.")
+            .with_details(StatusDetails {
+                retry_after_seconds: Some(f.retry_after.unwrap_or(1)),
+                ..Default::default()
+            }),
+        410 => Status::failure(410, ReasonKind::Expired, "The resourceVersion for the provided list is too old."),
+        503 => {
+            Status::failure(503, ReasonKind::ServiceUnavailable, "The server is currently unable to handle the request")
+        }
+        504 => Status::failure(
+            504,
+            ReasonKind::Timeout,
+            "The server was unable to return a response in the time allotted, but may still be processing the request",
+        ),
+        500 => Status::failure(500, ReasonKind::InternalError, "Internal error occurred: injected fault").with_details(
+            StatusDetails {
+                causes: vec![StatusCause { message: "injected fault".into(), ..Default::default() }],
+                ..Default::default()
+            },
+        ),
+        c => Status::failure(c, ReasonKind::from_code(c), format!("injected failure {c}")),
+    };
+    let mut status = status;
+    if let Some(secs) = f.retry_after {
+        status.details.get_or_insert_with(Default::default).retry_after_seconds = Some(secs);
+    }
+    if verb == "watch" && f.code == 410 {
+        let rv = shared.state.lock().store.rv;
+        let mut s = Status::failure(410, ReasonKind::Expired, format!("too old resource version: 1 ({rv})"));
+        s.details = None;
+        let line = format!("{{\"type\":\"ERROR\",\"object\":{}}}\n", serde_json::to_string(&s).unwrap_or_default());
+        let _ = t;
+        return json(200, line);
+    }
+    error_response(&ApiError::from(status))
+}
+
+/// Runs one resource request.
+pub async fn dispatch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
+    let resp = run_verb(shared, ctx, t, verb).await?;
+    let object_answer = matches!(verb, "create" | "update" | "patch" | "delete") && t.sub.as_deref() != Some("scale");
+    if object_answer && ctx.wants_partial() {
+        return Ok(crate::partial::object_response(&t.info, resp));
+    }
+    Ok(resp)
+}
+
+async fn run_verb(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
+    match (verb, t.sub.as_deref()) {
+        ("watch", _) => crate::watch::watch(shared, ctx, t).await,
+        ("list", _) => list(shared, ctx, t).await,
+        ("get", None | Some("status")) => get(shared, ctx, t),
+        ("get", Some("scale")) => get_scale(shared, t),
+        ("get", Some("log")) => logs(shared, ctx, t),
+        ("create", None) => create(shared, ctx, t),
+        ("create", Some("binding")) => binding(shared, ctx, t),
+        ("create", Some("eviction")) => eviction(shared, ctx, t),
+        ("update", None | Some("status")) => update(shared, ctx, t),
+        ("update", Some("scale")) | ("patch", Some("scale")) => write_scale(shared, ctx, t),
+        ("patch", None | Some("status")) => patch(shared, ctx, t),
+        ("delete", None) => delete(shared, ctx, t),
+        ("deletecollection", None) if t.info.verbs.iter().any(|v| v == "deletecollection") => {
+            delete_collection(shared, ctx, t)
+        }
+        _ => Err(ApiError::method_not_allowed(ctx.method.as_str())),
+    }
+}

@@ -1,0 +1,211 @@
+//! Subresources: scale, binding, eviction and log.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Method;
+use rudder_apimachinery::status::{ReasonKind, Status, StatusDetails};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+use crate::errors::{ApiError, ApiResult};
+use crate::limits;
+use crate::registry::ResourceInfo;
+use crate::server::{json, json_value, response, Body, Ctx, Shared, Target};
+use crate::strategic;
+
+use super::delete::*;
+use super::update::*;
+use super::Resp;
+
+pub(super) fn scale_of(info: &ResourceInfo, v: &Value) -> Value {
+    let selector = match v.pointer("/spec/selector") {
+        Some(Value::Object(m)) if m.contains_key("matchLabels") || m.contains_key("matchExpressions") => m
+            .get("matchLabels")
+            .and_then(Value::as_object)
+            .map(|l| {
+                l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
+            })
+            .unwrap_or_default(),
+        Some(Value::Object(m)) => {
+            m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
+        }
+        _ => String::new(),
+    };
+    let meta = v.get("metadata").cloned().unwrap_or(json!({}));
+    let mut m = json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": {"replicas": v.pointer("/spec/replicas").cloned().unwrap_or(Value::from(if info.custom { 0 } else { 1 }))},
+        "status": {"replicas": v.pointer("/status/replicas").cloned().unwrap_or(Value::from(0))},
+    });
+    if !selector.is_empty() {
+        m["status"]["selector"] = Value::String(selector);
+    }
+    if let Some(Value::Object(md)) = m.get_mut("metadata") {
+        md.retain(|_, v| !v.is_null());
+    }
+    m
+}
+
+pub(super) fn get_scale(shared: &Arc<Shared>, t: &Target) -> ApiResult<Resp> {
+    let name = t.name.clone().unwrap_or_default();
+    let obj = shared
+        .state
+        .lock()
+        .store
+        .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
+        .ok_or_else(|| ApiError::not_found(&t.info, &name))?;
+    Ok(json_value(200, &scale_of(&t.info, &obj.value())))
+}
+
+pub(super) fn write_scale(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
+    let name = t.name.clone().unwrap_or_default();
+    let mut st = shared.state.lock();
+    let cur = st
+        .store
+        .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
+        .ok_or_else(|| ApiError::not_found(&t.info, &name))?;
+    let mut v = cur.value();
+    let scale = scale_of(&t.info, &v);
+    let new_scale: Value = if ctx.method == Method::PUT {
+        serde_json::from_slice(&ctx.body).map_err(|e| {
+            ApiError::bad_request(format!("the object provided is unrecognized (must be of type Scale): {e}"))
+        })?
+    } else {
+        let patch: Value = serde_json::from_slice(&ctx.body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+        let mut s = scale.clone();
+        match ctx.header("content-type").split(';').next().unwrap_or("").trim() {
+            "application/json-patch+json" => s = limits::json_patch(&s, &patch)?,
+            "application/merge-patch+json"
+            | "application/strategic-merge-patch+json"
+            | "application/apply-patch+yaml" => strategic::merge_patch(&mut s, &patch),
+            _ => return Err(ApiError::unsupported_patch("")),
+        }
+        s
+    };
+    let srv = new_scale.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
+    if !srv.is_empty() && srv != cur.rv.to_string() {
+        return Err(ApiError::conflict(&t.info, &name));
+    }
+    let replicas = new_scale.pointer("/spec/replicas").cloned().unwrap_or(Value::from(0));
+    if !v.get("spec").is_some_and(Value::is_object) {
+        v["spec"] = json!({});
+    }
+    v["spec"]["replicas"] = replicas;
+    let main = Target { sub: None, ..t.clone() };
+    write_update(shared, &mut st, &main, &cur, v, &ctx.manager(), false, ctx.dry_run())?;
+    let after = st.store.get(&t.res, t.ns.as_deref().unwrap_or_default(), &name).unwrap_or(cur);
+    Ok(json_value(200, &scale_of(&t.info, &after.value())))
+}
+
+pub(super) fn success_201() -> Resp {
+    json(201, "{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"metadata\":{},\"status\":\"Success\",\"code\":201}\n")
+}
+
+pub(super) fn binding(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
+    let b: Value = serde_json::from_slice(&ctx.body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type Binding): couldn't get version/kind; json parse error: {e}"
+        ))
+    })?;
+    let node = b.pointer("/target/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = t.name.clone().unwrap_or_default();
+    let mut st = shared.state.lock();
+    let cur = st
+        .store
+        .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
+        .ok_or_else(|| ApiError::not_found(&t.info, &name))?;
+    let mut v = cur.value();
+    let bound = v.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default().to_string();
+    if !bound.is_empty() {
+        return Err(Status::failure(
+            409,
+            ReasonKind::Conflict,
+            format!("Operation cannot be fulfilled on pods/binding {name:?}: pod {name} is already assigned to node {bound:?}"),
+        )
+        .with_details(StatusDetails { name: name.clone(), kind: "pods/binding".into(), ..Default::default() })
+        .into());
+    }
+    if v.pointer("/metadata/deletionTimestamp").is_some() {
+        return Err(ApiError::conflict_msg(&t.info, &name, "pod is being deleted, cannot be assigned to a host"));
+    }
+    if !v.get("spec").is_some_and(Value::is_object) {
+        v["spec"] = json!({});
+    }
+    v["spec"]["nodeName"] = Value::String(node);
+    let main = Target { sub: None, ..t.clone() };
+    write_update(shared, &mut st, &main, &cur, v, &ctx.manager(), false, ctx.dry_run())?;
+    Ok(success_201())
+}
+
+pub(super) fn eviction(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
+    let name = t.name.clone().unwrap_or_default();
+    let mut st = shared.state.lock();
+    let o = DeleteOpts { dry_run: ctx.dry_run(), grace: Some(0), ..Default::default() };
+    let main = Target { sub: None, ..t.clone() };
+    delete_object(shared, &mut st, &main, t.ns.as_deref().unwrap_or_default(), &name, &o)?;
+    Ok(success_201())
+}
+
+pub(super) fn logs(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
+    let name = t.name.clone().unwrap_or_default();
+    let obj = shared
+        .state
+        .lock()
+        .store
+        .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
+        .ok_or_else(|| ApiError::not_found(&t.info, &name))?;
+    let v = obj.value();
+    let container = ctx
+        .q("container")
+        .map(String::from)
+        .or_else(|| v.pointer("/spec/containers/0/name").and_then(Value::as_str).map(String::from))
+        .unwrap_or_default();
+    let timestamps = ctx.flag("timestamps");
+    let line = move |i: usize| -> String {
+        let msg = format!("log line {i} from {name}/{container}\n");
+        if timestamps {
+            format!("{} {msg}", jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+        } else {
+            msg
+        }
+    };
+    const CANNED: usize = 10;
+    let tail = ctx.q("tailLines").and_then(|n| n.parse::<usize>().ok()).unwrap_or(CANNED).min(CANNED);
+    let first: String = (CANNED - tail..CANNED).map(&line).collect();
+    if !ctx.flag("follow") {
+        return Ok(response(200, "text/plain", Body::Full(Some(Bytes::from(first)))));
+    }
+    let (tx, rx) = mpsc::channel::<Bytes>(8);
+    let interval = shared.opts.log_interval;
+    // drop_watches() and restart() end followed logs as they end watches.
+    let mut epoch = shared.watch_epoch.subscribe();
+    epoch.borrow_and_update();
+    tokio::spawn(async move {
+        if tx.send(Bytes::from(first)).await.is_err() {
+            return;
+        }
+        let mut i = CANNED;
+        loop {
+            tokio::select! {
+                _ = epoch.changed() => return,
+                _ = tx.closed() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            if tx.send(Bytes::from(line(i))).await.is_err() {
+                return;
+            }
+            i += 1;
+        }
+    });
+    Ok(response(200, "text/plain", Body::Chan(rx)))
+}
