@@ -7,8 +7,8 @@
 //! checks are exact; a write that changes nothing commits nothing (same resourceVersion);
 //! dry runs never commit.
 //!
-//! One module per verb family: [`read`], [`create`], [`update`], [`patch`], [`delete`],
-//! [`subresources`]; watches live in `crate::watch`.
+//! One module per verb family: `read`, `create`, `update`, `patch`, `delete`,
+//! `subresources`; watches live in `crate::watch`.
 
 mod create;
 mod delete;
