@@ -97,6 +97,15 @@ impl HasMetadata for DynamicObject {
     fn metadata_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
     }
+    fn set_type_if_missing(&mut self, api_version: &str, kind: &str) {
+        let t = self.types.get_or_insert_with(TypeMeta::default);
+        if t.api_version.is_empty() {
+            t.api_version = api_version.to_string();
+        }
+        if t.kind.is_empty() {
+            t.kind = kind.to_string();
+        }
+    }
 }
 
 /// A list of objects of any kind (`PodList`, `CronTabList`, ...).

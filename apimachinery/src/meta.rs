@@ -55,6 +55,13 @@ pub trait HasMetadata {
     fn deletion_timestamp(&self) -> Option<&Time> {
         self.metadata().deletion_timestamp.as_ref()
     }
+
+    /// Gives a list item the type its list implies, where the object carries its type itself
+    /// and the server left it out (items of a `PodList` have no `apiVersion`/`kind`). Called by
+    /// the client on every item of a decoded list, with the list's `apiVersion` and its kind
+    /// minus `List` (else the resource's). A no-op for typed kinds and views, whose type is
+    /// static; [`DynamicObject`](crate::dynamic::DynamicObject) fills whichever is missing.
+    fn set_type_if_missing(&mut self, _api_version: &str, _kind: &str) {}
 }
 
 fn empty_map() -> &'static BTreeMap<String, String> {

@@ -151,8 +151,8 @@ async fn metadata_only_answers_for_every_resource_and_verb() {
     )
     .await
     .unwrap();
-    let m = api.get_metadata("m").await.unwrap();
+    let m = api.metadata().get("m").await.unwrap();
     assert_eq!(m.metadata.labels.as_ref().and_then(|l| l.get("x")).map(String::as_str), Some("y"));
-    let l = api.list_metadata(&ListOptions::default()).await.unwrap();
+    let l = api.metadata().list(&ListOptions::default()).await.unwrap();
     assert_eq!(l.items.len(), 1);
 }

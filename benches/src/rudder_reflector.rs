@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::Pod;
 use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
@@ -25,7 +25,7 @@ use rudder_apimachinery::list::ObjectList;
 use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::options::ListOptions;
 use rudder_client::{Client, Config, Error};
-use rudder_informer::list_watch::{ListerWatcher, WatchEvents};
+use rudder_informer::list_watch::{share_events, share_list, ListerWatcher, WatchEvents};
 use rudder_informer::reflector::{Reflector, ReflectorOptions, ReflectorStore, Transform};
 
 use crate::pods::{strip_managed_fields, PodView};
@@ -55,16 +55,28 @@ fn get(path: &str, query: Vec<(&'static str, String)>) -> Result<http::Request<B
 
 impl<K> ListerWatcher<K> for PodListerWatcher
 where
-    K: DeserializeOwned + Send + 'static,
+    K: DeserializeOwned + Send + Sync + 'static,
 {
-    fn list<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<K>, Error>> {
-        async move { self.client.request::<ObjectList<K>>(get("/api/v1/pods", opts.list_query())?).await }.boxed()
+    fn list<'a>(
+        &'a self,
+        opts: &'a ListOptions,
+        transform: Option<&'a Transform<K>>,
+    ) -> BoxFuture<'a, Result<ObjectList<Arc<K>>, Error>> {
+        async move {
+            let page = self.client.request::<ObjectList<K>>(get("/api/v1/pods", opts.list_query())?).await?;
+            Ok(share_list(page, transform))
+        }
+        .boxed()
     }
 
-    fn watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<K>, Error>> {
+    fn watch<'a>(
+        &'a self,
+        opts: &'a ListOptions,
+        transform: Option<&'a Transform<K>>,
+    ) -> BoxFuture<'a, Result<WatchEvents<K>, Error>> {
         async move {
             let s = self.client.request_watch::<K>(get("/api/v1/pods", opts.watch_query())?).await?;
-            Ok(s.boxed())
+            Ok(share_events(s, transform))
         }
         .boxed()
     }

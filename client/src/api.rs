@@ -7,8 +7,12 @@
 //!   statically, dynamic objects at run time via [`Api::with_resource`]).
 //! - Requests are built by [`crate::request`] (pure) and executed by the [`Client`]; failures
 //!   are the client's typed errors (`err.is_not_found()`, `is_conflict()`, ...).
-//! - An `Api<DynamicObject>` fills `apiVersion`/`kind` into list items that lack them (lists of
-//!   built-in kinds never carry them), from the list's own type, else from the resource.
+//! - One `list` and one `watch`: the body is split while it arrives and decoded on all cores,
+//!   in order; [`Api::list_with`] / [`Api::watch_with`] take a [`Decoding`] for the rest
+//!   (transform on the decoding thread, `Arc`-wrapped objects, another pool).
+//! - List items get the type their list implies where they carry one and lack it (lists of
+//!   built-in kinds never carry it): [`HasMetadata::set_type_if_missing`], a no-op for typed
+//!   kinds and views, fills `DynamicObject`s; chosen at compile time.
 //! - [`Api::metadata`] gives the same resource as `PartialObjectMetadata`: get, list and watch
 //!   then ask the server for metadata only (the `Accept` header), which is what metadata-only
 //!   informers use.
@@ -25,16 +29,16 @@ use serde::Serialize;
 
 use rudder_apimachinery::dynamic::DynamicObject;
 use rudder_apimachinery::list::ObjectList;
-use rudder_apimachinery::meta::{ListMeta, PartialObjectMetadata, TypeMeta};
+use rudder_apimachinery::meta::{HasMetadata, PartialObjectMetadata};
 use rudder_apimachinery::options::{DeleteOptions, GetOptions, ListOptions, PatchOptions, WriteOptions};
 use rudder_apimachinery::patch::Patch;
 use rudder_apimachinery::resource::{ApiResource, Resource, WholeObject};
 
 use crate::client::{Client, ObjectOrStatus};
-use crate::decode::{DecodeOptions, DecodePool, ItemTransform};
+use crate::decode::LineStream;
+use crate::decode::{DecodePool, ItemTransform, ListItems, WatchEvents};
 use crate::error::{Error, Result};
 use crate::request::{LogOptions, Request};
-use crate::watch_stream::{LineStream, WatchStream};
 
 pub use rudder_apimachinery::options::{CreateOptions, UpdateOptions};
 
@@ -138,21 +142,6 @@ impl<K> Api<K> {
     pub fn metadata(&self) -> Api<PartialObjectMetadata> {
         Api { client: self.client.clone(), request: self.request.clone(), metadata_only: true, _k: PhantomData }
     }
-
-    /// Lists the collection's metadata only.
-    pub async fn list_metadata(&self, opts: &ListOptions) -> Result<ObjectList<PartialObjectMetadata>> {
-        self.metadata().list(opts).await
-    }
-
-    /// Watches the collection's metadata only.
-    pub async fn watch_metadata(&self, opts: &ListOptions) -> Result<WatchStream<PartialObjectMetadata>> {
-        self.metadata().watch(opts).await
-    }
-
-    /// Gets one object's metadata only.
-    pub async fn get_metadata(&self, name: &str) -> Result<PartialObjectMetadata> {
-        self.metadata().get(name).await
-    }
 }
 
 impl<K: DeserializeOwned + 'static> Api<K> {
@@ -177,195 +166,10 @@ impl<K: DeserializeOwned + 'static> Api<K> {
         }
     }
 
-    /// Lists the collection (one page when `opts.limit` is set; see [`crate::pager`]).
-    pub async fn list(&self, opts: &ListOptions) -> Result<ObjectList<K>> {
-        let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
-        let what = format!("{}List from GET {}", self.resource().kind, crate::client::path_of(req.uri()));
-        let bytes = self.client.request_bytes(req).await?;
-        self.decode_list(&bytes, what)
-    }
-
-    /// Decodes a list body; dynamic items get the list's type.
-    fn decode_list(&self, bytes: &[u8], what: String) -> Result<ObjectList<K>> {
-        let mut list: ObjectList<K> =
-            rudder_apimachinery::json::from_slice(bytes).map_err(|source| Error::Decode { what, source })?;
-        if let Some(items) = (&mut list.items as &mut dyn std::any::Any).downcast_mut::<Vec<DynamicObject>>() {
-            fill_item_types(items, bytes, self.resource());
-        }
-        Ok(list)
-    }
-
-    /// Watches the collection from `opts.resource_version`: a stream of events that ends when
-    /// the server closes it (at `timeoutSeconds`) or after an ERROR event (an `Err` item).
-    pub async fn watch(&self, opts: &ListOptions) -> Result<WatchStream<K>> {
-        let req = if self.metadata_only { self.request.watch_metadata(opts)? } else { self.request.watch(opts)? };
-        self.client.request_watch(req).await
-    }
-
-    /// Lists like [`Api::list`], but splits the body while it arrives and decodes the items on
-    /// all cores, in order ([`crate::decode::list_items`]): what informers use, since an
-    /// initial list at resourceVersion "0" is one response holding every object.
-    pub async fn list_streaming(&self, opts: &ListOptions) -> Result<ObjectList<K>>
-    where
-        K: Send,
-    {
-        self.list_streaming_transformed(opts, None).await
-    }
-
-    /// [`Api::list_streaming`], running `transform` on each item on the decode thread right
-    /// after decoding it, so a transform (e.g. dropping managedFields) runs in parallel and the
-    /// whole untransformed list never exists at once.
-    pub async fn list_streaming_transformed(
-        &self,
-        opts: &ListOptions,
-        transform: Option<ItemTransform<K>>,
-    ) -> Result<ObjectList<K>>
-    where
-        K: Send,
-    {
-        let (metadata, mut items, list_api_version, list_kind) =
-            self.list_streaming_as(opts, crate::decode::transform_or_keep(transform)).await?;
-        if let Some(dynamic) = (&mut items as &mut dyn std::any::Any).downcast_mut::<Vec<DynamicObject>>() {
-            fill_types(dynamic.iter_mut(), &list_api_version, &list_kind, self.resource());
-        }
-        Ok(ObjectList { metadata, items })
-    }
-
-    /// [`Api::list_streaming_transformed`] with every item wrapped in an `Arc` on the decode
-    /// thread that decoded it: what informers cache. The items reach this task as pointers, so a
-    /// list of 10,000 Pods (2.5 KB each as a struct) is never collected or moved by value here.
-    pub async fn list_streaming_shared(
-        &self,
-        opts: &ListOptions,
-        transform: Option<ItemTransform<K>>,
-    ) -> Result<ObjectList<Arc<K>>>
-    where
-        K: Send + Sync,
-    {
-        let transform = crate::decode::transform_or_keep(transform);
-        let finish = move |item: K| Arc::new(transform(item));
-        let (metadata, mut items, list_api_version, list_kind) = self.list_streaming_as(opts, finish).await?;
-        if let Some(dynamic) = (&mut items as &mut dyn std::any::Any).downcast_mut::<Vec<Arc<DynamicObject>>>() {
-            // Nobody else holds the items yet.
-            fill_types(dynamic.iter_mut().filter_map(Arc::get_mut), &list_api_version, &list_kind, self.resource());
-        }
-        Ok(ObjectList { metadata, items })
-    }
-
-    /// [`Api::watch_streaming_transformed`] with the object of every event wrapped in an `Arc`
-    /// on the decode thread that decoded it: what informers cache.
-    pub async fn watch_streaming_shared(
-        &self,
-        opts: &ListOptions,
-        transform: Option<ItemTransform<K>>,
-    ) -> Result<crate::decode::WatchEvents<Arc<K>>>
-    where
-        K: Send + Sync,
-    {
-        let transform = crate::decode::transform_or_keep(transform);
-        self.watch_streaming_as(opts, move |item: K| Arc::new(transform(item))).await
-    }
-
-    /// The decode pool's options with the configuration's limit on one item or event.
-    fn decode_options(&self) -> DecodeOptions {
-        DecodeOptions { max_object_bytes: self.client.config().max_object_bytes, ..DecodeOptions::default() }
-    }
-
-    /// Watches with the events decoded on the pool, each object turned into a `T` by `finish`
-    /// there.
-    async fn watch_streaming_as<T, F>(&self, opts: &ListOptions, finish: F) -> Result<crate::decode::WatchEvents<T>>
-    where
-        T: Send + 'static,
-        F: Fn(K) -> T + Send + Sync + 'static,
-    {
-        let req = if self.metadata_only { self.request.watch_metadata(opts)? } else { self.request.watch(opts)? };
-        let url = crate::client::path_of(req.uri());
-        let resp = self.client.send(req, crate::transport::RequestKind::LongRunning).await?;
-        Ok(crate::decode::WatchEvents::decoded_as(
-            resp.into_body(),
-            url,
-            DecodePool::global().clone(),
-            self.decode_options(),
-            finish,
-        ))
-    }
-
-    /// Lists with the items split while the body arrives and decoded on the pool, each turned
-    /// into a `T` by `finish` there: the list's metadata, the items, and the list's apiVersion
-    /// and kind.
-    async fn list_streaming_as<T, F>(&self, opts: &ListOptions, finish: F) -> Result<(ListMeta, Vec<T>, String, String)>
-    where
-        T: Send + 'static,
-        F: Fn(K) -> T + Send + Sync + 'static,
-    {
-        let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
-        let url = crate::client::path_of(req.uri());
-        // One deadline (`Config.timeout`) for the request and the whole body.
-        self.client
-            .within_deadline(req, |req, deadline| async move {
-                let resp = self.client.send_until(req, crate::transport::RequestKind::Normal, deadline).await?;
-                let mut stream = crate::decode::ListItems::<T, _>::decoded_as::<K, F>(
-                    resp.into_body(),
-                    url,
-                    DecodePool::global().clone(),
-                    self.decode_options(),
-                    finish,
-                );
-                let mut items = Vec::new();
-                while let Some(item) = futures::StreamExt::next(&mut stream).await {
-                    items.push(item?);
-                }
-                let metadata = stream.list_meta().cloned().unwrap_or_default();
-                let api_version = stream.api_version().unwrap_or("").to_string();
-                let kind = stream.kind().unwrap_or("").to_string();
-                Ok((metadata, items, api_version, kind))
-            })
-            .await
-    }
-
-    /// Watches like [`Api::watch`], decoding events on all cores, in order
-    /// ([`crate::decode::watch_events`]; the same items as [`Api::watch`]).
-    pub async fn watch_streaming(&self, opts: &ListOptions) -> Result<crate::decode::WatchEvents<K>>
-    where
-        K: Send,
-    {
-        self.watch_streaming_transformed(opts, None).await
-    }
-
-    /// [`Api::watch_streaming`], running `transform` on the object of every ADDED, MODIFIED
-    /// and DELETED event on the decode thread right after decoding it.
-    pub async fn watch_streaming_transformed(
-        &self,
-        opts: &ListOptions,
-        transform: Option<ItemTransform<K>>,
-    ) -> Result<crate::decode::WatchEvents<K>>
-    where
-        K: Send,
-    {
-        self.watch_streaming_as(opts, crate::decode::transform_or_keep(transform)).await
-    }
-
     /// Deletes one object. The answer is the object when deletion is graceful or held by
     /// finalizers (it then carries `deletionTimestamp`), else the server's Success `Status`.
     pub async fn delete(&self, name: &str, opts: &DeleteOptions) -> Result<ObjectOrStatus<K>> {
         self.client.request_object_or_status(self.request.delete(name, opts)?).await
-    }
-
-    /// Deletes every object `list` selects; the answer is the list of deleted objects (or a
-    /// Status).
-    pub async fn delete_collection(
-        &self,
-        list: &ListOptions,
-        opts: &DeleteOptions,
-    ) -> Result<ObjectOrStatus<ObjectList<K>>> {
-        let req = self.request.delete_collection(list, opts)?;
-        let what = format!("{}List from DELETE {}", self.resource().kind, crate::client::path_of(req.uri()));
-        let bytes = self.client.request_bytes(req).await?;
-        if is_status(&bytes) {
-            let s = serde_json::from_slice(&bytes).map_err(|source| Error::Decode { what, source })?;
-            return Ok(ObjectOrStatus::Status(s));
-        }
-        self.decode_list(&bytes, what).map(ObjectOrStatus::Object)
     }
 
     /// Patches one object.
@@ -434,6 +238,114 @@ impl<K: DeserializeOwned + 'static> Api<K> {
     /// Patches the `scale` subresource.
     pub async fn patch_scale(&self, name: &str, opts: &PatchOptions, patch: &Patch) -> Result<Scale> {
         self.patch_subresource("scale", name, opts, patch).await
+    }
+}
+
+/// Verbs that read collections. Their items get the type their list implies
+/// ([`HasMetadata::set_type_if_missing`]) and are decoded on other threads, hence the bounds.
+impl<K: DeserializeOwned + HasMetadata + Send + 'static> Api<K> {
+    /// Lists the collection (one page when `opts.limit` is set; see [`crate::pager`]).
+    ///
+    /// The body is split while it arrives and the items are decoded on all cores, in order
+    /// ([`crate::decode::ListItems`]); [`Api::list_with`] chooses otherwise.
+    pub async fn list(&self, opts: &ListOptions) -> Result<ObjectList<K>> {
+        self.list_with(opts, Decoding::default()).await
+    }
+
+    /// Lists like [`Api::list`], decoding as `decoding` says: a transform run on each item on
+    /// the thread that decoded it (so the untransformed list never exists whole), items wrapped
+    /// in `Arc`s there ([`Decoding::shared`]: what informers cache), or another pool (a
+    /// [`DecodePool::new(0)`](DecodePool::new) decodes on the caller's task).
+    pub async fn list_with<T: Send + 'static>(
+        &self,
+        opts: &ListOptions,
+        decoding: Decoding<K, T>,
+    ) -> Result<ObjectList<T>> {
+        let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
+        let url = crate::client::path_of(req.uri());
+        let Decoding { transform, wrap, unwrap_mut, pool } = decoding;
+        let finish = {
+            let keep = crate::decode::transform_or_keep(transform);
+            move |item: K| wrap(keep(item))
+        };
+        let decode_options = self.client.decode_options();
+        let pool = pool.unwrap_or_else(|| DecodePool::global().clone());
+        // One deadline (`Config.timeout`) for the request and the whole body.
+        let (metadata, mut items, list_api_version, list_kind) = self
+            .client
+            .within_deadline(req, |req, deadline| async move {
+                let resp = self.client.send_until(req, crate::transport::RequestKind::Normal, deadline).await?;
+                let mut stream =
+                    ListItems::<T, _>::decoded_as::<K, _>(resp.into_body(), url, pool, decode_options, finish);
+                let mut items = Vec::new();
+                while let Some(item) = futures::StreamExt::next(&mut stream).await {
+                    items.push(item?);
+                }
+                let metadata = stream.list_meta().cloned().unwrap_or_default();
+                let api_version = stream.api_version().unwrap_or("").to_string();
+                let kind = stream.kind().unwrap_or("").to_string();
+                Ok((metadata, items, api_version, kind))
+            })
+            .await?;
+        let (api_version, kind) = item_type(&list_api_version, &list_kind, self.resource());
+        // Nobody else holds the items yet, so items in `Arc`s can be reached too.
+        for item in items.iter_mut().filter_map(unwrap_mut) {
+            item.set_type_if_missing(&api_version, &kind);
+        }
+        Ok(ObjectList { metadata, items })
+    }
+
+    /// Watches the collection from `opts.resource_version`: a stream of events that ends when
+    /// the server closes it (at `timeoutSeconds`) or after an ERROR event (an `Err` item).
+    /// Events are decoded on all cores, in order; [`Api::watch_with`] chooses otherwise.
+    pub async fn watch(&self, opts: &ListOptions) -> Result<WatchEvents<K>> {
+        self.watch_with(opts, Decoding::default()).await
+    }
+
+    /// Watches like [`Api::watch`], decoding as `decoding` says (see [`Api::list_with`]); a
+    /// transform runs on the objects of ADDED, MODIFIED and DELETED events.
+    pub async fn watch_with<T: Send + 'static>(
+        &self,
+        opts: &ListOptions,
+        decoding: Decoding<K, T>,
+    ) -> Result<WatchEvents<T>> {
+        let req = if self.metadata_only { self.request.watch_metadata(opts)? } else { self.request.watch(opts)? };
+        let Decoding { transform, wrap, pool, .. } = decoding;
+        let keep = crate::decode::transform_or_keep(transform);
+        let pool = pool.unwrap_or_else(|| DecodePool::global().clone());
+        self.client.watch_decoded(req, pool, move |item: K| wrap(keep(item))).await
+    }
+
+    /// Deletes every object `list` selects; the answer is the list of deleted objects (or a
+    /// Status).
+    pub async fn delete_collection(
+        &self,
+        list: &ListOptions,
+        opts: &DeleteOptions,
+    ) -> Result<ObjectOrStatus<ObjectList<K>>> {
+        let req = self.request.delete_collection(list, opts)?;
+        let what = format!("{}List from DELETE {}", self.resource().kind, crate::client::path_of(req.uri()));
+        let bytes = self.client.request_bytes(req).await?;
+        if is_status(&bytes) {
+            let s = serde_json::from_slice(&bytes).map_err(|source| Error::Decode { what, source })?;
+            return Ok(ObjectOrStatus::Status(s));
+        }
+        let mut list: ObjectList<K> =
+            rudder_apimachinery::json::from_slice(&bytes).map_err(|source| Error::Decode { what, source })?;
+        #[derive(serde::Deserialize)]
+        struct ListType {
+            #[serde(rename = "apiVersion", default)]
+            api_version: String,
+            #[serde(default)]
+            kind: String,
+        }
+        let lt = serde_json::from_slice::<ListType>(&bytes)
+            .unwrap_or(ListType { api_version: String::new(), kind: String::new() });
+        let (api_version, kind) = item_type(&lt.api_version, &lt.kind, self.resource());
+        for item in &mut list.items {
+            item.set_type_if_missing(&api_version, &kind);
+        }
+        Ok(ObjectOrStatus::Object(list))
     }
 }
 
@@ -547,44 +459,78 @@ fn is_status(bytes: &[u8]) -> bool {
     serde_json::from_slice::<KindOnly>(bytes).is_ok_and(|k| k.kind == "Status")
 }
 
-/// Gives dynamic list items without `apiVersion`/`kind` the list's type (its kind minus
-/// `List`), else the resource's.
-fn fill_item_types(items: &mut [DynamicObject], bytes: &[u8], resource: &ApiResource) {
-    if items.iter().all(|i| !i.api_version().is_empty() && !i.kind().is_empty()) {
-        return;
-    }
-    #[derive(serde::Deserialize)]
-    struct ListType {
-        #[serde(rename = "apiVersion", default)]
-        api_version: String,
-        #[serde(default)]
-        kind: String,
-    }
-    let lt = serde_json::from_slice::<ListType>(bytes)
-        .unwrap_or(ListType { api_version: String::new(), kind: String::new() });
-    fill_types(items.iter_mut(), &lt.api_version, &lt.kind, resource);
-}
-
-/// Gives items without apiVersion/kind the list's (its kind minus `List`), else the resource's.
-fn fill_types<'a>(
-    items: impl Iterator<Item = &'a mut DynamicObject>,
-    list_api_version: &str,
-    list_kind: &str,
-    resource: &ApiResource,
-) {
+/// The type a list's items have: the list's `apiVersion` and its kind minus `List`, else the
+/// resource's.
+fn item_type(list_api_version: &str, list_kind: &str, resource: &ApiResource) -> (String, String) {
     let api_version =
         if list_api_version.is_empty() { resource.api_version.to_string() } else { list_api_version.to_string() };
     let kind = match list_kind.strip_suffix("List") {
         Some(k) if !k.is_empty() => k.to_string(),
         _ => resource.kind.to_string(),
     };
-    for item in items {
-        let t = item.types.get_or_insert_with(TypeMeta::default);
-        if t.api_version.is_empty() {
-            t.api_version = api_version.clone();
-        }
-        if t.kind.is_empty() {
-            t.kind = kind.clone();
-        }
+    (api_version, kind)
+}
+
+/// How [`Api::list_with`] and [`Api::watch_with`] decode objects and hand them out: one options
+/// value instead of one method per variant. The default decodes each object as `K` on the
+/// global [`DecodePool`] and hands it out as it is.
+///
+/// ```no_run
+/// # async fn f(pods: rudder_client::api::Api<k8s_openapi::api::core::v1::Pod>) -> rudder_client::Result<()> {
+/// use std::sync::Arc;
+/// use k8s_openapi::api::core::v1::Pod;
+/// use rudder_client::api::Decoding;
+/// let drop_managed_fields = Arc::new(|mut p: Pod| {
+///     p.metadata.managed_fields = None;
+///     p
+/// });
+/// let decoding = Decoding::default().transform(drop_managed_fields).shared();
+/// let page = pods.list_with(&Default::default(), decoding).await?;
+/// let first: Option<&Arc<Pod>> = page.items.first();
+/// # Ok(()) }
+/// ```
+pub struct Decoding<K, T = K> {
+    transform: Option<ItemTransform<K>>,
+    wrap: fn(K) -> T,
+    unwrap_mut: fn(&mut T) -> Option<&mut K>,
+    pool: Option<DecodePool>,
+}
+
+impl<K> Default for Decoding<K, K> {
+    fn default() -> Self {
+        Self { transform: None, wrap: |k| k, unwrap_mut: |k| Some(k), pool: None }
+    }
+}
+
+impl<K> Decoding<K, K> {
+    /// Hands every object out in an `Arc` made on the thread that decoded it, so a list of
+    /// large structs reaches the caller as pointers and is never moved by value there.
+    pub fn shared(self) -> Decoding<K, Arc<K>> {
+        Decoding { transform: self.transform, wrap: Arc::new, unwrap_mut: Arc::get_mut, pool: self.pool }
+    }
+}
+
+impl<K, T> Decoding<K, T> {
+    /// Runs `transform` on every object right after it is decoded, on the decoding thread (for
+    /// watches: the objects of ADDED, MODIFIED and DELETED events).
+    pub fn transform(mut self, transform: ItemTransform<K>) -> Self {
+        self.transform = Some(transform);
+        self
+    }
+
+    /// Decodes on `pool` instead of the global one; `DecodePool::new(0)` decodes on the task
+    /// that polls the list or watch.
+    pub fn pool(mut self, pool: DecodePool) -> Self {
+        self.pool = Some(pool);
+        self
+    }
+}
+
+impl<K, T> fmt::Debug for Decoding<K, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoding")
+            .field("transform", &self.transform.is_some())
+            .field("pool", &self.pool)
+            .finish_non_exhaustive()
     }
 }

@@ -29,9 +29,9 @@ use tokio::time::Instant;
 use rudder_apimachinery::status::Status;
 
 use crate::config::Config;
+use crate::decode::{DecodeOptions, DecodePool, LineStream, WatchEvents};
 use crate::error::{Error, Result};
 use crate::transport::{RequestKind, Transport};
-use crate::watch_stream::{LineStream, WatchStream};
 
 /// Either the object the server returned, or a `Status` (DELETE answers with either).
 #[derive(Debug, Clone, PartialEq)]
@@ -210,11 +210,37 @@ impl Client {
         String::from_utf8(b.to_vec()).map_err(|e| Error::Body { url, message: format!("body is not UTF-8: {e}") })
     }
 
-    /// Starts a watch: returns the stream of decoded events once the server has answered 200.
-    pub async fn request_watch<T: DeserializeOwned>(&self, req: http::Request<Bytes>) -> Result<WatchStream<T>> {
+    /// Starts a watch: returns the stream of events, decoded on the global pool, once the
+    /// server has answered 200.
+    pub async fn request_watch<T: DeserializeOwned + Send + 'static>(
+        &self,
+        req: http::Request<Bytes>,
+    ) -> Result<WatchEvents<T>> {
+        self.watch_decoded(req, DecodePool::global().clone(), |o: T| o).await
+    }
+
+    /// Starts a watch whose events are decoded as `K` on `pool`, each object turned into a `T`
+    /// by `finish` on the thread that decoded it; one event is at most `Config.max_object_bytes`.
+    pub(crate) async fn watch_decoded<K, T, F>(
+        &self,
+        req: http::Request<Bytes>,
+        pool: DecodePool,
+        finish: F,
+    ) -> Result<WatchEvents<T>>
+    where
+        K: DeserializeOwned,
+        T: Send + 'static,
+        F: Fn(K) -> T + Send + Sync + 'static,
+    {
         let url = path_of(req.uri());
         let resp = self.send(req, RequestKind::LongRunning).await?;
-        Ok(WatchStream::new(resp.into_body(), url).with_max_event_bytes(self.inner.config.max_object_bytes))
+        let opts = self.decode_options();
+        Ok(WatchEvents::decoded_as(resp.into_body(), url, pool, opts, finish))
+    }
+
+    /// The decode pool's options with the configuration's limit on one item or event.
+    pub(crate) fn decode_options(&self) -> DecodeOptions {
+        DecodeOptions { max_object_bytes: self.inner.config.max_object_bytes, ..DecodeOptions::default() }
     }
 
     /// Starts a streamed text response (followed logs): a stream of lines.

@@ -5,7 +5,7 @@
 //! limiting and retries ([`transport`]), the [`Client`] that executes requests, pure request
 //! building ([`request`]), typed access to any kind ([`api`]) and client-go-style group
 //! accessors ([`clientset`]), the [`dynamic`] client, [`discovery`], a [`restmapper`], the
-//! list [`pager`], and incremental watch decoding ([`watch_stream`]).
+//! list [`pager`], and incremental list and watch decoding ([`decode`]).
 //!
 //! The embedded API server that tests, examples and benchmarks run against is its own crate,
 //! `rudder-apiserver`.
@@ -27,7 +27,6 @@ pub mod pager;
 pub mod request;
 pub mod restmapper;
 pub mod transport;
-pub mod watch_stream;
 
 pub use client::{Client, ObjectOrStatus};
 pub use config::Config;

@@ -24,6 +24,7 @@ use futures::Stream;
 use serde::de::DeserializeOwned;
 
 use rudder_apimachinery::list::ObjectList;
+use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::options::ListOptions;
 
 use crate::api::Api;
@@ -61,7 +62,7 @@ impl<K> Clone for Pager<K> {
     }
 }
 
-impl<K: DeserializeOwned + 'static> Pager<K> {
+impl<K: DeserializeOwned + HasMetadata + Send + 'static> Pager<K> {
     /// A pager over `api` with the default page size.
     pub fn new(api: Api<K>) -> Self {
         Self { api, page_size: DEFAULT_PAGE_SIZE, full_list_if_expired: true }
@@ -138,10 +139,7 @@ impl<K: DeserializeOwned + 'static> Pager<K> {
     }
 
     /// Lists everything as a stream of items (see the module docs for `Restarted`).
-    pub fn stream(&self, opts: &ListOptions) -> impl Stream<Item = Result<PagerEvent<K>>> + Send + 'static
-    where
-        K: Send,
-    {
+    pub fn stream(&self, opts: &ListOptions) -> impl Stream<Item = Result<PagerEvent<K>>> + Send + 'static {
         enum Next {
             Page(Option<String>),
             Full,

@@ -5,9 +5,9 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use rudder_apimachinery::options::{DeleteOptions, ListOptions, PatchOptions, WriteOptions};
-use rudder_apimachinery::{HasMetadata, Patch, WatchEvent};
+use rudder_apimachinery::{ApiResource, DynamicObject, HasMetadata, Patch, WatchEvent};
 use rudder_apiserver::ApiServer;
-use rudder_client::api::Api;
+use rudder_client::api::{Api, Decoding};
 use rudder_client::clientset::ClientSet;
 use rudder_client::{Error, ObjectOrStatus};
 use serde_json::json;
@@ -251,13 +251,14 @@ async fn metadata_only_list_get_and_watch() {
     let s = server().await;
     let cms: Api<ConfigMap> = Api::namespaced(s.client(), "default");
     cms.create(&Default::default(), &cm("meta", json!({"app": "m"}))).await.unwrap();
-    let l = cms.list_metadata(&ListOptions::default()).await.unwrap();
+    let l = cms.metadata().list(&ListOptions::default()).await.unwrap();
     let item = l.items.iter().find(|m| m.name() == "meta").expect("listed");
     assert_eq!(item.labels()["app"], "m");
-    let one = cms.get_metadata("meta").await.unwrap();
+    let one = cms.metadata().get("meta").await.unwrap();
     assert_eq!(one.types.as_ref().map(|t| t.kind.as_str()), Some("PartialObjectMetadata"));
     let mut w = cms
-        .watch_metadata(&ListOptions { resource_version: Some(l.resource_version().to_string()), ..Default::default() })
+        .metadata()
+        .watch(&ListOptions { resource_version: Some(l.resource_version().to_string()), ..Default::default() })
         .await
         .unwrap();
     cms.patch("meta", &PatchOptions::default(), &Patch::Merge(json!({"metadata": {"labels": {"app": "n"}}})))
@@ -332,8 +333,7 @@ async fn empty_names_fail_before_sending() {
 }
 
 #[tokio::test]
-async fn list_streaming_shared_gives_the_list_in_arcs_transformed_and_typed() {
-    use rudder_apimachinery::{ApiResource, DynamicObject};
+async fn list_with_shared_decoding_gives_the_list_in_arcs_transformed_and_typed() {
     use std::sync::Arc;
     let s = server().await;
     let cms: Api<ConfigMap> = Api::namespaced(s.client(), "default");
@@ -345,7 +345,7 @@ async fn list_streaming_shared_gives_the_list_in_arcs_transformed_and_typed() {
         c.data = None;
         c
     });
-    let shared = cms.list_streaming_shared(&ListOptions::default(), Some(strip)).await.unwrap();
+    let shared = cms.list_with(&ListOptions::default(), Decoding::default().transform(strip).shared()).await.unwrap();
     assert_eq!(shared.resource_version(), plain.resource_version());
     assert_eq!(shared.items.len(), 300);
     for (a, p) in shared.items.iter().zip(&plain.items) {
@@ -356,13 +356,13 @@ async fn list_streaming_shared_gives_the_list_in_arcs_transformed_and_typed() {
 
     // Dynamic items get the list's apiVersion and kind, as with `list`.
     let dynamic = Api::<DynamicObject>::with_resource(s.client(), &ApiResource::of::<ConfigMap>(), Some("default"));
-    let shared = dynamic.list_streaming_shared(&ListOptions::default(), None).await.unwrap();
+    let shared = dynamic.list_with(&ListOptions::default(), Decoding::default().shared()).await.unwrap();
     assert_eq!(shared.items.len(), 300);
     assert!(shared.items.iter().all(|o| o.api_version() == "v1" && o.kind() == "ConfigMap"));
 }
 
 #[tokio::test]
-async fn watch_streaming_shared_gives_transformed_objects_in_arcs() {
+async fn watch_with_shared_decoding_gives_transformed_objects_in_arcs() {
     use std::sync::Arc;
     let s = server().await;
     let cms: Api<ConfigMap> = Api::namespaced(s.client(), "default");
@@ -372,7 +372,7 @@ async fn watch_streaming_shared_gives_transformed_objects_in_arcs() {
         c
     });
     let opts = ListOptions { resource_version: Some(rv), ..ListOptions::default() };
-    let mut events = cms.watch_streaming_shared(&opts, Some(strip)).await.unwrap();
+    let mut events = cms.watch_with(&opts, Decoding::default().transform(strip).shared()).await.unwrap();
     cms.create(&WriteOptions::default(), &cm("w", json!({"app": "x"}))).await.unwrap();
     cms.delete("w", &DeleteOptions::default()).await.unwrap();
     let mut seen = Vec::new();
@@ -389,4 +389,34 @@ async fn watch_streaming_shared_gives_transformed_objects_in_arcs() {
             other => panic!("unexpected {other:?}"),
         }
     }
+}
+
+#[tokio::test]
+async fn decoding_on_the_callers_task_gives_what_the_pool_gives() {
+    use rudder_client::decode::DecodePool;
+    let s = server().await;
+    let cms: Api<ConfigMap> = Api::namespaced(s.client(), "default");
+    for i in 0..40 {
+        cms.create(&WriteOptions::default(), &cm(&format!("i{i:02}"), json!({"app": "x"}))).await.unwrap();
+    }
+    let pooled = cms.list(&ListOptions::default()).await.unwrap();
+    let inline = cms.list_with(&ListOptions::default(), Decoding::default().pool(DecodePool::new(0))).await.unwrap();
+    assert_eq!(inline.resource_version(), pooled.resource_version());
+    let names = |l: &[ConfigMap]| l.iter().map(|c| c.metadata.name.clone().unwrap()).collect::<Vec<_>>();
+    assert_eq!(names(&inline.items), names(&pooled.items));
+    assert_eq!(inline.items.len(), 40);
+
+    // A watch decoded inline delivers events in order, items of a dynamic list get their type.
+    let opts = ListOptions { resource_version: Some(pooled.resource_version().to_string()), ..Default::default() };
+    let mut events = cms.watch_with(&opts, Decoding::default().pool(DecodePool::new(0))).await.unwrap();
+    cms.create(&WriteOptions::default(), &cm("late", json!({"app": "x"}))).await.unwrap();
+    let first =
+        tokio::time::timeout(std::time::Duration::from_secs(10), events.next()).await.unwrap().unwrap().unwrap();
+    match first {
+        WatchEvent::Added(c) => assert_eq!(c.metadata.name.as_deref(), Some("late")),
+        other => panic!("{other:?}"),
+    }
+    let dynamic = Api::<DynamicObject>::with_resource(s.client(), &ApiResource::of::<ConfigMap>(), Some("default"));
+    let d = dynamic.list_with(&ListOptions::default(), Decoding::default().pool(DecodePool::new(0))).await.unwrap();
+    assert!(d.items.iter().all(|o| o.api_version() == "v1" && o.kind() == "ConfigMap"));
 }

@@ -8,7 +8,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use rudder_apimachinery::options::ListOptions;
 use rudder_apimachinery::WatchEvent;
-use rudder_client::api::Api;
+use rudder_client::api::{Api, Decoding};
 use rudder_client::request::LogOptions;
 use rudder_client::{Client, Config, Error};
 
@@ -43,10 +43,11 @@ fn assert_too_large(err: &Error, what: &str, setting: &str) {
 }
 
 #[tokio::test]
-async fn endless_watch_line_is_too_large_after_the_events_before_it() {
+async fn endless_watch_line_is_too_large_after_the_events_before_it_decoded_inline() {
     let server = serve(|tcp, _| endless(tcp, "application/json", EVENT, CAP)).await;
     let api: Api<ConfigMap> = Api::all(client(server.url()));
-    let items: Vec<_> = api.watch(&ListOptions::default()).await.unwrap().collect().await;
+    let inline = Decoding::default().pool(rudder_client::decode::DecodePool::new(0));
+    let items: Vec<_> = api.watch_with(&ListOptions::default(), inline).await.unwrap().collect().await;
     assert_eq!(items.len(), 2, "one event, the error, then the end");
     assert!(matches!(&items[0], Ok(WatchEvent::Added(cm)) if cm.metadata.name.as_deref() == Some("a")));
     assert_too_large(items[1].as_ref().unwrap_err(), "watch event", "Config.max_object_bytes");
@@ -56,7 +57,7 @@ async fn endless_watch_line_is_too_large_after_the_events_before_it() {
 async fn endless_watch_line_is_too_large_on_the_parallel_decoder() {
     let server = serve(|tcp, _| endless(tcp, "application/json", EVENT, CAP)).await;
     let api: Api<ConfigMap> = Api::all(client(server.url()));
-    let items: Vec<_> = api.watch_streaming(&ListOptions::default()).await.unwrap().collect().await;
+    let items: Vec<_> = api.watch(&ListOptions::default()).await.unwrap().collect().await;
     assert_eq!(items.len(), 2, "one event, the error, then the end");
     assert!(items[0].is_ok());
     assert_too_large(items[1].as_ref().unwrap_err(), "watch event", "Config.max_object_bytes");
@@ -67,7 +68,7 @@ async fn endless_list_item_is_too_large_on_the_streaming_list() {
     let prefix = br#"{"kind":"ConfigMapList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[{"metadata":{"name":""#;
     let server = serve(move |tcp, _| endless(tcp, "application/json", prefix, CAP)).await;
     let api: Api<ConfigMap> = Api::all(client(server.url()));
-    let err = api.list_streaming(&ListOptions::default()).await.unwrap_err();
+    let err = api.list(&ListOptions::default()).await.unwrap_err();
     assert_too_large(&err, "list item", "Config.max_object_bytes");
 }
 
@@ -87,9 +88,10 @@ async fn endless_body_of_a_get_is_too_large() {
     let api: Api<ConfigMap> = Api::namespaced(client(server.url()), "default");
     let err = api.get("a").await.unwrap_err();
     assert_too_large(&err, "response body", "Config.max_body_bytes");
-    // A non-streamed list and discovery read whole bodies the same way.
+    // A list is streamed: the same endless body is bounded by the per-item limit.
     let err = api.list(&ListOptions::default()).await.unwrap_err();
-    assert_too_large(&err, "response body", "Config.max_body_bytes");
+    assert_too_large(&err, "list item", "Config.max_object_bytes");
+    // Discovery reads whole bodies as a get does.
     let err = rudder_client::discovery::DiscoveryClient::new(api.client().clone()).server_version().await.unwrap_err();
     assert_too_large(&err, "response body", "Config.max_body_bytes");
 }

@@ -14,7 +14,6 @@ use hyper::body::Frame;
 use k8s_openapi::api::core::v1::Pod;
 use rudder_apimachinery::list::ObjectList;
 use rudder_client::decode::{DecodeOptions, DecodePool, ListItems, ListSplitter, Split, WatchEvents};
-use rudder_client::watch_stream::WatchStream;
 
 const PODS: usize = 20_000;
 const CHUNK: usize = 16 << 10;
@@ -167,13 +166,13 @@ fn decode_rates() {
     let watch_chunks = chunks(&watch);
     let d = best(|| {
         block_on(async {
-            WatchStream::<Pod, _>::new(body(&watch_chunks), "/w")
+            WatchEvents::<Pod, _>::with_pool(body(&watch_chunks), "/w", DecodePool::new(0), DecodeOptions::default())
                 .map(|e| std::hint::black_box(e.unwrap()))
                 .count()
                 .await
         })
     });
-    report("(d) watch: WatchStream (sequential)", watch.len(), d);
+    report("(d) watch: inline (no pool threads)", watch.len(), d);
     for threads in [1, 2] {
         let pool = DecodePool::new(threads);
         let d = best(|| {

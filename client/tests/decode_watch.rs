@@ -1,5 +1,5 @@
-//! `rudder_client::decode::watch_events`: parallel watch decoding with exactly the items of the
-//! sequential `WatchStream`.
+//! `rudder_client::decode::watch_events`: parallel watch decoding gives exactly the items that
+//! decoding on the polling task (a pool of no threads) gives, whatever the chunking.
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -9,7 +9,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use rand::{Rng, SeedableRng};
 use rudder_apimachinery::watch::WatchEvent;
 use rudder_client::decode::{watch_events, DecodeOptions, DecodePool, WatchEvents};
-use rudder_client::watch_stream::WatchStream;
 use rudder_client::{Error, Result};
 
 type Chunks = futures::stream::Iter<std::vec::IntoIter<std::result::Result<Frame<Bytes>, std::io::Error>>>;
@@ -37,17 +36,24 @@ fn render<T: serde::Serialize>(items: Vec<Result<WatchEvent<T>>>) -> Vec<String>
         .collect()
 }
 
+/// The events decoded on the polling task, one whole body at a time: the reference.
+fn inline<T: serde::de::DeserializeOwned + Send + 'static>(
+    b: StreamBody<Chunks>,
+) -> WatchEvents<T, StreamBody<Chunks>> {
+    WatchEvents::with_pool(b, "/w", DecodePool::new(0), DecodeOptions::default())
+}
+
 fn event(name: &str, pad: usize) -> String {
     format!(r#"{{"type":"MODIFIED","object":{{"metadata":{{"name":"{name}"}},"data":{{"k":"{}"}}}}}}"#, "x".repeat(pad))
 }
 
 #[tokio::test]
-async fn fixture_streams_give_the_same_items_as_watch_stream() {
+async fn fixture_streams_give_the_same_items_on_threads_as_inline() {
     let dir = format!("{}/../testdata/apiserver", env!("CARGO_MANIFEST_DIR"));
     let pool = DecodePool::new(2);
     for f in ["watch-stream-pods.jsonl", "watch-stream-initial-events.jsonl"] {
         let all = std::fs::read(format!("{dir}/{f}")).unwrap();
-        let want = render(WatchStream::<Pod, _>::new(body(&all, 0, all.len()), "/w").collect().await);
+        let want = render(inline::<Pod>(body(&all, 0, all.len())).collect().await);
         assert!(want.len() > 2, "{f}");
         for (seed, max) in [(1, 1), (2, 13), (3, 4096)] {
             let got: Vec<_> =
@@ -94,7 +100,7 @@ async fn an_error_event_ends_the_stream_and_malformed_lines_do_not() {
         all.push_str(&event(&format!("after{i}"), 10));
         all.push('\n');
     }
-    let want = render(WatchStream::<ConfigMap, _>::new(body(all.as_bytes(), 0, all.len()), "/w").collect().await);
+    let want = render(inline::<ConfigMap>(body(all.as_bytes(), 0, all.len())).collect().await);
     let got: Vec<Result<WatchEvent<ConfigMap>>> = watch_events(body(all.as_bytes(), 4, 200), "/w").collect().await;
     assert_eq!(got.len(), 103);
     assert!(matches!(got[100], Err(Error::Decode { .. })));

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http_body_util::{BodyExt, Full, StreamBody};
 use rudder_apimachinery::dynamic::DynamicObject;
-use rudder_client::watch_stream::WatchStream;
+use rudder_client::decode::{DecodeOptions, DecodePool, WatchEvents};
 
 #[path = "common/chunks.rs"]
 mod chunks;
@@ -22,7 +22,9 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
             frames.push(frame);
         }
     }
-    let stream = WatchStream::<DynamicObject, _>::new(StreamBody::new(futures::stream::iter(frames)), "/fuzz");
+    // Decoded on the polling task (no pool threads), as the parallel path decodes each line.
+    let body = StreamBody::new(futures::stream::iter(frames));
+    let stream = WatchEvents::<DynamicObject, _>::with_pool(body, "/fuzz", DecodePool::new(0), DecodeOptions::default());
     let items: Vec<_> = futures::executor::block_on(stream.collect());
     // After an API error (an ERROR event) nothing else may follow.
     if let Some(pos) = items.iter().position(|i| matches!(i, Err(rudder_client::Error::Api { .. }))) {

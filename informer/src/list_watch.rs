@@ -1,12 +1,13 @@
 //! `ListerWatcher`: how a reflector lists and watches one collection.
 //!
-//! Contract: `list` returns one page (honouring `limit`/`continue` in the options) with the
-//! list's resourceVersion (`list_shared`: the same with the items in `Arc`s, made on the
-//! decode threads by the `Api` implementation); `watch` returns a stream of events that ends
-//! when the server ends the watch (`watch_shared`: objects in `Arc`s, likewise), with ERROR
-//! events surfaced as `Err` items (see `rudder_client::watch_stream`).
-//! Implementations exist for the typed and dynamic `Api` (any kind, any view) and for
-//! metadata-only access; selectors and namespace are fixed when the lister-watcher is built.
+//! Contract: [`ListerWatcher::list`] returns one page (honouring `limit`/`continue` in the
+//! options) with the list's resourceVersion, every item transformed (when a transform is given)
+//! and in an `Arc`: what the reflector caches. [`ListerWatcher::watch`] returns a stream of
+//! events, objects likewise, that ends when the server ends the watch, with ERROR events
+//! surfaced as `Err` items. [`ApiListWatch`] (typed kinds, views, dynamic objects and
+//! metadata-only access, over an `Api`) transforms and wraps each object on the decode thread
+//! that decoded it; other implementations can use [`share_list`] and [`share_events`].
+//! Selectors and namespace are fixed when the lister-watcher is built.
 
 use std::sync::Arc;
 
@@ -16,137 +17,79 @@ use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 use rudder_apimachinery::list::ObjectList;
+use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::options::ListOptions;
 use rudder_apimachinery::watch::WatchEvent;
+use rudder_client::api::{Api, Decoding};
+use rudder_client::decode::DecodePool;
 use rudder_client::Error;
 
 /// A function run on every object before it is cached (for example to drop `managedFields`):
 /// the informer's transform hook, run by the lister-watcher where objects are decoded.
 pub type Transform<K> = rudder_client::decode::ItemTransform<K>;
 
-/// A stream of watch events.
-pub type WatchEvents<K> = BoxStream<'static, Result<WatchEvent<K>, Error>>;
+/// A stream of watch events whose objects are in `Arc`s (what [`ListerWatcher::watch`] gives the
+/// reflector).
+pub type WatchEvents<K> = BoxStream<'static, Result<WatchEvent<Arc<K>>, Error>>;
 
-/// A stream of watch events whose objects are in `Arc`s (what [`ListerWatcher::watch_shared`]
-/// gives the reflector).
-pub type SharedWatchEvents<K> = WatchEvents<Arc<K>>;
-
-/// Lists and watches one collection of `K`.
+/// Lists and watches one collection of `K`, handing out objects in `Arc`s.
 pub trait ListerWatcher<K>: Send + Sync + 'static {
-    /// Lists (one page when `opts.limit` is set).
-    fn list<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<K>, Error>>;
-    /// Starts a watch.
-    fn watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<K>, Error>>;
-
-    /// Lists, running `transform` on every item. Implementations that decode items one by one
-    /// override this to transform each item as it is decoded (on the decoding thread), so the
-    /// untransformed list never exists in full (the default transforms after the whole page is
-    /// decoded).
-    fn list_transformed<'a>(
-        &'a self,
-        opts: &'a ListOptions,
-        transform: &'a Transform<K>,
-    ) -> BoxFuture<'a, Result<ObjectList<K>, Error>>
-    where
-        K: Send + 'a,
-    {
-        Box::pin(async move { Ok(transform_items(self.list(opts).await?, transform)) })
-    }
-
-    /// Lists (one page when `opts.limit` is set) with every item transformed (when
-    /// `transform` is given) and in an `Arc`: what the reflector caches. The default lists with
-    /// [`list`](Self::list) / [`list_transformed`](Self::list_transformed) and wraps the items;
-    /// implementations that decode on the pool override it to wrap each item on the thread that
-    /// decoded it, so the page never exists as a `Vec` of whole objects.
-    fn list_shared<'a>(
+    /// Lists one page (when `opts.limit` is set) with every item transformed (when `transform`
+    /// is given) and in an `Arc`.
+    fn list<'a>(
         &'a self,
         opts: &'a ListOptions,
         transform: Option<&'a Transform<K>>,
-    ) -> BoxFuture<'a, Result<ObjectList<Arc<K>>, Error>>
-    where
-        K: Send + Sync + 'a,
-    {
-        Box::pin(list_then_wrap(self, opts, transform))
-    }
+    ) -> BoxFuture<'a, Result<ObjectList<Arc<K>>, Error>>;
 
-    /// Watches with the object of every event transformed (when `transform` is given) and in
-    /// an `Arc`: what the reflector caches. The default watches with [`watch`](Self::watch) /
-    /// [`watch_transformed`](Self::watch_transformed) and wraps each object as it comes;
-    /// implementations that decode on the pool override it to wrap on the decoding thread.
-    fn watch_shared<'a>(
+    /// Starts a watch whose events' objects are transformed (when `transform` is given; the
+    /// objects of ADDED, MODIFIED and DELETED events) and in `Arc`s.
+    fn watch<'a>(
         &'a self,
         opts: &'a ListOptions,
         transform: Option<&'a Transform<K>>,
-    ) -> BoxFuture<'a, Result<SharedWatchEvents<K>, Error>>
-    where
-        K: Send + Sync + 'static,
-    {
-        Box::pin(watch_then_wrap(self, opts, transform))
-    }
+    ) -> BoxFuture<'a, Result<WatchEvents<K>, Error>>;
+}
 
-    /// Watches, running `transform` on the object of every ADDED, MODIFIED and DELETED event.
-    /// Implementations that decode events in parallel override this to transform on the
-    /// decoding thread (the default maps the stream).
-    fn watch_transformed<'a>(
-        &'a self,
-        opts: &'a ListOptions,
-        transform: &'a Transform<K>,
-    ) -> BoxFuture<'a, Result<WatchEvents<K>, Error>>
-    where
-        K: Send + 'static,
-    {
-        Box::pin(async move {
-            let t = transform.clone();
-            let events = self.watch(opts).await?;
-            Ok(events.map(move |ev| ev.map(|e| e.map(|o| t(o)))).boxed())
+/// A page as [`ListerWatcher::list`] hands it out: every item transformed (when `transform` is
+/// given) and wrapped in an `Arc` on this thread. For implementations that decode elsewhere.
+pub fn share_list<K>(page: ObjectList<K>, transform: Option<&Transform<K>>) -> ObjectList<Arc<K>> {
+    let mut arcs = ArcMaker::new();
+    let items = page
+        .items
+        .into_iter()
+        .map(|o| {
+            arcs.wrap(match transform {
+                Some(t) => t(o),
+                None => o,
+            })
         })
-    }
+        .collect();
+    ObjectList { metadata: page.metadata, items }
 }
 
-/// [`ListerWatcher::list_shared`] done on top of `list` / `list_transformed`: the page's
-/// items are wrapped in `Arc`s on this thread.
-async fn list_then_wrap<K, L>(
-    lw: &L,
-    opts: &ListOptions,
-    transform: Option<&Transform<K>>,
-) -> Result<ObjectList<Arc<K>>, Error>
-where
-    K: Send + Sync,
-    L: ListerWatcher<K> + ?Sized,
-{
-    let page = match transform {
-        Some(t) => lw.list_transformed(opts, t).await?,
-        None => lw.list(opts).await?,
-    };
-    Ok(ObjectList { metadata: page.metadata, items: ArcMaker::new().wrap_all(page.items) })
-}
-
-/// [`ListerWatcher::watch_shared`] done on top of `watch` / `watch_transformed`: each event's
-/// object is wrapped in an `Arc` as it comes.
-async fn watch_then_wrap<K, L>(
-    lw: &L,
-    opts: &ListOptions,
-    transform: Option<&Transform<K>>,
-) -> Result<SharedWatchEvents<K>, Error>
+/// A watch stream as [`ListerWatcher::watch`] hands it out: each event's object transformed
+/// (when `transform` is given) and wrapped in an `Arc` as it comes.
+pub fn share_events<K, S>(events: S, transform: Option<&Transform<K>>) -> WatchEvents<K>
 where
     K: Send + Sync + 'static,
-    L: ListerWatcher<K> + ?Sized,
+    S: futures::Stream<Item = Result<WatchEvent<K>, Error>> + Send + 'static,
 {
-    let events = match transform {
-        Some(t) => lw.watch_transformed(opts, t).await?,
-        None => lw.watch(opts).await?,
-    };
+    let transform = transform.cloned();
     let mut arcs = ArcMaker::new();
-    Ok(events.map(move |ev| ev.map(|e| e.map(|o| arcs.wrap(o)))).boxed())
+    events
+        .map(move |ev| {
+            ev.map(|e| {
+                e.map(|o| {
+                    arcs.wrap(match &transform {
+                        Some(t) => t(o),
+                        None => o,
+                    })
+                })
+            })
+        })
+        .boxed()
 }
-
-/// Runs `transform` on every item of a decoded page.
-fn transform_items<K>(mut page: ObjectList<K>, transform: &Transform<K>) -> ObjectList<K> {
-    page.items = page.items.into_iter().map(|o| transform(o)).collect();
-    page
-}
-
-use rudder_client::api::Api;
 
 /// Wraps objects in `Arc`s (a move, not a copy of their contents), asking the heap for room
 /// a few dozen objects ahead.
@@ -184,11 +127,6 @@ impl<K> ArcMaker<K> {
         self.made += 1;
         Arc::new(obj)
     }
-
-    /// Every object of `page`, wrapped.
-    fn wrap_all(&mut self, page: Vec<K>) -> Vec<Arc<K>> {
-        page.into_iter().map(|o| self.wrap(o)).collect()
-    }
 }
 
 /// Changes the options of every list and watch (selectors, ...): client-go's
@@ -211,19 +149,19 @@ pub struct ApiListWatch<K> {
     tweak: Option<TweakListOptions>,
     label_selector: Option<String>,
     field_selector: Option<String>,
-    sequential: bool,
+    pool: Option<DecodePool>,
 }
 
 impl<K> ApiListWatch<K> {
     /// Lists and watches everything `api` covers. Lists and watch streams are split while they
     /// arrive and decoded on all cores, in order (`rudder_client::decode`).
     pub fn new(api: Api<K>) -> Self {
-        Self { api, tweak: None, label_selector: None, field_selector: None, sequential: false }
+        Self { api, tweak: None, label_selector: None, field_selector: None, pool: None }
     }
-    /// Decodes on the calling task instead (collect the whole list body, then decode; watch
-    /// events one at a time), as a plain client would.
+    /// Decodes on the task that polls the list or watch instead, one object at a time, as a
+    /// plain client would (a [`DecodePool`] of no threads).
     pub fn sequential_decode(mut self) -> Self {
-        self.sequential = true;
+        self.pool = Some(DecodePool::new(0));
         self
     }
     /// Only objects matching this label selector.
@@ -261,100 +199,36 @@ impl<K> ApiListWatch<K> {
     }
 }
 
+impl<K> ApiListWatch<K> {
+    fn decoding(&self, transform: Option<&Transform<K>>) -> Decoding<K, Arc<K>> {
+        let mut d = Decoding::default();
+        if let Some(t) = transform {
+            d = d.transform(t.clone());
+        }
+        if let Some(p) = &self.pool {
+            d = d.pool(p.clone());
+        }
+        d.shared()
+    }
+}
+
 impl<K> ListerWatcher<K> for ApiListWatch<K>
 where
-    K: DeserializeOwned + Send + Sync + 'static,
+    K: DeserializeOwned + HasMetadata + Send + Sync + 'static,
 {
-    fn list<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<K>, Error>> {
-        let o = self.options(opts);
-        Box::pin(async move {
-            if self.sequential {
-                self.api.list(&o).await
-            } else {
-                self.api.list_streaming(&o).await
-            }
-        })
-    }
-
-    fn list_transformed<'a>(
-        &'a self,
-        opts: &'a ListOptions,
-        transform: &'a Transform<K>,
-    ) -> BoxFuture<'a, Result<ObjectList<K>, Error>>
-    where
-        K: Send + 'a,
-    {
-        let o = self.options(opts);
-        Box::pin(async move {
-            if self.sequential {
-                Ok(transform_items(self.api.list(&o).await?, transform))
-            } else {
-                self.api.list_streaming_transformed(&o, Some(transform.clone())).await
-            }
-        })
-    }
-
-    fn list_shared<'a>(
+    fn list<'a>(
         &'a self,
         opts: &'a ListOptions,
         transform: Option<&'a Transform<K>>,
-    ) -> BoxFuture<'a, Result<ObjectList<Arc<K>>, Error>>
-    where
-        K: Send + Sync + 'a,
-    {
-        Box::pin(async move {
-            if self.sequential {
-                list_then_wrap(self, opts, transform).await
-            } else {
-                self.api.list_streaming_shared(&self.options(opts), transform.cloned()).await
-            }
-        })
+    ) -> BoxFuture<'a, Result<ObjectList<Arc<K>>, Error>> {
+        Box::pin(async move { self.api.list_with(&self.options(opts), self.decoding(transform)).await })
     }
 
-    fn watch_shared<'a>(
+    fn watch<'a>(
         &'a self,
         opts: &'a ListOptions,
         transform: Option<&'a Transform<K>>,
-    ) -> BoxFuture<'a, Result<SharedWatchEvents<K>, Error>>
-    where
-        K: Send + Sync + 'static,
-    {
-        Box::pin(async move {
-            if self.sequential {
-                watch_then_wrap(self, opts, transform).await
-            } else {
-                Ok(self.api.watch_streaming_shared(&self.options(opts), transform.cloned()).await?.boxed())
-            }
-        })
-    }
-
-    fn watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<K>, Error>> {
-        let o = self.options(opts);
-        Box::pin(async move {
-            if self.sequential {
-                Ok(self.api.watch(&o).await?.boxed())
-            } else {
-                Ok(self.api.watch_streaming(&o).await?.boxed())
-            }
-        })
-    }
-
-    fn watch_transformed<'a>(
-        &'a self,
-        opts: &'a ListOptions,
-        transform: &'a Transform<K>,
-    ) -> BoxFuture<'a, Result<WatchEvents<K>, Error>>
-    where
-        K: Send + 'static,
-    {
-        let o = self.options(opts);
-        Box::pin(async move {
-            if self.sequential {
-                let t = transform.clone();
-                Ok(self.api.watch(&o).await?.map(move |ev| ev.map(|e| e.map(|o| t(o)))).boxed())
-            } else {
-                Ok(self.api.watch_streaming_transformed(&o, Some(transform.clone())).await?.boxed())
-            }
-        })
+    ) -> BoxFuture<'a, Result<WatchEvents<K>, Error>> {
+        Box::pin(async move { Ok(self.api.watch_with(&self.options(opts), self.decoding(transform)).await?.boxed()) })
     }
 }

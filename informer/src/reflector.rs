@@ -55,7 +55,7 @@ use rudder_apimachinery::watch::WatchEvent;
 use rudder_client::Error;
 
 use crate::backoff::Backoff;
-use crate::list_watch::{ListerWatcher, SharedWatchEvents};
+use crate::list_watch::{ListerWatcher, WatchEvents};
 
 /// Where a reflector puts what it sees (a DeltaFIFO, an in-order FIFO, or a plain store).
 pub trait ReflectorStore<K>: Send + Sync {
@@ -268,8 +268,8 @@ where
 
     /// Starts a watch; the lister-watcher runs the transform and makes the `Arc`s where it
     /// decodes.
-    async fn start_watch(&self, opts: &ListOptions) -> Result<SharedWatchEvents<K>, Error> {
-        self.lw.watch_shared(opts, self.opts.transform.as_ref()).await
+    async fn start_watch(&self, opts: &ListOptions) -> Result<WatchEvents<K>, Error> {
+        self.lw.watch(opts, self.opts.transform.as_ref()).await
     }
 
     /// Hands a watched object to the store and advances the last-synced resourceVersion to
@@ -312,7 +312,7 @@ where
             if cancel.is_cancelled() {
                 return;
             }
-            let mut pending: Option<SharedWatchEvents<K>> = None;
+            let mut pending: Option<WatchEvents<K>> = None;
             let mut listed = false;
             if self.opts.use_watch_list && !self.status.watch_list_refused() {
                 match self.watch_list(&cancel).await {
@@ -465,7 +465,7 @@ where
         let mut items: Vec<Arc<K>> = Vec::new();
         let mut list_rv = String::new();
         // Items arrive in `Arc`s (made where they were decoded) and transformed.
-        let list = |o: ListOptions| async move { self.lw.list_shared(&o, self.opts.transform.as_ref()).await };
+        let list = |o: ListOptions| async move { self.lw.list(&o, self.opts.transform.as_ref()).await };
         loop {
             let page = match list(opts.clone()).await {
                 Ok(p) => p,
@@ -502,7 +502,7 @@ where
 
     /// A streaming list: returns the watch stream positioned after the initial events, with
     /// the store replaced.
-    async fn watch_list(&mut self, cancel: &CancellationToken) -> Result<SharedWatchEvents<K>, WatchListFailure> {
+    async fn watch_list(&mut self, cancel: &CancellationToken) -> Result<WatchEvents<K>, WatchListFailure> {
         let rv = if self.last_sync_rv_unavailable { String::new() } else { self.last_rv() };
         let opts = ListOptions {
             resource_version: Some(rv),
@@ -621,7 +621,7 @@ where
     }
 
     /// Feeds watch events into the store until the stream ends, fails or is cancelled.
-    async fn handle_watch(&mut self, mut stream: SharedWatchEvents<K>, cancel: &CancellationToken) -> WatchEnd {
+    async fn handle_watch(&mut self, mut stream: WatchEvents<K>, cancel: &CancellationToken) -> WatchEnd {
         let start = Instant::now();
         let mut events = 0usize;
         let resync_every = self.opts.resync_period.filter(|d| !d.is_zero());

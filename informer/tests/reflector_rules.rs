@@ -19,7 +19,11 @@ use rudder_apimachinery::status::{ReasonKind, Status};
 use rudder_apimachinery::watch::{Bookmark, BookmarkMeta, WatchEvent, INITIAL_EVENTS_END_ANNOTATION};
 use rudder_client::Error;
 use rudder_informer::backoff::Backoff;
-use rudder_informer::list_watch::{ListerWatcher, WatchEvents};
+use rudder_informer::list_watch::{share_events, share_list, ListerWatcher, Transform, WatchEvents};
+
+/// A watch stream of plain objects, before the lister-watcher wraps them.
+type PlainEvents =
+    futures::stream::BoxStream<'static, Result<rudder_apimachinery::watch::WatchEvent<ConfigMap>, Error>>;
 use rudder_informer::reflector::{Reflector, ReflectorOptions, ReflectorStore};
 
 fn cm(name: &str, rv: &str) -> ConfigMap {
@@ -107,7 +111,24 @@ impl Script {
 }
 
 impl ListerWatcher<ConfigMap> for Script {
-    fn list<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<ConfigMap>, Error>> {
+    fn list<'a>(
+        &'a self,
+        o: &'a ListOptions,
+        t: Option<&'a Transform<ConfigMap>>,
+    ) -> BoxFuture<'a, Result<ObjectList<Arc<ConfigMap>>, Error>> {
+        Box::pin(async move { Ok(share_list(self.plain_list(o).await?, t)) })
+    }
+    fn watch<'a>(
+        &'a self,
+        o: &'a ListOptions,
+        t: Option<&'a Transform<ConfigMap>>,
+    ) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
+        Box::pin(async move { Ok(share_events(self.plain_watch(o).await?, t)) })
+    }
+}
+
+impl Script {
+    fn plain_list<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<ConfigMap>, Error>> {
         self.calls.lock().push(Call::List(opts.clone(), Instant::now()));
         let next = self.lists.lock().pop_front();
         Box::pin(async move {
@@ -118,7 +139,7 @@ impl ListerWatcher<ConfigMap> for Script {
         })
     }
 
-    fn watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
+    fn plain_watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<PlainEvents, Error>> {
         self.calls.lock().push(Call::Watch(opts.clone(), Instant::now()));
         let next = self.watches.lock().pop_front();
         Box::pin(async move {

@@ -20,7 +20,11 @@ use rudder_apimachinery::options::ListOptions;
 use rudder_apimachinery::status::{ReasonKind, Status};
 use rudder_apimachinery::watch::WatchEvent;
 use rudder_client::Error;
-use rudder_informer::list_watch::{ListerWatcher, WatchEvents};
+use rudder_informer::list_watch::{share_events, share_list, ListerWatcher, Transform, WatchEvents};
+
+/// A watch stream of plain objects, before the lister-watcher wraps them.
+type PlainEvents =
+    futures::stream::BoxStream<'static, Result<rudder_apimachinery::watch::WatchEvent<ConfigMap>, Error>>;
 use rudder_informer::processor::{DeletedObject, HandlerFns, Notification};
 use rudder_informer::shared_informer::{InformerOptions, QueueKind, SharedIndexInformer, SyncError};
 
@@ -59,7 +63,24 @@ impl Fake {
 }
 
 impl ListerWatcher<ConfigMap> for Fake {
-    fn list<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<ConfigMap>, Error>> {
+    fn list<'a>(
+        &'a self,
+        o: &'a ListOptions,
+        t: Option<&'a Transform<ConfigMap>>,
+    ) -> BoxFuture<'a, Result<ObjectList<Arc<ConfigMap>>, Error>> {
+        Box::pin(async move { Ok(share_list(self.plain_list(o).await?, t)) })
+    }
+    fn watch<'a>(
+        &'a self,
+        o: &'a ListOptions,
+        t: Option<&'a Transform<ConfigMap>>,
+    ) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
+        Box::pin(async move { Ok(share_events(self.plain_watch(o).await?, t)) })
+    }
+}
+
+impl Fake {
+    fn plain_list<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<ConfigMap>, Error>> {
         self.list_calls.fetch_add(1, Ordering::SeqCst);
         let next = self.lists.lock().pop_front();
         Box::pin(async move {
@@ -69,7 +90,7 @@ impl ListerWatcher<ConfigMap> for Fake {
             }
         })
     }
-    fn watch<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
+    fn plain_watch<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<PlainEvents, Error>> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.watch_senders.lock().push_back(tx);
         Box::pin(async move {
@@ -293,12 +314,29 @@ async fn stream_and_transform_and_indexers() {
 /// Lists one object at once; its watches never deliver anything.
 struct Quiet;
 
-impl ListerWatcher<ConfigMap> for Quiet {
-    fn list<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<ConfigMap>, Error>> {
+impl Quiet {
+    fn plain_list<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<ConfigMap>, Error>> {
         Box::pin(async { list(vec![cm("ns", "a", "1")], "1") })
     }
-    fn watch<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
+    fn plain_watch<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<PlainEvents, Error>> {
         Box::pin(async { Ok(futures::stream::pending().boxed()) })
+    }
+}
+
+impl ListerWatcher<ConfigMap> for Quiet {
+    fn list<'a>(
+        &'a self,
+        o: &'a ListOptions,
+        t: Option<&'a Transform<ConfigMap>>,
+    ) -> BoxFuture<'a, Result<ObjectList<Arc<ConfigMap>>, Error>> {
+        Box::pin(async move { Ok(share_list(self.plain_list(o).await?, t)) })
+    }
+    fn watch<'a>(
+        &'a self,
+        o: &'a ListOptions,
+        t: Option<&'a Transform<ConfigMap>>,
+    ) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
+        Box::pin(async move { Ok(share_events(self.plain_watch(o).await?, t)) })
     }
 }
 

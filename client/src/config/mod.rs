@@ -137,10 +137,10 @@ pub struct Config {
     /// `CONNECT`, and the TLS handshake, together (default [`DEFAULT_CONNECT_TIMEOUT`]). It
     /// applies to watches too.
     pub connect_timeout: Duration,
-    /// The largest body read whole: `get`, `create`, `replace`, `patch`, a non-streamed
-    /// `list`, discovery documents, logs read as text (default [`DEFAULT_MAX_BODY_BYTES`]).
-    /// A larger body is [`crate::Error::TooLarge`]; page big lists (`ListOptions.limit`) or use
-    /// `Api::list_streaming`, which holds one item at a time.
+    /// The largest body read whole: `get`, `create`, `replace`, `patch`, `delete_collection`,
+    /// discovery documents, logs read as text (default [`DEFAULT_MAX_BODY_BYTES`]). A larger
+    /// body is [`crate::Error::TooLarge`]. Lists and watches are streamed and bounded per item
+    /// instead (`max_object_bytes`).
     pub max_body_bytes: usize,
     /// The largest single item of a streamed response: one watch event, one item of a
     /// streamed list, one line of a followed log (default [`DEFAULT_MAX_OBJECT_BYTES`]). A

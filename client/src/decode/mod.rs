@@ -5,10 +5,13 @@
 //!   server has sent it, before the items: see [`ListItems::meta`]) and a stream of decoded
 //!   items in list order. Items are split with [`split::ListSplitter`] (zero-copy slices of the
 //!   received chunks) and decoded on the shared [`DecodePool`] by [`parallel::OrderedDecode`].
-//! - [`watch_events`] decodes a watch body line by line in parallel with exactly the semantics of
-//!   [`crate::watch_stream::WatchStream`]: blank lines are skipped, a malformed line is an
-//!   [`Error::Decode`] item and the stream goes on, an ERROR event is an [`Error::Api`] item and
-//!   ends the stream, as does a broken body.
+//! - [`watch_events`] decodes a watch body line by line ([`LineStream`]) in parallel: blank
+//!   lines are skipped, a malformed line is an [`Error::Decode`] item and the stream goes on, an
+//!   ERROR event is an [`Error::Api`] item and ends the stream, as does a broken body or a line
+//!   over the limit.
+//! - [`ListItems`] and [`WatchEvents`] are the one list stream and the one watch stream: `Api`,
+//!   the DynamicClient and the informers' reflector all use them. A pool of no threads
+//!   (`DecodePool::new(0)`) decodes on the task that polls them.
 //! - A transform ([`ItemTransform`], e.g. dropping `managedFields`) given to
 //!   [`ListItems::with_transform`] or [`WatchEvents::with_transform`] runs on the pool thread
 //!   right after an item is decoded, in parallel, never on the consumer; for watch events it
@@ -21,6 +24,7 @@
 //!   larger than [`DecodeOptions::max_object_bytes`] is an [`Error::TooLarge`] item that ends
 //!   the stream.
 
+pub mod lines;
 pub mod parallel;
 pub mod reclaim;
 pub mod split;
@@ -40,8 +44,8 @@ use rudder_apimachinery::meta::ListMeta;
 use rudder_apimachinery::watch::WatchEvent;
 
 use crate::error::{Error, Result};
-use crate::watch_stream::LineStream;
 
+pub use lines::LineStream;
 pub use parallel::{decode_ordered, reserve_heap_bytes, DecodeFn, DecodeOptions, DecodePool, OrderedDecode};
 pub use reclaim::{drop_where_decoded, reclaimed};
 pub use split::{ListSplitter, Split, SplitError};
@@ -366,8 +370,7 @@ pub struct WatchEvents<T, B = Incoming> {
     inner: Option<OrderedDecode<NonBlankLines<B>, WatchEvent<T>, Error>>,
 }
 
-/// Decodes a watch response body in parallel on the global pool; same items as
-/// [`crate::watch_stream::WatchStream`].
+/// Decodes a watch response body in parallel on the global pool.
 pub fn watch_events<T, B>(body: B, url: impl Into<String>) -> WatchEvents<T, B>
 where
     T: DeserializeOwned + Send + 'static,

@@ -1,4 +1,5 @@
-//! Incremental decoding of newline-delimited JSON bodies: watch streams and followed logs.
+//! Newline-delimited bodies split into lines as they arrive: what watch events
+//! ([`super::WatchEvents`]) and followed logs are read from.
 //!
 //! Contract:
 //! - Bytes are split on `\n` as they arrive; an event split across chunks is reassembled, many
@@ -9,12 +10,9 @@
 //!   [`crate::config::DEFAULT_MAX_OBJECT_BYTES`]; the client passes `Config.max_object_bytes`)
 //!   is an [`Error::TooLarge`] item, after the lines before it, and ends the stream. The check is
 //!   one comparison per line and per chunk.
-//! - A clean end of the body ends the stream; a trailing partial line is decoded if complete
-//!   JSON, else reported as an error. An ERROR event becomes an `Err(Error::Api)` item and ends
-//!   the stream.
+//! - A clean end of the body ends the stream; a trailing partial line is handed out as a line.
 
 use std::collections::VecDeque;
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -22,9 +20,6 @@ use bytes::{Buf, Bytes, BytesMut};
 use futures::Stream;
 use http_body::Body;
 use hyper::body::Incoming;
-use serde::de::DeserializeOwned;
-
-use rudder_apimachinery::watch::WatchEvent;
 
 use crate::error::{Error, Result};
 
@@ -150,74 +145,15 @@ where
     }
 }
 
-/// A stream of decoded watch events.
-pub struct WatchStream<T, B = Incoming> {
-    lines: LineStream<B>,
-    ended: bool,
-    _t: PhantomData<fn() -> T>,
-}
-
-impl<T, B> WatchStream<T, B> {
-    /// Wraps a body.
-    pub fn new(body: B, url: impl Into<String>) -> Self {
-        Self { lines: LineStream::new(body, url), ended: false, _t: PhantomData }
-    }
-
-    /// Sets the largest event accepted, in bytes (see [`LineStream::with_max_line_bytes`]).
-    pub fn with_max_event_bytes(mut self, limit: usize) -> Self {
-        self.lines = self.lines.with_max_line_bytes(limit);
-        self
-    }
-}
-
-impl<T, B> Stream for WatchStream<T, B>
-where
-    T: DeserializeOwned,
-    B: Body<Data = Bytes> + Unpin,
-    B::Error: std::fmt::Display,
-{
-    type Item = Result<WatchEvent<T>>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.ended {
-            return Poll::Ready(None);
-        }
-        loop {
-            let line = match Pin::new(&mut self.lines).poll_next(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Ready(Some(Err(e))) => {
-                    self.ended = true;
-                    return Poll::Ready(Some(Err(e)));
-                }
-                Poll::Ready(Some(Ok(l))) => l,
-            };
-            if line.iter().all(|b| b.is_ascii_whitespace()) {
-                continue;
-            }
-            return Poll::Ready(Some(match rudder_apimachinery::json::from_slice::<WatchEvent<T>>(&line) {
-                Ok(WatchEvent::Error(status)) => {
-                    self.ended = true;
-                    Err(Error::Api {
-                        status: Box::new(status),
-                        method: "GET".into(),
-                        url: self.lines.url().to_string(),
-                    })
-                }
-                Ok(ev) => Ok(ev),
-                Err(source) => Err(Error::Decode { what: format!("watch event from {}", self.lines.url()), source }),
-            }));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::{DecodeOptions, DecodePool, WatchEvents};
     use futures::StreamExt;
     use http_body_util::StreamBody;
     use hyper::body::Frame;
     use k8s_openapi::api::core::v1::ConfigMap;
+    use rudder_apimachinery::watch::WatchEvent;
 
     type TestBody =
         StreamBody<futures::stream::Iter<std::vec::IntoIter<std::result::Result<Frame<Bytes>, std::io::Error>>>>;
@@ -234,8 +170,14 @@ mod tests {
             .into_bytes()
     }
 
+    /// Watch events decoded on the polling task (a pool of no threads), with a line limit.
+    fn events(b: TestBody, limit: usize) -> WatchEvents<ConfigMap, TestBody> {
+        let opts = DecodeOptions { max_object_bytes: limit, ..DecodeOptions::default() };
+        WatchEvents::decoded_as(b, "/w", DecodePool::new(0), opts, |cm: ConfigMap| cm)
+    }
+
     async fn names(chunks: Vec<Vec<u8>>) -> Vec<String> {
-        let s = WatchStream::<ConfigMap, _>::new(body(chunks), "/w");
+        let s = events(body(chunks), 64 << 20);
         s.map(|e| match e.unwrap() {
             WatchEvent::Added(cm) => cm.metadata.name.unwrap(),
             other => panic!("{other:?}"),
@@ -273,7 +215,7 @@ mod tests {
         let mut all = e.to_vec();
         all.push(b'\n');
         all.extend(event("after", 1));
-        let items: Vec<_> = WatchStream::<ConfigMap, _>::new(body(vec![all]), "/w").collect().await;
+        let items: Vec<_> = events(body(vec![all]), 64 << 20).collect().await;
         assert_eq!(items.len(), 1);
         assert!(items[0].as_ref().unwrap_err().is_expired());
     }
@@ -282,7 +224,7 @@ mod tests {
     async fn malformed_line_is_a_decode_error_and_the_stream_goes_on() {
         let mut all = b"{not json}\n".to_vec();
         all.extend(event("ok", 1));
-        let items: Vec<_> = WatchStream::<ConfigMap, _>::new(body(vec![all]), "/w").collect().await;
+        let items: Vec<_> = events(body(vec![all]), 64 << 20).collect().await;
         assert!(matches!(items[0], Err(Error::Decode { .. })));
         assert!(items[1].is_ok());
     }
@@ -301,18 +243,14 @@ mod tests {
             let mut all = chunks;
             all.push(b"\n".to_vec());
             all.push(ok.clone());
-            let items: Vec<_> =
-                WatchStream::<ConfigMap, _>::new(body(all), "/w").with_max_event_bytes(limit).collect().await;
+            let items: Vec<_> = events(body(all), limit).collect().await;
             assert_eq!(items.len(), 2, "{items:?}");
             assert!(items[0].is_ok());
             assert!(matches!(&items[1], Err(Error::TooLarge { limit: 200, .. })), "{:?}", items[1]);
         }
         // A line of exactly the limit passes.
         let exact = event("exact", 0);
-        let items: Vec<_> = WatchStream::<ConfigMap, _>::new(body(vec![exact.clone()]), "/w")
-            .with_max_event_bytes(exact.len())
-            .collect()
-            .await;
+        let items: Vec<_> = events(body(vec![exact.clone()]), exact.len()).collect().await;
         assert!(items[0].is_ok(), "{items:?}");
     }
 }
