@@ -116,7 +116,7 @@ impl Options {
                 "missing `#[resource(group = \"...\", version = \"...\", kind = \"...\")]` on the spec struct",
             ));
         };
-        let span = first.span();
+        let span = first.path().span();
         let mut group = None;
         let mut version = None;
         let mut kind: Option<(String, Span)> = None;
