@@ -11,8 +11,8 @@
 //!   on its name) and lists again when a watch ends.
 //! - [`merge_versions`] joins the single-version CRDs of one kind (what `Kind::crd()` of the
 //!   derive returns for each version) into one CRD with exactly one storage version.
-//! - With the `derive` feature, `#[derive(CustomResource)]` ([`crate::CustomResource`]) builds a
-//!   CRD whose schema is made structural here ([`schema`]).
+//! - With the `derive` feature, `#[derive(CustomResource)]` (`rudder::CustomResource`) builds a
+//!   CRD whose schema is made structural by the `schema` submodule.
 
 use std::time::Duration;
 

@@ -10,7 +10,7 @@
 //! - [`controller`]: the reconcile runtime (controllers, predicates, finalizers, retries).
 //!
 //! And [`crd`]: install a CustomResourceDefinition and wait until it is served; with the
-//! `derive` feature, [`CustomResource`] derives a custom resource type and its CRD from a Rust
+//! `derive` feature, `CustomResource` derives a custom resource type and its CRD from a Rust
 //! spec struct.
 
 pub use rudder_apimachinery as apimachinery;

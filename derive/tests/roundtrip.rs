@@ -131,6 +131,30 @@ async fn an_informer_caches_typed_custom_objects() {
 }
 
 #[tokio::test]
+async fn waiting_sees_a_crd_created_while_it_waits() {
+    let server = ApiServer::start().await.unwrap();
+    let client = server.client();
+    let waiter = {
+        let client = client.clone();
+        tokio::spawn(async move { wait_established(&client, "crontabs.stable.example.com", SETTLE).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!waiter.is_finished(), "the wait ended before the CRD existed");
+    apply_crd(&client, &CronTab::crd().unwrap(), "rudder-derive-test").await.unwrap();
+    let crd = waiter.await.unwrap().expect("established while waiting");
+    assert_eq!(crd.spec.names.kind, "CronTab");
+}
+
+#[tokio::test]
+async fn a_crd_without_a_name_is_not_applied() {
+    let server = ApiServer::start().await.unwrap();
+    let mut crd = CronTab::crd().unwrap();
+    crd.metadata.name = None;
+    let err = apply_crd(&server.client(), &crd, "rudder-derive-test").await.unwrap_err();
+    assert!(matches!(err, CrdError::NoName), "{err}");
+}
+
+#[tokio::test]
 async fn waiting_for_a_missing_crd_times_out() {
     let server = ApiServer::start().await.unwrap();
     let err = wait_established(&server.client(), "nothings.example.com", Duration::from_millis(200)).await.unwrap_err();

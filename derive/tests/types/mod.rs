@@ -158,3 +158,20 @@ pub struct MirrorOptions {
     /// Extra labels.
     pub labels: BTreeMap<String, String>,
 }
+
+/// A kind whose spec is recursive: it has no structural schema.
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[schemars(crate = "rudder::schemars")]
+#[resource(group = "infra.example.com", version = "v1", kind = "Tree")]
+pub struct TreeSpec {
+    /// The root node.
+    pub root: Node,
+}
+
+/// A node with children.
+#[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+#[schemars(crate = "rudder::schemars")]
+pub struct Node {
+    /// The children.
+    pub children: Vec<Node>,
+}
