@@ -25,6 +25,48 @@ use proc_macro::TokenStream;
 
 /// Generates a custom resource type and its CustomResourceDefinition from a spec struct.
 ///
+/// ```
+/// use rudder::schemars::JsonSchema;
+/// use rudder::CustomResource;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
+/// #[schemars(crate = "rudder::schemars")]
+/// #[resource(group = "stable.example.com", version = "v1", kind = "CronTab", namespaced,
+///            status = "CronTabStatus", scale(spec = ".spec.replicas", status = ".status.replicas"),
+///            printcolumn(name = "Schedule", json_path = ".spec.cronSpec", type = "string"),
+///            shortname = "ct", category = "all")]
+/// #[serde(rename_all = "camelCase")]
+/// struct CronTabSpec {
+///     #[schemars(regex(pattern = r"^(\S+\s){4}\S+$"))]
+///     cron_spec: String,
+///     #[schemars(range(min = 0, max = 10))]
+///     replicas: i32,
+///     image: String,
+/// }
+/// #[derive(Serialize, Deserialize, Clone, Debug, JsonSchema)]
+/// #[schemars(crate = "rudder::schemars")]
+/// struct CronTabStatus { replicas: i32 }
+///
+/// # fn main() -> Result<(), rudder::crd::CrdError> {
+/// let crd = CronTab::crd()?; // apply it with rudder::crd::apply_crd
+/// assert_eq!(crd.metadata.name.as_deref(), Some("crontabs.stable.example.com"));
+/// let ct = CronTab::new("nightly", CronTabSpec { cron_spec: "0 3 * * *".into(), replicas: 1, image: "busybox".into() });
+/// assert!(ct.status.is_none());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The spec (and status) types must implement `Serialize`, `Deserialize`, `Clone`, `Debug` and
+/// `schemars::JsonSchema` (rudder re-exports its `schemars` as `rudder::schemars`). Field
+/// validation comes from schemars' attributes, which the CRD schema keeps: `range(min, max)`,
+/// `regex(pattern)`, `length(min, max)` (`maxItems` on a list), Rust enums (`enum`), serde
+/// defaults (`default`), and CEL rules as
+/// `#[schemars(extend("x-kubernetes-validations" = [{"rule": "self >= oldSelf"}]))]`.
+///
+/// Clippy's `duplicated_attributes` lint mistakes two `printcolumn(type = "string")` for one
+/// attribute given twice; allow it where that happens.
+///
 /// Options of `#[resource(...)]`:
 ///
 /// | option | meaning |
