@@ -8,7 +8,7 @@
 //!   once when `NamesAccepted` is `False` (the names clash with another CRD: waiting cannot help),
 //!   and fails with [`CrdError::Timeout`] when `timeout` passes first; the whole wait, every
 //!   request and watch included, is bounded by `timeout`. It watches the one CRD (field selector
-//!   on its name) and lists again when a watch ends.
+//!   on its name) and, when a watch ends, lists again 100 ms later.
 //! - [`merge_versions`] joins the single-version CRDs of one kind (what `Kind::crd()` of the
 //!   derive returns for each version) into one CRD with exactly one storage version.
 //! - With the `derive` feature, `#[derive(CustomResource)]` (`rudder::CustomResource`) builds a
