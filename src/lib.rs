@@ -8,11 +8,35 @@
 //! - [`client`]: configuration, transport, REST, typed ClientSet, DynamicClient, discovery;
 //! - [`informer`]: reflectors, queues, caches, shared informers;
 //! - [`controller`]: the reconcile runtime (controllers, predicates, finalizers, retries).
+//!
+//! And [`crd`]: install a CustomResourceDefinition and wait until it is served; with the
+//! `derive` feature, `CustomResource` derives a custom resource type and its CRD from a Rust
+//! spec struct.
 
 pub use rudder_apimachinery as apimachinery;
 pub use rudder_client as client;
 pub use rudder_controller as controller;
 pub use rudder_informer as informer;
+
+pub mod crd;
+
+#[cfg(feature = "derive")]
+pub use rudder_derive::CustomResource;
+/// The `schemars` the derive uses: `#[derive(JsonSchema)]` on spec and status types must come
+/// from this version (depend on it, or write `#[schemars(crate = "rudder::schemars")]`).
+#[cfg(feature = "derive")]
+pub use schemars;
+
+/// What the code `#[derive(CustomResource)]` generates names; not a public API.
+#[cfg(feature = "derive")]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::crd::build::{build_crd, schema_of, CrdParts, PrinterColumn, Rule, ScalePaths};
+    pub use crate::crd::CrdError;
+    pub use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    pub use rudder_apimachinery;
+    pub use serde;
+}
 
 /// The README's Rust samples, compiled as doctests so they cannot drift from the API.
 #[doc = include_str!("../README.md")]

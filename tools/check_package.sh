@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 status=0
-for dir in apimachinery client apiserver informer controller; do
+for dir in apimachinery client apiserver informer controller derive; do
   pkg="rudder-$dir"
   list=$(cargo package -p "$pkg" --allow-dirty --no-verify --list --quiet 2>/dev/null) || {
     echo "cargo package --list failed for $pkg" >&2
