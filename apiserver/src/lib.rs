@@ -9,14 +9,16 @@
 //! bodies shaped exactly like the real server's (see `testdata/recorded`), `meta.k8s.io`
 //! Tables and minimal OpenAPI documents for kubectl. Requests cost what kube-apiserver lets
 //! them cost (bounded bodies, JSON patches and objects; slow watchers are closed: [`limits`]),
-//! and built-in objects must decode as their kind ([`validation`]). [`Control`] injects faults
+//! and built-in objects must decode as their kind ([`validation`]); unknown and duplicate
+//! fields follow `fieldValidation` ([`field_validation`]). [`Control`] injects faults
 //! and exposes request counters and the stored data; [`Control::insert_many_bytes`] and
 //! [`Control::insert_realistic_pods`] seed 100 000 pods in seconds.
 //!
 //! Its parts, by file: [`server`] (listener, TLS, authentication, routing of API paths),
 //! [`handlers`] (one module per verb family: read, create, update, patch, delete,
 //! subresources), [`watch`], [`apply`] (server-side apply), [`strategic`] (strategic merge
-//! patch), [`store`], [`defaults`], [`validation`], [`field_selectors`], [`partial`]
+//! patch), [`store`], [`defaults`], [`validation`], [`field_validation`], [`field_selectors`],
+//! [`partial`]
 //! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`control`]
 //! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`]. It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
@@ -37,6 +39,7 @@ pub mod defaults;
 pub mod discovery;
 pub mod errors;
 pub mod field_selectors;
+pub mod field_validation;
 pub mod handlers;
 pub mod kubeconfig;
 pub mod limits;

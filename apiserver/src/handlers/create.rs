@@ -14,6 +14,7 @@ use crate::apply;
 use crate::defaults;
 use crate::errors::{ApiError, ApiResult};
 use crate::field_selectors::selectable;
+use crate::field_validation;
 use crate::limits;
 use crate::registry::ResourceInfo;
 use crate::server::{json, new_uid, now_rfc3339, res_key, Ctx, Shared, State, Target};
@@ -329,9 +330,13 @@ pub fn crd_resources(crd: &Value) -> Vec<ResourceInfo> {
 }
 
 pub(super) fn create(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
-    let v = decode_body(ctx, &t.info)?;
-    validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
+    let directive = field_validation::directive(ctx, "CreateOptions")?;
+    let mut v = decode_body(ctx, &t.info)?;
+    let unknown = validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
     let mut st = shared.state.lock();
+    let warnings =
+        field_validation::body_failure(&t.info, directive, &field_validation::body_findings(directive, ctx, &unknown))?;
+    field_validation::prune(&mut v, &unknown);
     let body = create_object(shared, &mut st, t, v, &ctx.manager(), "Update", ctx.dry_run())?;
-    Ok(json(201, body))
+    Ok(field_validation::warn(json(201, body), &warnings))
 }
