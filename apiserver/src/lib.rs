@@ -10,15 +10,16 @@
 //! Tables and minimal OpenAPI documents for kubectl. Requests cost what kube-apiserver lets
 //! them cost (bounded bodies, JSON patches and objects; slow watchers are closed: [`limits`]),
 //! and built-in objects must decode as their kind ([`validation`]); unknown and duplicate
-//! fields follow `fieldValidation` ([`field_validation`]). [`Control`] injects faults
+//! fields follow `fieldValidation` ([`field_validation`]), custom resources their CRD's schema
+//! ([`crd_schema`]). [`Control`] injects faults
 //! and exposes request counters and the stored data; [`Control::insert_many_bytes`] and
 //! [`Control::insert_realistic_pods`] seed 100 000 pods in seconds.
 //!
 //! Its parts, by file: [`server`] (listener, TLS, authentication, routing of API paths),
 //! [`handlers`] (one module per verb family: read, create, update, patch, delete,
 //! subresources), [`watch`], [`apply`] (server-side apply), [`strategic`] (strategic merge
-//! patch), [`store`], [`defaults`], [`validation`], [`field_validation`], [`field_selectors`],
-//! [`partial`]
+//! patch), [`store`], [`defaults`], [`validation`], [`field_validation`], [`crd_schema`],
+//! [`field_selectors`], [`partial`]
 //! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`control`]
 //! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`]. It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
@@ -35,6 +36,7 @@
 
 pub mod apply;
 pub mod control;
+pub mod crd_schema;
 pub mod defaults;
 pub mod discovery;
 pub mod errors;

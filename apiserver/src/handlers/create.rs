@@ -11,6 +11,7 @@ use rudder_apimachinery::status::{ReasonKind, Status, StatusCause, StatusDetails
 use serde_json::{json, Map, Value};
 
 use crate::apply;
+use crate::crd_schema;
 use crate::defaults;
 use crate::errors::{ApiError, ApiResult};
 use crate::field_selectors::selectable;
@@ -170,6 +171,7 @@ pub(super) fn create_object(
         defaults::apply(info, &mut v, None);
     }
     defaults::on_create(info, &mut v);
+    crd_schema::admit(st, info, &name, &mut v)?;
     if operation == "Apply" {
         let applied = v.clone();
         v = apply::apply(&json!({"metadata": {}}), &applied, manager, &api_version_of(info), &now, true)
@@ -334,6 +336,7 @@ pub(super) fn create(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<R
     let mut v = decode_body(ctx, &t.info)?;
     let unknown = validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
     let mut st = shared.state.lock();
+    let unknown = crd_schema::unknown_or(&st, &t.info, &v, unknown);
     let warnings =
         field_validation::body_failure(&t.info, directive, &field_validation::body_findings(directive, ctx, &unknown))?;
     field_validation::prune(&mut v, &unknown);

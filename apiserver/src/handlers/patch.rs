@@ -7,6 +7,7 @@ use rudder_apimachinery::status::{ReasonKind, Status, StatusCause, StatusDetails
 use serde_json::Value;
 
 use crate::apply;
+use crate::crd_schema;
 use crate::errors::{ApiError, ApiResult};
 use crate::field_validation;
 use crate::limits;
@@ -84,6 +85,13 @@ pub(super) fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Re
     }
     let mut st = shared.state.lock();
     let ns = t.ns.clone().unwrap_or_default();
+    if is_apply {
+        if let Some(first) =
+            crd_schema::schema_of(&st, info).and_then(|s| crd_schema::unknown_fields(&s, &patch).into_iter().next())
+        {
+            return Err(validation::apply_undeclared(info, &ns, &name, &first));
+        }
+    }
     let Some(cur) = st.store.get(&t.res, &ns, &name) else {
         if is_apply && t.sub.is_none() {
             let mut v = patch;
@@ -152,7 +160,7 @@ pub(super) fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Re
         _ => validation::PatchKind::Json,
     };
     let unknown = match validation::check(info, &new) {
-        Ok(unknown) => unknown,
+        Ok(unknown) => crd_schema::unknown_or(&st, info, &new, unknown),
         Err(f) if is_apply => return Err(validation::apply_error(info, &ns, &name, &f)),
         Err(f) => return Err(validation::patch_error(patch_kind, &new, &patch, &f)),
     };

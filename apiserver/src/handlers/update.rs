@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::apply;
+use crate::crd_schema;
 use crate::defaults;
 use crate::errors::{ApiError, ApiResult};
 use crate::field_selectors::selectable;
@@ -102,6 +103,7 @@ pub(super) fn write_update(
             }
         }
     }
+    crd_schema::admit(st, info, &cur.name, &mut new)?;
     // Finalizers cannot be added to an object being deleted.
     let deleting = old.pointer("/metadata/deletionTimestamp").is_some();
     let fin = |v: &Value| -> Vec<String> {
@@ -184,6 +186,7 @@ pub(super) fn update(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<R
     check_name_ns(t, &v)?;
     let name = t.name.clone().unwrap_or_default();
     let mut st = shared.state.lock();
+    let unknown = crd_schema::unknown_or(&st, &t.info, &v, unknown);
     let warnings =
         field_validation::body_failure(&t.info, directive, &field_validation::body_findings(directive, ctx, &unknown))?;
     field_validation::prune(&mut v, &unknown);
