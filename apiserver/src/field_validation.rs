@@ -9,7 +9,8 @@
 //!   (map keys and `[i]` list indices are part of the path), `duplicate field "metadata.name"`;
 //!   JSON patch operations' own errors are prefixed `json patch `. At most 100 per request,
 //!   each once, in the order the decoder meets them (a body's document order; a patched
-//!   object's sorted keys, as Go re-encodes it).
+//!   object's sorted keys, as Go re-encodes it); for custom resources duplicates come first
+//!   and the unknown fields after them sorted as strings, as CRD pruning reports them.
 //! - `Strict` turns them into the request's failure: create and update answer 400
 //!   `<Kind> in version "<v>" cannot be handled as a <Kind>: strict decoding error: <e1>, <e2>`
 //!   ([`body_failure`]); JSON, merge and strategic merge patches 422 on field `patch`
@@ -112,24 +113,34 @@ impl fmt::Display for Findings {
 }
 
 /// The strict errors of a create or update body: its duplicate members (JSON bodies) and the
-/// fields its kind does not declare, in document order. Duplicates inside an unknown field are
-/// not reported (Go skips an unknown field's value). Under `Ignore` nothing is looked for.
-pub fn body_findings(d: Directive, ctx: &Ctx, unknown: &[UnknownField]) -> Findings {
+/// fields its kind does not declare. For a built-in kind (Go's typed decoder) in document order,
+/// leaving out duplicates inside an unknown field (Go skips an unknown field's value); for a
+/// custom resource (`custom`: the unstructured decoder, then pruning) every duplicate in
+/// document order, then the unknown fields sorted as strings. Under `Ignore` nothing is looked
+/// for.
+pub fn body_findings(d: Directive, ctx: &Ctx, unknown: &[UnknownField], custom: bool) -> Findings {
     if d == Directive::Ignore {
         return Findings::default();
     }
     let media = ctx.header("content-type").split(';').next().unwrap_or("").trim().to_string();
     let scan = if matches!(media.as_str(), "application/json" | "") { scan(&ctx.body) } else { Scan::default() };
     let mut findings = Findings::default();
-    let unknown_paths: Vec<String> = unknown.iter().map(|p| dotted(p)).collect();
+    let mut unknown_paths: Vec<String> = unknown.iter().map(|p| dotted(p)).collect();
+    if custom {
+        unknown_paths.sort();
+    }
     for (i, path) in unknown_paths.iter().enumerate() {
-        let order = scan.first_seen.get(path).copied().unwrap_or(usize::MAX / 2 + i);
+        let order = match scan.first_seen.get(path) {
+            Some(at) if !custom => *at,
+            _ => usize::MAX / 2 + i,
+        };
         findings.errors.push(StrictError { order, text: format!("unknown field {}", go_quote_path(path)) });
     }
     for (path, order) in scan.duplicates {
-        let inside_unknown = unknown_paths
-            .iter()
-            .any(|u| path == *u || path.strip_prefix(u.as_str()).is_some_and(|rest| rest.starts_with(['.', '['])));
+        let inside_unknown = !custom
+            && unknown_paths
+                .iter()
+                .any(|u| path == *u || path.strip_prefix(u.as_str()).is_some_and(|rest| rest.starts_with(['.', '['])));
         if !inside_unknown {
             findings.errors.push(StrictError { order, text: format!("duplicate field {}", go_quote_path(&path)) });
         }
@@ -140,8 +151,15 @@ pub fn body_findings(d: Directive, ctx: &Ctx, unknown: &[UnknownField]) -> Findi
 /// The strict errors of a patch: the patch's own (`patch_type` is the patch's media type:
 /// duplicate members of a merge or strategic merge patch; unknown and duplicate members of a
 /// JSON patch's operations, prefixed `json patch `) first, then the patched object's unknown
-/// fields in sorted order. Under `Ignore` nothing is looked for.
-pub fn patch_findings(d: Directive, patch_type: &str, patch: &[u8], unknown: &[UnknownField]) -> Findings {
+/// fields in sorted order (per level for a built-in kind, as Go re-encodes the patched map; as
+/// strings for a custom resource, as pruning sorts them). Under `Ignore` nothing is looked for.
+pub fn patch_findings(
+    d: Directive,
+    patch_type: &str,
+    patch: &[u8],
+    unknown: &[UnknownField],
+    custom: bool,
+) -> Findings {
     if d == Directive::Ignore {
         return Findings::default();
     }
@@ -170,8 +188,12 @@ pub fn patch_findings(d: Directive, patch_type: &str, patch: &[u8], unknown: &[U
         findings.errors.push(StrictError { order, text });
         order += 1;
     }
-    for path in unknown {
-        findings.errors.push(StrictError { order, text: format!("unknown field {}", go_quote_path(&dotted(path))) });
+    let mut paths: Vec<String> = unknown.iter().map(|p| dotted(p)).collect();
+    if custom {
+        paths.sort();
+    }
+    for path in paths {
+        findings.errors.push(StrictError { order, text: format!("unknown field {}", go_quote_path(&path)) });
         order += 1;
     }
     findings
@@ -397,6 +419,7 @@ mod tests {
             "application/json-patch+json",
             br#"[{"op": "add", "path": "/x", "value": 1, "bogus": 2, "op": "add"}]"#,
             &[steps(&["spec", "foo"])],
+            false,
         );
         assert_eq!(
             f.to_string(),

@@ -101,6 +101,15 @@ async fn unknown_fields_are_pruned_or_rejected_and_defaults_filled() {
         r.json()["message"],
         "CronTab in version \"v1\" cannot be handled as a CronTab: strict decoding error: unknown field \"spec.bogus\""
     );
+    // Duplicates first, then the pruned fields sorted (apiextensions' customresource_handler).
+    let text = r#"{"apiVersion":"stable.example.com/v1","kind":"CronTab","metadata":{"name":"d"},
+        "spec":{"zz":1,"cronSpec":"* * * * *","aa":2,"cronSpec":"* * * * 1"}}"#;
+    let r = h.req("POST", &format!("{TABS}?fieldValidation=Strict"), Some("application/json"), text).await;
+    assert_eq!(r.code, 400);
+    assert_eq!(
+        r.json()["message"],
+        "CronTab in version \"v1\" cannot be handled as a CronTab: strict decoding error: duplicate field \"spec.cronSpec\", unknown field \"spec.aa\", unknown field \"spec.zz\""
+    );
     // Patches are validated too: a merge patch breaking the schema is a 422 and stores nothing.
     let r = h.patch(&format!("{TABS}/ok"), "application/merge-patch+json", &json!({"spec": {"replicas": 0}})).await;
     assert_eq!(r.code, 422, "{}", r.body);

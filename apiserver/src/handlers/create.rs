@@ -337,8 +337,11 @@ pub(super) fn create(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<R
     let unknown = validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
     let mut st = shared.state.lock();
     let unknown = crd_schema::unknown_or(&st, &t.info, &v, unknown);
-    let warnings =
-        field_validation::body_failure(&t.info, directive, &field_validation::body_findings(directive, ctx, &unknown))?;
+    let warnings = field_validation::body_failure(
+        &t.info,
+        directive,
+        &field_validation::body_findings(directive, ctx, &unknown, t.info.custom),
+    )?;
     field_validation::prune(&mut v, &unknown);
     let body = create_object(shared, &mut st, t, v, &ctx.manager(), "Update", ctx.dry_run())?;
     Ok(field_validation::warn(json(201, body), &warnings))

@@ -167,7 +167,7 @@ pub(super) fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Re
     let warnings = if is_apply {
         Vec::new()
     } else {
-        let findings = field_validation::patch_findings(directive, &ct, &ctx.body, &unknown);
+        let findings = field_validation::patch_findings(directive, &ct, &ctx.body, &unknown, info.custom);
         field_validation::patch_failure(directive, &findings, patch_kind, &new, &patch)?
     };
     field_validation::prune(&mut new, &unknown);

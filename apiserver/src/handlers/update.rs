@@ -187,8 +187,11 @@ pub(super) fn update(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<R
     let name = t.name.clone().unwrap_or_default();
     let mut st = shared.state.lock();
     let unknown = crd_schema::unknown_or(&st, &t.info, &v, unknown);
-    let warnings =
-        field_validation::body_failure(&t.info, directive, &field_validation::body_findings(directive, ctx, &unknown))?;
+    let warnings = field_validation::body_failure(
+        &t.info,
+        directive,
+        &field_validation::body_findings(directive, ctx, &unknown, t.info.custom),
+    )?;
     field_validation::prune(&mut v, &unknown);
     let cur = st
         .store
