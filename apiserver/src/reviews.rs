@@ -13,7 +13,8 @@
 //!   the path's; a body naming another answers 400 as the real server does.
 //! - SelfSubjectReview answers the requester (`status.userInfo.username`, `groups`).
 //! - TokenReview authenticates `spec.token` against the server's token: `authenticated: true`
-//!   with the token's user, or `authenticated: false` with no user.
+//!   with the token's user, or `{"user": {}}`; an empty token is a 400 (`token is required for
+//!   TokenReview in authentication`).
 //!
 //! Bodies are JSON (or YAML); kubectl's protobuf bodies for these kinds are decoded far enough
 //! to read the attributes (`crate::reviews::proto`: the SelfSubjectAccessReview fields; a
@@ -73,7 +74,13 @@ pub fn handle(opts: &Options, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<ht
     let spec = body.get("spec").cloned().unwrap_or_else(|| json!({}));
     let status = match t.info.api.plural.as_ref() {
         "selfsubjectreviews" => json!({"userInfo": user_json(&ctx.user)}),
-        "tokenreviews" => token_review(opts, &spec),
+        "tokenreviews" => {
+            // pkg/registry/authentication/tokenreview/storage.go refuses an empty token.
+            if spec.get("token").and_then(Value::as_str).unwrap_or_default().is_empty() {
+                return Err(ApiError::bad_request("token is required for TokenReview in authentication"));
+            }
+            token_review(opts, &spec)
+        }
         plural => {
             let user = match plural {
                 "selfsubjectaccessreviews" => ctx.user.clone(),

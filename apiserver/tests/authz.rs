@@ -164,6 +164,9 @@ async fn a_denying_authorizer_answers_the_real_403_and_the_reviews_agree() {
     assert_eq!(r.json()["status"]["user"]["username"], "rudder-test");
     let r = with_token(&s, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", "t0ken", &tr("nope")).await;
     assert_eq!(r.json()["status"], json!({"user": {}}));
+    let r = with_token(&s, "POST", "/apis/authentication.k8s.io/v1/tokenreviews", "t0ken", &tr("")).await;
+    assert_eq!(r.code, 400);
+    assert_eq!(r.json()["message"], "token is required for TokenReview in authentication");
 }
 
 #[tokio::test]
