@@ -9,14 +9,18 @@
 //! bodies shaped exactly like the real server's (see `testdata/recorded`), `meta.k8s.io`
 //! Tables and minimal OpenAPI documents for kubectl. Requests cost what kube-apiserver lets
 //! them cost (bounded bodies, JSON patches and objects; slow watchers are closed: [`limits`]),
-//! and built-in objects must decode as their kind ([`validation`]). [`Control`] injects faults
+//! and built-in objects must decode as their kind ([`validation`]); unknown and duplicate
+//! fields follow `fieldValidation` ([`field_validation`]), custom resources their CRD's schema
+//! ([`crd_schema`]); an optional authorizer callback gates every request and answers the
+//! access reviews ([`authz`], [`reviews`]). [`Control`] injects faults
 //! and exposes request counters and the stored data; [`Control::insert_many_bytes`] and
 //! [`Control::insert_realistic_pods`] seed 100 000 pods in seconds.
 //!
 //! Its parts, by file: [`server`] (listener, TLS, authentication, routing of API paths),
 //! [`handlers`] (one module per verb family: read, create, update, patch, delete,
 //! subresources), [`watch`], [`apply`] (server-side apply), [`strategic`] (strategic merge
-//! patch), [`store`], [`defaults`], [`validation`], [`field_selectors`], [`partial`]
+//! patch), [`store`], [`defaults`], [`validation`], [`field_validation`], [`crd_schema`],
+//! [`authz`] (authentication, the authorizer, 403s), [`reviews`], [`field_selectors`], [`partial`]
 //! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`control`]
 //! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`]. It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
@@ -32,17 +36,21 @@
 //! ```
 
 pub mod apply;
+pub mod authz;
 pub mod control;
+pub mod crd_schema;
 pub mod defaults;
 pub mod discovery;
 pub mod errors;
 pub mod field_selectors;
+pub mod field_validation;
 pub mod handlers;
 pub mod kubeconfig;
 pub mod limits;
 pub mod openapi;
 pub mod partial;
 pub mod registry;
+pub mod reviews;
 pub mod seed;
 pub mod server;
 pub mod store;
@@ -76,6 +84,7 @@ pub struct ApiServerBuilder {
     log_interval: Duration,
     future_rv_wait: Duration,
     watch_queue_limit: usize,
+    authorizer: Option<authz::Authorizer>,
 }
 
 impl Default for ApiServerBuilder {
@@ -89,6 +98,7 @@ impl Default for ApiServerBuilder {
             log_interval: Duration::from_millis(100),
             future_rv_wait: Duration::from_millis(500),
             watch_queue_limit: limits::DEFAULT_WATCH_QUEUE,
+            authorizer: None,
         }
     }
 }
@@ -109,6 +119,15 @@ impl ApiServerBuilder {
     pub fn client_cert_auth(mut self) -> Self {
         self.client_cert_auth = true;
         self.tls = true;
+        self
+    }
+    /// Decides every request, and the access reviews, with `f` ([`authz`]); without it
+    /// (the default) everything is allowed. A request `f` does not allow gets the real 403.
+    pub fn authorizer(
+        mut self,
+        f: impl Fn(&authz::AuthorizationAttributes) -> authz::Decision + Send + Sync + 'static,
+    ) -> Self {
+        self.authorizer = Some(authz::Authorizer(std::sync::Arc::new(f)));
         self
     }
     /// Interval between watch bookmarks (default 60 s, as the real server).
@@ -156,6 +175,7 @@ impl ApiServerBuilder {
             future_rv_wait: self.future_rv_wait,
             advertise_address: addr.to_string(),
             watch_queue_limit: self.watch_queue_limit,
+            authorizer: self.authorizer.clone(),
         };
         let shared = server::Shared::new(opts, self.history_limit);
         for ns in ["default", "kube-system"] {

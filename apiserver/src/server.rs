@@ -60,6 +60,8 @@ pub struct Options {
     pub advertise_address: String,
     /// The most events one watcher may have queued before it is closed.
     pub watch_queue_limit: usize,
+    /// Decides every request when set (`crate::authz`); everything is allowed without one.
+    pub authorizer: Option<super::authz::Authorizer>,
 }
 
 /// Everything the connection tasks share.
@@ -97,7 +99,7 @@ impl Shared {
             conn_epoch: watch::channel(0).0,
             opts,
         });
-        for info in Registry::builtin().iter() {
+        for info in Registry::builtin().iter().chain(super::reviews::infos().iter()) {
             shared.register(info.clone());
         }
         shared
@@ -241,6 +243,8 @@ pub struct Ctx {
     pub headers: http::HeaderMap,
     /// Body.
     pub body: Bytes,
+    /// Who sent it (`crate::authz::authenticate`).
+    pub user: super::authz::UserInfo,
 }
 
 impl Ctx {
@@ -390,8 +394,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<tokio
                         .1
                         .peer_certificates()
                         .and_then(|c| c.first())
-                        .and_then(|c| super::tls::client_identity(c.as_ref()).ok())
-                        .map(|id| id.user);
+                        .and_then(|c| super::tls::client_identity(c.as_ref()).ok());
                     serve_conn(TokioIo::new(stream), shared, user, peer, epoch).await;
                 }
                 None => serve_conn(TokioIo::new(tcp), shared, None, peer, epoch).await,
@@ -403,7 +406,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<tokio
 async fn serve_conn<I>(
     io: I,
     shared: Arc<Shared>,
-    user: Option<String>,
+    user: Option<super::tls::ClientIdentity>,
     _peer: SocketAddr,
     mut epoch: watch::Receiver<u64>,
 ) where
@@ -437,7 +440,11 @@ fn text(code: u16, s: &str) -> Response<Body> {
     response(code, "text/plain; charset=utf-8", Body::Full(Some(Bytes::from(s.to_string()))))
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>, user: Option<String>) -> Response<Body> {
+async fn handle(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+    cert: Option<super::tls::ClientIdentity>,
+) -> Response<Body> {
     let latency = *shared.latency.lock();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -452,21 +459,9 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, user: Option<String
         return text(200, "ok");
     }
     // Authentication.
-    let auth_configured = shared.opts.token.is_some() || shared.opts.client_cert_auth;
-    if auth_configured {
-        let token_ok = shared.opts.token.as_deref().is_some_and(|t| {
-            parts
-                .headers
-                .get(http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .is_some_and(|got| got.trim() == t)
-        });
-        let cert_ok = shared.opts.client_cert_auth && user.is_some();
-        if !token_ok && !cert_ok {
-            return error_response(&ApiError::unauthorized());
-        }
-    }
+    let Some(user) = super::authz::authenticate(&shared.opts, &parts.headers, cert.as_ref()) else {
+        return error_response(&ApiError::unauthorized());
+    };
     let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
@@ -478,7 +473,7 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>, user: Option<String
     };
     let query =
         parts.uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
-    let ctx = Ctx { method: parts.method, path, query, headers: parts.headers, body };
+    let ctx = Ctx { method: parts.method, path, query, headers: parts.headers, body, user };
     let pretty = ctx.flag("pretty") || {
         let ua = ctx.header("user-agent");
         ua.starts_with("curl") || ua.starts_with("Wget") || ua.starts_with("Mozilla")
@@ -512,6 +507,9 @@ async fn prettify(resp: Response<Body>) -> Response<Body> {
 }
 
 async fn route(shared: &Arc<Shared>, ctx: &Ctx) -> Response<Body> {
+    if let Some(e) = super::authz::gate(&shared.opts, ctx) {
+        return error_response(&e);
+    }
     if let Some(r) = super::handlers::discovery(shared, ctx) {
         return r;
     }

@@ -15,8 +15,10 @@
 //! - server-side apply: 500 `failed to create typed patch object (...)` with the path in
 //!   structured-merge-diff's form ([`apply_error`]).
 //!
-//! Null is accepted anywhere (Go leaves the zero value), unknown fields are ignored (the
-//! default field validation only warns), numbers may be given for quantities.
+//! Null is accepted anywhere (Go leaves the zero value) and numbers may be given for
+//! quantities. Members a struct does not declare (k8s-openapi's field lists, which are the
+//! OpenAPI schema's) are skipped and answered as unknown fields; what to do with them is
+//! `field_validation.rs`'s.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -97,7 +99,7 @@ impl fmt::Display for DecodeFailure {
     }
 }
 
-type Checker = fn(&Value) -> Result<(), Error>;
+type Checker = fn(&Value, &RefCell<Trail>) -> Result<(), Error>;
 
 macro_rules! checkers {
     ($($gv:ident => $ty:path as $method:ident;)*) => {
@@ -106,7 +108,7 @@ macro_rules! checkers {
             use k8s_openapi::Resource as _;
             $(
                 if <$ty>::GROUP == group && <$ty>::VERSION == version && <$ty>::KIND == kind {
-                    return Some(|v| <$ty as serde::Deserialize>::deserialize(Rooted(v)).map(drop));
+                    return Some(|value, trail| <$ty as serde::Deserialize>::deserialize(Track { value, trail }).map(drop));
                 }
             )*
             None
@@ -115,13 +117,19 @@ macro_rules! checkers {
 }
 rudder_client::for_each_builtin!(checkers);
 
+/// A field the kind does not declare, as the steps from the root (`["spec", "containers",
+/// "[0]", "foo"]`).
+pub type UnknownField = Vec<String>;
+
 /// Checks that `obj` decodes as the resource's kind (its `kind`/`apiVersion` are taken from
-/// the resource). Custom and unknown kinds always pass.
-pub fn check(info: &ResourceInfo, obj: &Value) -> Result<(), Box<DecodeFailure>> {
+/// the resource) and answers the fields it does not declare, in the order of the object's
+/// (sorted) keys. Custom and unknown kinds always pass with none: their schema is the CRD's
+/// (`crd_schema.rs`).
+pub fn check(info: &ResourceInfo, obj: &Value) -> Result<Vec<UnknownField>, Box<DecodeFailure>> {
     if info.custom {
-        return Ok(());
+        return Ok(Vec::new());
     }
-    let Some(checker) = checker(&info.api.group, &info.api.version, &info.api.kind) else { return Ok(()) };
+    let Some(checker) = checker(&info.api.group, &info.api.version, &info.api.kind) else { return Ok(Vec::new()) };
     let Value::Object(members) = obj else {
         return Err(Box::new(DecodeFailure {
             go_struct: info.api.kind.to_string(),
@@ -140,7 +148,21 @@ pub fn check(info: &ResourceInfo, obj: &Value) -> Result<(), Box<DecodeFailure>>
             typed.insert(k.clone(), v.clone());
         }
     }
-    checker(&Value::Object(typed)).map_err(|e| Box::new(e.into_failure(&info.api.version)))
+    let trail = RefCell::new(Trail::default());
+    checker(&Value::Object(typed), &trail).map_err(|e| Box::new(e.into_failure(&info.api.version)))?;
+    Ok(trail.into_inner().unknown)
+}
+
+/// A path as Go's strict decoder prints it: `spec.containers[0].foo`.
+pub fn dotted(steps: &[String]) -> String {
+    let mut out = String::new();
+    for step in steps {
+        if !out.is_empty() && !step.starts_with('[') {
+            out.push('.');
+        }
+        out.push_str(step);
+    }
+    out
 }
 
 /// The 400 a create or update body gets when it does not decode.
@@ -166,9 +188,19 @@ pub enum PatchKind {
 /// `patched` is the patched object (JSON and merge patch), `patch` the request's patch
 /// (strategic merge patch).
 pub fn patch_error(kind: PatchKind, patched: &Value, patch: &Value, f: &DecodeFailure) -> ApiError {
-    let (bad_value, why) = match kind {
-        PatchKind::Json => (serde_json::to_string(patched).unwrap_or_default(), f.go_json_message()),
-        PatchKind::Strategic => (go_print(patch), f.converter_message()),
+    let why = match kind {
+        PatchKind::Json => f.go_json_message(),
+        PatchKind::Strategic => f.converter_message(),
+    };
+    patch_invalid(kind, patched, patch, &why)
+}
+
+/// The 422 `"" is invalid: patch: Invalid value: "<patched object or patch>": <why>` a patch
+/// gets when its result cannot be taken (a decode failure, or strict field validation).
+pub fn patch_invalid(kind: PatchKind, patched: &Value, patch: &Value, why: &str) -> ApiError {
+    let bad_value = match kind {
+        PatchKind::Json => serde_json::to_string(patched).unwrap_or_default(),
+        PatchKind::Strategic => go_print(patch),
     };
     let body = format!("Invalid value: {}: {why}", go_quote(&bad_value));
     Status::failure(422, ReasonKind::Invalid, format!("\"\" is invalid: patch: {body}"))
@@ -199,6 +231,20 @@ pub fn apply_error(info: &ResourceInfo, ns: &str, name: &str, f: &DecodeFailure)
     };
     let why = if wanted.is_empty() { f.detail.clone() } else { format!("{wanted}, got {}", f.found) };
     ApiError::internal_no_reason(format!("failed to create typed patch object ({ns}/{name}; {gvk}): {path}: {why}"))
+}
+
+/// The 500 a server-side apply gets when the applied configuration has a field the kind does
+/// not declare (structured-merge-diff: `.spec.bogus: field not declared in schema`).
+pub fn apply_undeclared(info: &ResourceInfo, ns: &str, name: &str, field: &[String]) -> ApiError {
+    let f = DecodeFailure {
+        go_struct: String::new(),
+        fields: Vec::new(),
+        path: field.to_vec(),
+        found: String::new(),
+        wanted: String::new(),
+        detail: "field not declared in schema".into(),
+    };
+    apply_error(info, ns, name, &f)
 }
 
 /// Go's `%q` of a string: quoted, with `"` and `\` escaped and control characters spelled out.
@@ -278,12 +324,14 @@ fn json_kind(v: &Value) -> &'static str {
 // ---------------------------------------------------------------------------------------------
 // A deserializer over a `Value` that knows where it is.
 
-/// Where the decoder is: the structs entered, their fields, and every step.
+/// Where the decoder is: the structs entered, their fields, and every step; and the members
+/// of structs that the struct does not declare.
 #[derive(Debug, Default)]
-struct Trail {
+pub struct Trail {
     structs: Vec<&'static str>,
     fields: Vec<String>,
     path: Vec<String>,
+    unknown: Vec<UnknownField>,
 }
 
 /// The decode error: a type mismatch (found/wanted) or a message, and where it happened (set
@@ -383,30 +431,6 @@ struct Track<'a, 't> {
     trail: &'t RefCell<Trail>,
 }
 
-/// The root deserializer: starts a trail for one decode.
-struct Rooted<'a>(&'a Value);
-
-impl<'de> Deserializer<'de> for Rooted<'de> {
-    type Error = Error;
-    fn deserialize_any<V: Visitor<'de>>(self, v: V) -> Result<V::Value, Error> {
-        let trail = RefCell::new(Trail::default());
-        Track { value: self.0, trail: &trail }.deserialize_any(v)
-    }
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        fields: &'static [&'static str],
-        v: V,
-    ) -> Result<V::Value, Error> {
-        let trail = RefCell::new(Trail::default());
-        Track { value: self.0, trail: &trail }.deserialize_struct(name, fields, v)
-    }
-    serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf option unit
-        unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
-    }
-}
-
 impl<'a, 't> Track<'a, 't> {
     /// Stamps an error with the current place unless a deeper deserializer already did.
     fn place(&self, mut e: Error) -> Error {
@@ -438,7 +462,7 @@ impl<'de, 't> Deserializer<'de> for Track<'de, 't> {
             Value::String(s) => visitor.visit_borrowed_str(s),
             Value::Array(items) => visitor.visit_seq(Seq { items: items.iter(), index: 0, trail: self.trail }),
             Value::Object(m) => {
-                visitor.visit_map(Members { iter: m.iter(), pending: None, trail: self.trail, is_struct: false })
+                visitor.visit_map(Members { iter: m.iter(), pending: None, trail: self.trail, declared: None })
             }
         };
         r.map_err(|e| self.place(e))
@@ -458,12 +482,12 @@ impl<'de, 't> Deserializer<'de> for Track<'de, 't> {
     fn deserialize_struct<V: Visitor<'de>>(
         self,
         name: &'static str,
-        _fields: &'static [&'static str],
+        fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
         let Value::Object(m) = self.value else { return self.deserialize_any(visitor) };
         self.trail.borrow_mut().structs.push(name);
-        let r = visitor.visit_map(Members { iter: m.iter(), pending: None, trail: self.trail, is_struct: true });
+        let r = visitor.visit_map(Members { iter: m.iter(), pending: None, trail: self.trail, declared: Some(fields) });
         let r = r.map_err(|e| self.place(e));
         self.trail.borrow_mut().structs.pop();
         r
@@ -487,12 +511,14 @@ impl<'de, 't> Deserializer<'de> for Track<'de, 't> {
     }
 }
 
-/// The members of an object; struct members extend the field path, map members only the path.
+/// The members of an object; struct members (`declared` names the struct's fields) extend the
+/// field path, map members only the path. A struct member that is not declared is recorded as
+/// unknown (its value is skipped, as Go skips it).
 struct Members<'a, 't> {
     iter: serde_json::map::Iter<'a>,
     pending: Option<(&'a String, &'a Value)>,
     trail: &'t RefCell<Trail>,
-    is_struct: bool,
+    declared: Option<&'static [&'static str]>,
 }
 
 impl<'de, 't> MapAccess<'de> for Members<'de, 't> {
@@ -502,6 +528,12 @@ impl<'de, 't> MapAccess<'de> for Members<'de, 't> {
         match self.iter.next() {
             Some((k, v)) => {
                 self.pending = Some((k, v));
+                if self.declared.is_some_and(|d| !d.contains(&k.as_str())) {
+                    let mut t = self.trail.borrow_mut();
+                    let mut at = t.path.clone();
+                    at.push(k.clone());
+                    t.unknown.push(at);
+                }
                 seed.deserialize(k.as_str().into_deserializer()).map(Some)
             }
             None => Ok(None),
@@ -514,7 +546,7 @@ impl<'de, 't> MapAccess<'de> for Members<'de, 't> {
         };
         {
             let mut t = self.trail.borrow_mut();
-            if self.is_struct {
+            if self.declared.is_some() {
                 t.fields.push(k.clone());
             }
             t.path.push(k.clone());
@@ -522,7 +554,7 @@ impl<'de, 't> MapAccess<'de> for Members<'de, 't> {
         let r = seed.deserialize(Track { value: v, trail: self.trail });
         {
             let mut t = self.trail.borrow_mut();
-            if self.is_struct {
+            if self.declared.is_some() {
                 t.fields.pop();
             }
             t.path.pop();
@@ -601,20 +633,31 @@ mod tests {
         let ok = json!({"metadata": {"name": "p", "labels": null}, "spec": {"containers": [{"name": "c", "image": "i",
             "resources": {"limits": {"cpu": 1, "memory": "1Gi"}}, "ports": [{"containerPort": 80, "name": null}]}],
             "unknownField": {"x": 1}}, "status": null});
-        assert_eq!(check(&pod, &ok), Ok(()));
+        assert_eq!(check(&pod, &ok), Ok(vec![vec!["spec".to_string(), "unknownField".to_string()]]));
         let deploy = info("apps", "v1", "deployments");
         assert_eq!(
             check(&deploy, &json!({"kind": "Deployment", "apiVersion": "apps/v1beta1", "spec": {"replicas": 2}})),
-            Ok(())
+            Ok(vec![])
         );
         let mut custom = deploy.clone();
         custom.custom = true;
-        assert_eq!(check(&custom, &json!({"spec": "anything"})), Ok(()));
+        assert_eq!(check(&custom, &json!({"spec": "anything"})), Ok(vec![]));
         let f = check(&deploy, &json!({"spec": {"replicas": 1.5}})).unwrap_err();
         assert_eq!(
             f.go_json_message(),
             "json: cannot unmarshal number 1.5 into Go struct field DeploymentSpec.spec.replicas of type int32"
         );
+    }
+
+    #[test]
+    fn undeclared_members_are_unknown_fields_in_key_order() {
+        let pod = info("", "v1", "pods");
+        let obj = json!({"metadata": {"name": "p", "labels": {"any": "x"}, "bogus": 1},
+            "spec": {"containers": [{"name": "c", "image": "i"}, {"name": "d", "imagePullPolice": "x",
+                "resources": {"limits": {"cpu": "1"}}}], "zz": {"nested": {"deeper": 1}}},
+            "top": true});
+        let unknown: Vec<String> = check(&pod, &obj).unwrap().iter().map(|p| dotted(p)).collect();
+        assert_eq!(unknown, ["metadata.bogus", "spec.containers[1].imagePullPolice", "spec.zz", "top"]);
     }
 
     #[test]

@@ -11,9 +11,11 @@ use rudder_apimachinery::status::{ReasonKind, Status, StatusCause, StatusDetails
 use serde_json::{json, Map, Value};
 
 use crate::apply;
+use crate::crd_schema;
 use crate::defaults;
 use crate::errors::{ApiError, ApiResult};
 use crate::field_selectors::selectable;
+use crate::field_validation;
 use crate::limits;
 use crate::registry::ResourceInfo;
 use crate::server::{json, new_uid, now_rfc3339, res_key, Ctx, Shared, State, Target};
@@ -169,6 +171,7 @@ pub(super) fn create_object(
         defaults::apply(info, &mut v, None);
     }
     defaults::on_create(info, &mut v);
+    crd_schema::admit(st, info, &name, &mut v)?;
     if operation == "Apply" {
         let applied = v.clone();
         v = apply::apply(&json!({"metadata": {}}), &applied, manager, &api_version_of(info), &now, true)
@@ -329,9 +332,17 @@ pub fn crd_resources(crd: &Value) -> Vec<ResourceInfo> {
 }
 
 pub(super) fn create(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
-    let v = decode_body(ctx, &t.info)?;
-    validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
+    let directive = field_validation::directive(ctx, "CreateOptions")?;
+    let mut v = decode_body(ctx, &t.info)?;
+    let unknown = validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
     let mut st = shared.state.lock();
+    let unknown = crd_schema::unknown_or(&st, &t.info, &v, unknown);
+    let warnings = field_validation::body_failure(
+        &t.info,
+        directive,
+        &field_validation::body_findings(directive, ctx, &unknown, t.info.custom),
+    )?;
+    field_validation::prune(&mut v, &unknown);
     let body = create_object(shared, &mut st, t, v, &ctx.manager(), "Update", ctx.dry_run())?;
-    Ok(json(201, body))
+    Ok(field_validation::warn(json(201, body), &warnings))
 }

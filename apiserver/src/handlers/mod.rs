@@ -91,6 +91,9 @@ pub async fn dispatch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -
 }
 
 async fn run_verb(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
+    if crate::reviews::is_review(&t.info) {
+        return crate::reviews::handle(&shared.opts, ctx, t, verb);
+    }
     match (verb, t.sub.as_deref()) {
         ("watch", _) => crate::watch::watch(shared, ctx, t).await,
         ("list", _) => list(shared, ctx, t).await,

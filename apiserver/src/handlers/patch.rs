@@ -7,7 +7,9 @@ use rudder_apimachinery::status::{ReasonKind, Status, StatusCause, StatusDetails
 use serde_json::Value;
 
 use crate::apply;
+use crate::crd_schema;
 use crate::errors::{ApiError, ApiResult};
+use crate::field_validation;
 use crate::limits;
 use crate::server::{json, now_rfc3339, Ctx, Shared, Target};
 use crate::strategic;
@@ -33,6 +35,7 @@ pub(super) fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Re
             "application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
         ));
     }
+    let directive = field_validation::directive(ctx, "PatchOptions")?;
     if ctx.flag("force") && !is_apply {
         return Err(ApiError::invalid_options(
             "PatchOptions",
@@ -72,12 +75,23 @@ pub(super) fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Re
             )));
         }
         check_name_ns(t, &patch)?;
-        // The applied configuration must fit the schema before anything is merged.
-        validation::check(info, &patch)
+        // The applied configuration must fit the schema before anything is merged; an
+        // undeclared field does not, whatever the field validation.
+        let unknown = validation::check(info, &patch)
             .map_err(|f| validation::apply_error(info, t.ns.as_deref().unwrap_or_default(), &name, &f))?;
+        if let Some(first) = unknown.first() {
+            return Err(validation::apply_undeclared(info, t.ns.as_deref().unwrap_or_default(), &name, first));
+        }
     }
     let mut st = shared.state.lock();
     let ns = t.ns.clone().unwrap_or_default();
+    if is_apply {
+        if let Some(first) =
+            crd_schema::schema_of(&st, info).and_then(|s| crd_schema::unknown_fields(&s, &patch).into_iter().next())
+        {
+            return Err(validation::apply_undeclared(info, &ns, &name, &first));
+        }
+    }
     let Some(cur) = st.store.get(&t.res, &ns, &name) else {
         if is_apply && t.sub.is_none() {
             let mut v = patch;
@@ -141,15 +155,22 @@ pub(super) fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Re
     if !new.is_object() {
         return Err(ApiError::bad_request("the patch did not produce an object"));
     }
-    if let Err(f) = validation::check(info, &new) {
-        return Err(match ct.as_str() {
-            "application/strategic-merge-patch+json" => {
-                validation::patch_error(validation::PatchKind::Strategic, &new, &patch, &f)
-            }
-            "application/apply-patch+yaml" => validation::apply_error(info, &ns, &name, &f),
-            _ => validation::patch_error(validation::PatchKind::Json, &new, &patch, &f),
-        });
-    }
+    let patch_kind = match ct.as_str() {
+        "application/strategic-merge-patch+json" => validation::PatchKind::Strategic,
+        _ => validation::PatchKind::Json,
+    };
+    let unknown = match validation::check(info, &new) {
+        Ok(unknown) => crd_schema::unknown_or(&st, info, &new, unknown),
+        Err(f) if is_apply => return Err(validation::apply_error(info, &ns, &name, &f)),
+        Err(f) => return Err(validation::patch_error(patch_kind, &new, &patch, &f)),
+    };
+    let warnings = if is_apply {
+        Vec::new()
+    } else {
+        let findings = field_validation::patch_findings(directive, &ct, &ctx.body, &unknown, info.custom);
+        field_validation::patch_failure(directive, &findings, patch_kind, &new, &patch)?
+    };
+    field_validation::prune(&mut new, &unknown);
     if t.sub.as_deref() == Some("status") {
         let mut n = cur.value();
         match new.get("status") {
@@ -168,5 +189,5 @@ pub(super) fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Re
         new = n;
     }
     let (code, body) = write_update(shared, &mut st, t, &cur, new, &manager_or_ua, tracked, ctx.dry_run())?;
-    Ok(json(code, body))
+    Ok(field_validation::warn(json(code, body), &warnings))
 }

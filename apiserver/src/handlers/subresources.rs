@@ -57,13 +57,14 @@ pub(super) fn scale_of(info: &ResourceInfo, v: &Value) -> Value {
 
 pub(super) fn get_scale(shared: &Arc<Shared>, t: &Target) -> ApiResult<Resp> {
     let name = t.name.clone().unwrap_or_default();
-    let obj = shared
-        .state
-        .lock()
+    let st = shared.state.lock();
+    let obj = st
         .store
         .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
         .ok_or_else(|| ApiError::not_found(&t.info, &name))?;
-    Ok(json_value(200, &scale_of(&t.info, &obj.value())))
+    let mut scale = scale_of(&t.info, &obj.value());
+    crate::crd_schema::scale_view(&st, &t.info, &obj.value(), &mut scale);
+    Ok(json_value(200, &scale))
 }
 
 pub(super) fn write_scale(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
@@ -74,7 +75,8 @@ pub(super) fn write_scale(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiRes
         .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
         .ok_or_else(|| ApiError::not_found(&t.info, &name))?;
     let mut v = cur.value();
-    let scale = scale_of(&t.info, &v);
+    let mut scale = scale_of(&t.info, &v);
+    crate::crd_schema::scale_view(&st, &t.info, &v, &mut scale);
     let new_scale: Value = if ctx.method == Method::PUT {
         serde_json::from_slice(&ctx.body).map_err(|e| {
             ApiError::bad_request(format!("the object provided is unrecognized (must be of type Scale): {e}"))
@@ -97,14 +99,13 @@ pub(super) fn write_scale(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiRes
         return Err(ApiError::conflict(&t.info, &name));
     }
     let replicas = new_scale.pointer("/spec/replicas").cloned().unwrap_or(Value::from(0));
-    if !v.get("spec").is_some_and(Value::is_object) {
-        v["spec"] = json!({});
-    }
-    v["spec"]["replicas"] = replicas;
+    crate::crd_schema::set_replicas(&st, &t.info, &mut v, replicas);
     let main = Target { sub: None, ..t.clone() };
     write_update(shared, &mut st, &main, &cur, v, &ctx.manager(), false, ctx.dry_run())?;
     let after = st.store.get(&t.res, t.ns.as_deref().unwrap_or_default(), &name).unwrap_or(cur);
-    Ok(json_value(200, &scale_of(&t.info, &after.value())))
+    let mut scale = scale_of(&t.info, &after.value());
+    crate::crd_schema::scale_view(&st, &t.info, &after.value(), &mut scale);
+    Ok(json_value(200, &scale))
 }
 
 pub(super) fn success_201() -> Resp {

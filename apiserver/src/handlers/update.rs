@@ -7,9 +7,11 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::apply;
+use crate::crd_schema;
 use crate::defaults;
 use crate::errors::{ApiError, ApiResult};
 use crate::field_selectors::selectable;
+use crate::field_validation;
 use crate::limits;
 use crate::server::{json, now_rfc3339, Ctx, Shared, State, Target};
 use crate::store::{encode, EventKind, Obj};
@@ -101,6 +103,7 @@ pub(super) fn write_update(
             }
         }
     }
+    crd_schema::admit(st, info, &cur.name, &mut new)?;
     // Finalizers cannot be added to an object being deleted.
     let deleting = old.pointer("/metadata/deletionTimestamp").is_some();
     let fin = |v: &Value| -> Vec<String> {
@@ -177,11 +180,19 @@ pub(super) fn check_name_ns(t: &Target, v: &Value) -> ApiResult<()> {
 }
 
 pub(super) fn update(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
-    let v = decode_body(ctx, &t.info)?;
-    validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
+    let directive = field_validation::directive(ctx, "UpdateOptions")?;
+    let mut v = decode_body(ctx, &t.info)?;
+    let unknown = validation::check(&t.info, &v).map_err(|f| validation::body_error(&t.info, &f))?;
     check_name_ns(t, &v)?;
     let name = t.name.clone().unwrap_or_default();
     let mut st = shared.state.lock();
+    let unknown = crd_schema::unknown_or(&st, &t.info, &v, unknown);
+    let warnings = field_validation::body_failure(
+        &t.info,
+        directive,
+        &field_validation::body_findings(directive, ctx, &unknown, t.info.custom),
+    )?;
+    field_validation::prune(&mut v, &unknown);
     let cur = st
         .store
         .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
@@ -216,5 +227,5 @@ pub(super) fn update(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<R
         v
     };
     let (code, body) = write_update(shared, &mut st, t, &cur, new, &ctx.manager(), false, ctx.dry_run())?;
-    Ok(json(code, body))
+    Ok(field_validation::warn(json(code, body), &warnings))
 }
