@@ -28,6 +28,9 @@ pub struct ResourceInfo {
     /// Whether this is a custom resource (served from a CRD): CRDs reject strategic merge
     /// patches with 415 and keep list items' kind/apiVersion.
     pub custom: bool,
+    /// A custom resource's `additionalPrinterColumns` (as its CRD version declares them), the
+    /// columns of its Tables after Name; empty: Name and Age.
+    pub printer_columns: Vec<serde_json::Value>,
 }
 
 impl ResourceInfo {
@@ -50,6 +53,7 @@ impl ResourceInfo {
                 .map(String::from)
                 .collect(),
             custom: false,
+            printer_columns: Vec::new(),
         }
     }
 

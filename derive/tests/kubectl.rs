@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use rudder::apimachinery::options::WriteOptions;
 use rudder::client::api::Api;
-use rudder_apiserver::{kubeconfig, ApiServer};
 use rudder::crd::{apply_crd, wait_established};
+use rudder_apiserver::{kubeconfig, ApiServer};
 use tokio::io::AsyncWriteExt;
 use types::{Concurrency, CronTab, CronTabSpec};
 
@@ -121,10 +121,9 @@ async fn kubectl_gets_derived_objects_by_short_name() {
     assert_eq!(spec, "*/5 * * * *");
 }
 
-/// The printer columns of the CRD as `kubectl get` shows them. The embedded server's Table
-/// answers give custom resources only Name and Age so far (server work, not the derive's).
+/// The printer columns of the CRD as `kubectl get` shows them (the server's Table answers use
+/// the CRD's additionalPrinterColumns).
 #[tokio::test]
-#[ignore = "the embedded server does not serve a CRD's additionalPrinterColumns in Table answers yet"]
 async fn kubectl_get_shows_the_printer_columns() {
     let Some(env) = Env::start().await else { return };
     env.with_crontab().await;

@@ -11,11 +11,11 @@ use futures::StreamExt;
 use rudder::apimachinery::options::{ListOptions, PatchOptions, WriteOptions};
 use rudder::apimachinery::{HasMetadata, Patch, Resource, WatchEvent};
 use rudder::client::api::Api;
-use rudder_apiserver::ApiServer;
 use rudder::client::Client;
 use rudder::crd::{apply_crd, wait_established, CrdError};
 use rudder::informer::processor::HandlerFns;
 use rudder::informer::SharedInformerFactory;
+use rudder_apiserver::ApiServer;
 use types::{Concurrency, CronTab, CronTabSpec, CronTabStatus};
 
 const SETTLE: Duration = Duration::from_secs(5);

@@ -326,6 +326,8 @@ pub fn crd_resources(crd: &Value) -> Vec<ResourceInfo> {
             if v.pointer("/subresources/scale").is_some() {
                 info.subresources.push("scale".into());
             }
+            info.printer_columns =
+                v.get("additionalPrinterColumns").and_then(Value::as_array).cloned().unwrap_or_default();
             Some(info)
         })
         .collect()
