@@ -468,6 +468,7 @@ async fn process_loop<K: HasMetadata + Send + Sync + 'static, Q: Queue<K>>(inner
 fn mark_synced<K>(inner: &Inner<K>) {
     if !inner.synced.swap(true, Ordering::SeqCst) {
         inner.synced_notify.notify_waiters();
+        inner.processor.notify_upstream_synced();
     }
 }
 
