@@ -83,7 +83,7 @@ pub use context::Context;
 pub use controller::{Controller, DEFAULT_CACHE_SYNC_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use error::{CacheSyncFailure, ControllerError};
 pub use key::ObjectKey;
-pub use manager::{LeaderStatus, Manager, ManagerError};
+pub use manager::{Bound, BoundAddresses, LeaderStatus, Manager, ManagerError};
 pub use metrics::{ControllerMetrics, MetricsSnapshot};
 pub use predicate::Predicate;
 pub use queue::{default_rate_limiter, DEFAULT_ERROR_BACKOFF_BASE, DEFAULT_ERROR_BACKOFF_MAX};
