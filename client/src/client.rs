@@ -88,6 +88,14 @@ impl Client {
         self.inner.transport.on_warning(f)
     }
 
+    /// Reports every HTTP attempt and every ordinary request's duration to `sink`, the hooks
+    /// behind client-go's `rest_client_requests_total` and
+    /// `rest_client_request_duration_seconds` (see [`crate::metrics`]). Shared by all clones of
+    /// this client; replaces any previous sink. Without one nothing is measured.
+    pub fn set_request_metrics(&self, sink: Arc<dyn crate::metrics::RequestMetrics>) {
+        self.inner.transport.set_request_metrics(sink)
+    }
+
     /// The namespace used when a namespaced call names none.
     pub fn default_namespace(&self) -> &str {
         &self.inner.config.default_namespace

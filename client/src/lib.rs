@@ -23,6 +23,7 @@ pub mod decode;
 pub mod discovery;
 pub mod dynamic;
 pub mod error;
+pub mod metrics;
 pub mod pager;
 pub mod request;
 pub mod restmapper;

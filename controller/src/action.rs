@@ -4,6 +4,12 @@
 //! event will); [`Action::requeue_after`] forgets the history too and reconciles the key again
 //! after the delay (earlier if an event arrives: the earliest scheduled time wins). An error
 //! instead of an `Action` requeues through the rate limiter.
+//!
+//! There is no plain `requeue()`: `requeue_after(Duration::ZERO)` reconciles again at once,
+//! and controller-runtime's `Requeue: true` (a requeue through the rate limiter, deprecated
+//! there in favour of `RequeueAfter`) is what returning an error does. Nor is there an
+//! error-policy hook: a reconcile that wants another policy for some error maps it to an
+//! `Action` itself.
 
 use std::time::Duration;
 

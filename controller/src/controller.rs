@@ -407,6 +407,7 @@ async fn worker<S, R, Fut, E>(
                 match action.requeue_delay() {
                     Some(delay) => {
                         queue.add_after(key.clone(), delay);
+                        metrics.retried();
                         Outcome::RequeueAfter
                     }
                     None => Outcome::Success,
@@ -415,6 +416,7 @@ async fn worker<S, R, Fut, E>(
             Ok(Err(e)) => {
                 tracing::error!(controller = %name, %key, error = %e, "reconcile failed; requeued with back-off");
                 queue.add_rate_limited(key.clone());
+                metrics.retried();
                 Outcome::Error
             }
             Err(panic) => {
@@ -425,6 +427,7 @@ async fn worker<S, R, Fut, E>(
                     .unwrap_or_else(|| "non-string panic payload".to_owned());
                 tracing::error!(controller = %name, %key, panic = %message, "reconcile panicked; requeued with back-off");
                 queue.add_rate_limited(key.clone());
+                metrics.retried();
                 Outcome::Panic
             }
         };

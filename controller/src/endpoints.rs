@@ -15,8 +15,16 @@
 //!   is no plain requeue result), `requeue_after`), `controller_runtime_reconcile_errors_total`,
 //!   `controller_runtime_reconcile_panics_total`, `controller_runtime_reconcile_time_seconds`
 //!   (histogram, controller-runtime's buckets), `controller_runtime_max_concurrent_reconciles`,
-//!   `controller_runtime_active_workers`, `workqueue_depth`, `workqueue_adds_total` (before
-//!   deduplication), `workqueue_retries_total`; with leader election also
+//!   `controller_runtime_active_workers`; client-go's workqueue metrics as controller-runtime
+//!   exports them (labels `name` and `controller`, both the controller's name):
+//!   `workqueue_depth`, `workqueue_adds_total` (after deduplication),
+//!   `workqueue_queue_duration_seconds` and `workqueue_work_duration_seconds` (histograms,
+//!   10 ns to 1000 s by powers of ten), `workqueue_unfinished_work_seconds`,
+//!   `workqueue_longest_running_processor_seconds`, `workqueue_retries_total` (errors,
+//!   panics and `requeue_after`); the manager client's
+//!   `rest_client_requests_total{code,method,host}` (every attempt; `code="<error>"` when no
+//!   response came) and `rest_client_request_duration_seconds{verb,host}` (client-go's
+//!   buckets, 5 ms to 60 s); with leader election also
 //!   `leader_election_master_status{name}` (1 while leading). Values are read from the
 //!   controllers at scrape time.
 //! - `GET` and `HEAD` only (else 405); unknown paths 404. Request bodies are never read; each
@@ -112,14 +120,21 @@ fn respond(routes: &[(&'static str, Route)], req: &Request<Incoming>) -> Respons
 pub(crate) struct EndpointServer {
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    local_addr: SocketAddr,
 }
 
 impl EndpointServer {
     pub(crate) async fn start(addr: SocketAddr, routes: Vec<(&'static str, Route)>) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
         let stop = CancellationToken::new();
         let task = tokio::spawn(serve(listener, Arc::new(routes), stop.clone()));
-        Ok(Self { stop, task })
+        Ok(Self { stop, task, local_addr })
+    }
+
+    /// The address it listens on.
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        self.local_addr
     }
 
     pub(crate) async fn stop(self) {

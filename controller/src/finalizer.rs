@@ -3,10 +3,12 @@
 //!
 //! Contract of [`finalizer`], given the cached object and a finalizer name:
 //! - Not being deleted, finalizer absent: adds it (a merge patch carrying the object's
-//!   resourceVersion, so a stale object fails with 409 Conflict and is retried by the
-//!   controller), then runs [`FinalizerEvent::Apply`] on the patched object in the same call (the
-//!   metadata-only change would not pass the primary kind's default predicate, so waiting for
-//!   its event would wait forever).
+//!   resourceVersion), then runs [`FinalizerEvent::Apply`] on the patched object in the same call
+//!   (the metadata-only change would not pass the primary kind's default predicate, so waiting
+//!   for its event would wait forever). When the cached object was stale (409 Conflict), nothing
+//!   runs and the result is a quiet [`Action::requeue_after`]`(`[`STALE_CACHE_REQUEUE`]`)`
+//!   (logged at debug, not as a failed reconcile): the cache catches up meanwhile, and a
+//!   change that bumped no generation would not bring an event through the default predicate.
 //! - Not being deleted, finalizer present: runs `Apply`.
 //! - Being deleted (deletionTimestamp set), finalizer present: runs [`FinalizerEvent::Cleanup`];
 //!   when it succeeds, removes the finalizer (same optimistic merge patch) and returns its
@@ -18,6 +20,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -30,6 +33,10 @@ use rudder_client::api::Api;
 use rudder_client::Client;
 
 use crate::action::Action;
+
+/// How soon [`finalizer`] asks for another reconcile after adding the finalizer met a stale
+/// cache (409 Conflict).
+pub const STALE_CACHE_REQUEUE: Duration = Duration::from_millis(200);
 
 /// What the reconcile passed to [`finalizer`] must do.
 #[derive(Debug)]
@@ -49,7 +56,8 @@ pub enum FinalizerError<E> {
     /// The `Cleanup` reconcile failed; the finalizer stays.
     #[error("cleanup failed: {0}")]
     CleanupFailed(#[source] E),
-    /// Adding the finalizer failed (409 Conflict when the cached object was stale).
+    /// Adding the finalizer failed (a 409 Conflict from a stale cache is not an error: see
+    /// the module docs).
     #[error("adding finalizer failed: {0}")]
     AddFinalizer(#[source] rudder_client::Error),
     /// Removing the finalizer failed (409 Conflict when the object changed meanwhile).
@@ -86,10 +94,19 @@ where
         (false, false) => {
             let mut finalizers = obj.finalizers().to_vec();
             finalizers.push(name.to_owned());
-            let patched = patch_finalizers(client, &*obj, finalizers).await.map_err(|e| match e {
-                PatchError::Api(e) => FinalizerError::AddFinalizer(e),
-                PatchError::Missing(m) => FinalizerError::MissingMetadata(m),
-            })?;
+            let patched = match patch_finalizers(client, &*obj, finalizers).await {
+                Ok(patched) => patched,
+                Err(PatchError::Api(e)) if e.is_conflict() => {
+                    tracing::debug!(
+                        object = obj.name(),
+                        finalizer = name,
+                        "adding the finalizer met a stale cache (409); reconciling again shortly"
+                    );
+                    return Ok(Action::requeue_after(STALE_CACHE_REQUEUE));
+                }
+                Err(PatchError::Api(e)) => return Err(FinalizerError::AddFinalizer(e)),
+                Err(PatchError::Missing(m)) => return Err(FinalizerError::MissingMetadata(m)),
+            };
             reconcile(FinalizerEvent::Apply(Arc::new(patched))).await.map_err(FinalizerError::ApplyFailed)
         }
         (true, true) => {

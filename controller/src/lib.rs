@@ -26,7 +26,9 @@
 //! A [`Manager`] runs several controllers and tasks over one shared informer factory, with
 //! optional leader election on a Lease (a warm standby can keep its caches synced; losing the
 //! Lease stops reconciling at once), graceful shutdown on SIGTERM/SIGINT, and
-//! [`/healthz`, `/readyz` and `/metrics`](endpoints) (controller-runtime's metric names).
+//! [`/healthz`, `/readyz` and `/metrics`](endpoints) (controller-runtime's metric names: the
+//! reconciles, the workqueues and the client's requests, through hooks the informer and client
+//! crates offer without depending on a metrics crate).
 //!
 //! Helpers: [`finalizer`](finalizer::finalizer), [ownerReference builders](owner),
 //! [`retry_on_conflict`](retry::retry_on_conflict), [`poll_until`](wait::poll_until),
@@ -83,7 +85,7 @@ pub use context::Context;
 pub use controller::{Controller, DEFAULT_CACHE_SYNC_TIMEOUT, DEFAULT_SHUTDOWN_TIMEOUT};
 pub use error::{CacheSyncFailure, ControllerError};
 pub use key::ObjectKey;
-pub use manager::{LeaderStatus, Manager, ManagerError};
+pub use manager::{Bound, BoundAddresses, LeaderStatus, Manager, ManagerError};
 pub use metrics::{ControllerMetrics, MetricsSnapshot};
 pub use predicate::Predicate;
 pub use queue::{default_rate_limiter, DEFAULT_ERROR_BACKOFF_BASE, DEFAULT_ERROR_BACKOFF_MAX};

@@ -22,7 +22,11 @@
 //! - A controller failing (its caches did not sync, a bad selector) stops the whole manager,
 //!   which returns [`ManagerError::Controller`] naming it.
 //! - Health probes ([`Manager::health_probe_address`]) and Prometheus metrics
-//!   ([`Manager::metrics_address`]): see [`crate::endpoints`].
+//!   ([`Manager::metrics_address`]): see [`crate::endpoints`]. With metrics on, the manager's
+//!   client (and every clone of it) reports its requests to the registry
+//!   ([`Client::set_request_metrics`], replacing any sink set before). The addresses the
+//!   endpoints actually listen on (port 0 picks a free one) are read through
+//!   [`Manager::bound_addresses`].
 
 use std::fmt;
 use std::future::Future;
@@ -49,7 +53,7 @@ use crate::endpoints::{health_routes, EndpointServer, Readiness, Route};
 use crate::error::ControllerError;
 use crate::key::ObjectKey;
 use crate::metrics::ControllerMetrics;
-use crate::prometheus::ControllersCollector;
+use crate::prometheus::{ControllersCollector, RestClientMetrics};
 use crate::source::WatchOptions;
 
 /// Why a manager stopped other than by a clean shutdown.
@@ -200,6 +204,30 @@ pub struct Manager {
     registry: prometheus_client::registry::Registry,
     shutdown_timeout: Duration,
     elector: Arc<Mutex<Option<LeaderElector>>>,
+    bound: tokio::sync::watch::Sender<Option<Bound>>,
+}
+
+/// The addresses a running manager's endpoints listen on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bound {
+    /// `/metrics`, if served.
+    pub metrics: Option<SocketAddr>,
+    /// `/healthz` and `/readyz`, if served.
+    pub health: Option<SocketAddr>,
+}
+
+/// Tells where a manager's endpoints listen once it has bound them (from
+/// [`Manager::bound_addresses`]). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct BoundAddresses(tokio::sync::watch::Receiver<Option<Bound>>);
+
+impl BoundAddresses {
+    /// Waits until the manager has bound its endpoints; `None` if `run` ended (or was never
+    /// called and the manager dropped) before that. Cancel-safe.
+    pub async fn wait(&self) -> Option<Bound> {
+        let mut rx = self.0.clone();
+        rx.wait_for(Option::is_some).await.ok().and_then(|b| *b)
+    }
 }
 
 impl fmt::Debug for Manager {
@@ -236,6 +264,7 @@ impl Manager {
             registry: prometheus_client::registry::Registry::default(),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             elector: Arc::new(Mutex::new(None)),
+            bound: tokio::sync::watch::Sender::new(None),
         }
     }
 
@@ -329,6 +358,12 @@ impl Manager {
         self
     }
 
+    /// A handle telling the addresses the endpoints listen on once [`Manager::run`] has bound
+    /// them (useful with port 0).
+    pub fn bound_addresses(&self) -> BoundAddresses {
+        BoundAddresses(self.bound.subscribe())
+    }
+
     /// A handle saying whether this manager leads (readable while it runs).
     pub fn leader_status(&self) -> LeaderStatus {
         LeaderStatus { elector: self.elector.clone(), elected: self.leader_election.is_some() }
@@ -338,6 +373,7 @@ impl Manager {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), ManagerError> {
         let leader_status = self.leader_status();
         let Manager {
+            client,
             factory,
             runnables,
             metrics,
@@ -349,6 +385,7 @@ impl Manager {
             mut registry,
             shutdown_timeout,
             elector,
+            bound,
             ..
         } = self;
         if let Some(config) = &leader_election {
@@ -360,9 +397,11 @@ impl Manager {
         }
         let readiness = Readiness::new(metrics.clone());
         let mut servers = Vec::new();
+        let mut bound_now = Bound { metrics: None, health: None };
         if let Some(addr) = metrics_addr {
             let lease = leader_election.as_ref().map(|c| (c.name.clone(), leader_status));
             ControllersCollector::register(&mut registry, metrics, lease);
+            client.set_request_metrics(Arc::new(RestClientMetrics::register(&mut registry)));
             let registry = Arc::new(registry);
             let route: Route = Arc::new(move || match crate::prometheus::encode(&registry) {
                 Ok(text) => (http::StatusCode::OK, prometheus_client::encoding::prometheus_text::CONTENT_TYPE, text),
@@ -371,12 +410,15 @@ impl Manager {
                 }
             });
             let server = start_endpoint(addr, vec![("/metrics", route)], &mut servers).await?;
+            bound_now.metrics = Some(server.local_addr());
             servers.push(server);
         }
         if let Some(addr) = health {
             let server = start_endpoint(addr, health_routes(readiness.clone()), &mut servers).await?;
+            bound_now.health = Some(server.local_addr());
             servers.push(server);
         }
+        bound.send_replace(Some(bound_now));
 
         let (always, leader_only): (Vec<_>, Vec<_>) = runnables.into_iter().partition(|r| !r.leader_only());
         // Controllers bound their own shutdown; tasks are bounded by the manager's deadline.

@@ -3,16 +3,21 @@
 //! any counter).
 //!
 //! Contract: one descriptor per metric, one sample (or histogram) per controller; the names,
-//! labels and meanings are listed in [`crate::endpoints`].
+//! labels and meanings are listed in [`crate::endpoints`]. The client's requests are counted
+//! through its [`RequestMetrics`] hooks into two families of the same registry.
 
 use std::sync::Arc;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
-use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
+
+use rudder_client::metrics::{Attempt, RequestDone, RequestMetrics};
 
 use crate::manager::LeaderStatus;
 use crate::metrics::{ControllerMetrics, MetricsSnapshot};
@@ -73,6 +78,32 @@ fn gauge(
     Ok(())
 }
 
+fn seconds_gauge(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: impl IntoIterator<Item = (Labels, std::time::Duration)>,
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, v) in rows {
+        ConstGauge::new(v.as_secs_f64()).encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+fn histogram<'a>(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    rows: impl IntoIterator<Item = (Labels, &'a Histogram)>,
+) -> Result<(), std::fmt::Error> {
+    let mut m = enc.encode_descriptor(name, help, None, MetricType::Histogram)?;
+    for (labels, h) in rows {
+        h.encode(m.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
 fn as_i64(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -97,18 +128,12 @@ impl Collector for ControllersCollector {
             "Total number of reconciliation panics per controller",
             all.iter().map(|(n, s, _)| (controller(n), s.panics)),
         )?;
-        {
-            let mut m = enc.encode_descriptor(
-                "controller_runtime_reconcile_time_seconds",
-                "Length of time per reconciliation per controller",
-                None,
-                MetricType::Histogram,
-            )?;
-            for (n, _, metrics) in &all {
-                let labels = controller(n);
-                metrics.reconcile_time().encode(m.encode_family(&labels)?)?;
-            }
-        }
+        histogram(
+            &mut enc,
+            "controller_runtime_reconcile_time_seconds",
+            "Length of time per reconciliation per controller",
+            all.iter().map(|(n, _, m)| (controller(n), m.reconcile_time())),
+        )?;
         gauge(
             &mut enc,
             "controller_runtime_max_concurrent_reconciles",
@@ -131,13 +156,37 @@ impl Collector for ControllersCollector {
             &mut enc,
             "workqueue_adds",
             "Total number of adds handled by workqueue",
-            all.iter().map(|(n, s, _)| (queue(n), s.enqueued)),
+            all.iter().map(|(n, s, _)| (queue(n), s.adds)),
+        )?;
+        histogram(
+            &mut enc,
+            "workqueue_queue_duration_seconds",
+            "How long in seconds an item stays in workqueue before being requested",
+            all.iter().map(|(n, _, m)| (queue(n), m.queue_duration())),
+        )?;
+        histogram(
+            &mut enc,
+            "workqueue_work_duration_seconds",
+            "How long in seconds processing an item from workqueue takes",
+            all.iter().map(|(n, _, m)| (queue(n), m.work_duration())),
+        )?;
+        seconds_gauge(
+            &mut enc,
+            "workqueue_unfinished_work_seconds",
+            "How many seconds of work has been done that is in progress and hasn't been observed by work_duration. Large values indicate stuck threads. One can deduce the number of stuck threads by observing the rate at which this increases",
+            all.iter().map(|(n, s, _)| (queue(n), s.unfinished_work)),
+        )?;
+        seconds_gauge(
+            &mut enc,
+            "workqueue_longest_running_processor_seconds",
+            "How many seconds has the longest running processor for workqueue been running",
+            all.iter().map(|(n, s, _)| (queue(n), s.longest_running)),
         )?;
         counter(
             &mut enc,
             "workqueue_retries",
             "Total number of retries handled by workqueue",
-            all.iter().map(|(n, s, _)| (queue(n), s.errors + s.panics)),
+            all.iter().map(|(n, s, _)| (queue(n), s.retries)),
         )?;
         if let Some((name, status)) = &self.leader {
             gauge(
@@ -156,4 +205,50 @@ pub(crate) fn encode(registry: &Registry) -> Result<String, std::fmt::Error> {
     let mut out = String::new();
     prometheus_client::encoding::prometheus_text::encode(&mut out, registry)?;
     Ok(out)
+}
+
+/// Bucket bounds of `rest_client_request_duration_seconds` (client-go's).
+pub const REST_CLIENT_DURATION_BUCKETS: [f64; 12] =
+    [0.005, 0.025, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0];
+
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+/// The client's request hooks as client-go's `rest_client_requests_total{code,method,host}`
+/// and `rest_client_request_duration_seconds{verb,host}`.
+#[derive(Debug, Clone)]
+pub(crate) struct RestClientMetrics {
+    requests: Family<Labels, Counter>,
+    duration: HistogramFamily,
+}
+
+impl RestClientMetrics {
+    /// Registers both families in `registry`.
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            requests: Family::default(),
+            duration: Family::new_with_constructor(|| Histogram::new(REST_CLIENT_DURATION_BUCKETS)),
+        };
+        registry.register(
+            "rest_client_requests",
+            "Number of HTTP requests, partitioned by status code, method, and host",
+            m.requests.clone(),
+        );
+        registry.register(
+            "rest_client_request_duration_seconds",
+            "Request latency in seconds. Broken down by verb and host",
+            m.duration.clone(),
+        );
+        m
+    }
+}
+
+impl RequestMetrics for RestClientMetrics {
+    fn attempt(&self, a: &Attempt<'_>) {
+        let labels = vec![("code", a.code_label()), ("method", a.method.to_owned()), ("host", a.host.to_owned())];
+        self.requests.get_or_create(&labels).inc();
+    }
+    fn request(&self, r: &RequestDone<'_>) {
+        let labels = vec![("verb", r.method.to_owned()), ("host", r.host.to_owned())];
+        self.duration.get_or_create(&labels).observe(r.duration.as_secs_f64());
+    }
 }

@@ -55,7 +55,7 @@ impl Scheduler {
         debounce: Duration,
         metrics: ControllerMetrics,
     ) -> Self {
-        let queue = RateLimitingQueue::new(limiter);
+        let queue = RateLimitingQueue::new(limiter).with_metrics(metrics.queue_hooks());
         metrics.set_queue(Some(queue.clone()));
         Self { queue, debounce, metrics }
     }

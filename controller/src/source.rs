@@ -36,9 +36,6 @@ use crate::key::ObjectKey;
 use crate::predicate::Predicate;
 use crate::queue::Scheduler;
 
-/// How a handler's initial list is polled for (the registration offers no notification).
-const HANDLER_SYNC_POLL: Duration = Duration::from_millis(5);
-
 /// How one watched kind is listed and filtered. `Default` watches every object the factory
 /// covers with the kind's default predicate.
 #[derive(Debug, Clone, Default)]
@@ -225,13 +222,10 @@ where
                 .await
                 .map_err(|e| CacheSyncFailure { kind: X::KIND, cause: Some(e) })?;
             let Some(reg) = &self.registration else { return Ok(()) };
-            while !reg.has_synced() {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(CacheSyncFailure { kind: X::KIND, cause: None });
-                }
-                tokio::time::sleep(HANDLER_SYNC_POLL).await;
+            match tokio::time::timeout_at(deadline, reg.synced()).await {
+                Ok(true) => Ok(()),
+                Ok(false) | Err(_) => Err(CacheSyncFailure { kind: X::KIND, cause: None }),
             }
-            Ok(())
         })
     }
 

@@ -252,6 +252,8 @@ async fn a_burst_of_events_within_the_debounce_window_causes_one_reconcile() {
     r.expect_end("a").await;
     let s = r.idle().await;
     assert_eq!(s.reconciles(), 2, "one reconcile for the burst: {s:?}");
+    assert_eq!(s.adds, 2, "the queue counts a burst as one add, as client-go's workqueue_adds_total: {s:?}");
+    assert_eq!(s.retries, 0, "debounced events are not retries: {s:?}");
     r.stop().await.expect("clean shutdown");
 }
 
@@ -288,6 +290,7 @@ async fn errors_requeue_through_the_rate_limiter_and_requeue_after_reconciles_ag
     assert_eq!((s.errors, s.requeue_after, s.success), (3, 1, 2), "{s:?}");
     let s = r.idle().await;
     assert_eq!(s.reconciles(), 6, "{s:?}");
+    assert_eq!(s.retries, 4, "three back-offs and one requeue_after are retries: {s:?}");
     r.stop().await.expect("clean shutdown");
 }
 

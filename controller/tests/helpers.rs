@@ -12,7 +12,7 @@ use parking_lot::Mutex;
 use rudder_apimachinery::meta::HasMetadata;
 use rudder_apiserver::ApiServer;
 use rudder_client::api::UpdateOptions;
-use rudder_controller::finalizer::{finalizer, FinalizerError, FinalizerEvent};
+use rudder_controller::finalizer::{finalizer, FinalizerError, FinalizerEvent, STALE_CACHE_REQUEUE};
 use rudder_controller::retry::{retry_on_conflict, Backoff};
 use rudder_controller::Action;
 
@@ -103,9 +103,11 @@ async fn finalizer_failures_are_typed_and_keep_the_finalizer() {
     let stale = Arc::new(create_cm(&client, "a", &[]).await);
     touch_cm(&client, "a", "changed").await;
     let (seen, f) = recorder();
-    let err = finalizer(&client, FIN, stale, f).await.expect_err("stale object");
-    assert!(matches!(&err, FinalizerError::AddFinalizer(e) if e.is_conflict()), "{err}");
+    // A stale cache is not an error: a quiet, short requeue, and nothing applied.
+    let stale_result = finalizer(&client, FIN, stale, f).await.expect("a stale cache is not an error");
+    assert_eq!(stale_result, Action::requeue_after(STALE_CACHE_REQUEUE));
     assert!(seen.lock().is_empty(), "no apply after a failed add");
+    assert!(cms(&client).get("a").await.expect("get").finalizers().is_empty());
 
     let live = Arc::new(cms(&client).get("a").await.expect("get"));
     finalizer(&client, FIN, live, |_| std::future::ready(Ok::<_, String>(Action::done()))).await.expect("added");

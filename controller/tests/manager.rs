@@ -37,6 +37,14 @@ async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
     (code, body)
 }
 
+/// The value of the sample `series` (name and labels) in a Prometheus text scrape.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series).and_then(|v| v.strip_prefix(' ')))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no sample {series} in:\n{text}"))
+}
+
 async fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
     let end = tokio::time::Instant::now() + GUARD;
     while !f() {
@@ -58,10 +66,10 @@ async fn runs_several_controllers_and_tasks_serves_probes_and_shuts_down_cleanly
     s.metadata.name = Some("sec".into());
     secrets(&client).create(&Default::default(), &s).await.expect("secret");
 
-    let addr = free_addr();
-    let metrics_addr = free_addr();
+    let any_port: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let mut manager =
-        Manager::new(client.clone()).handle_signals(false).health_probe_address(addr).metrics_address(metrics_addr);
+        Manager::new(client.clone()).handle_signals(false).health_probe_address(any_port).metrics_address(any_port);
+    let bound = manager.bound_addresses();
     let mine = prometheus_client::metrics::counter::Counter::<u64>::default();
     manager.metrics_registry().register("my_things", "Things of mine", mine.clone());
     mine.inc();
@@ -79,6 +87,10 @@ async fn runs_several_controllers_and_tasks_serves_probes_and_shuts_down_cleanly
     });
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(manager.run(shutdown.clone()));
+    // Port 0: the manager reports the ports it bound.
+    let b = tokio::time::timeout(GUARD, bound.wait()).await.expect("bound in time").expect("bound");
+    let (addr, metrics_addr) = (b.health.expect("health address"), b.metrics.expect("metrics address"));
+    assert!(addr.port() != 0 && metrics_addr.port() != 0 && addr != metrics_addr, "{b:?}");
 
     let mut names = Vec::new();
     while names.len() < 2 {
@@ -115,11 +127,46 @@ async fn runs_several_controllers_and_tasks_serves_probes_and_shuts_down_cleanly
         r#"controller_runtime_active_workers{controller="configmap"} 0"#,
         r#"workqueue_depth{controller="configmap",name="configmap"} 0"#,
         r#"workqueue_adds_total{controller="configmap",name="configmap"} 1"#,
+        r#"workqueue_queue_duration_seconds_count{controller="configmap",name="configmap"} 1"#,
+        r#"workqueue_work_duration_seconds_count{controller="configmap",name="configmap"} 1"#,
+        r#"workqueue_unfinished_work_seconds{controller="configmap",name="configmap"} 0.0"#,
+        r#"workqueue_longest_running_processor_seconds{controller="configmap",name="configmap"} 0.0"#,
+        r#"workqueue_retries_total{controller="configmap",name="configmap"} 0"#,
         "my_things_total 1",
     ] {
         assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
     }
     assert!(!text.contains("leader_election_master_status"), "no election, no lease metric");
+    let host = server.url().authority().expect("authority").to_string();
+    let lists = format!(r#"rest_client_requests_total{{code="200",method="GET",host="{host}"}}"#);
+    assert!(sample(&text, &lists) >= 2.0, "the informers' requests are counted: {lists} in:\n{text}");
+
+    // They move: a held reconcile is unfinished work; a create is counted; a second key is one
+    // more add, queue wait and work.
+    let held = probe.close_gate("held");
+    create_cm(&client, "held", &[]).await;
+    loop {
+        if let Ev::Start { name, .. } = next(&mut rx).await {
+            if name == "held" {
+                break;
+            }
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, text) = get(metrics_addr, "/metrics").await;
+    let q = r#"{controller="configmap",name="configmap"}"#;
+    assert!(sample(&text, &format!("workqueue_longest_running_processor_seconds{q}")) >= 0.02, "{text}");
+    assert!(sample(&text, &format!("workqueue_unfinished_work_seconds{q}")) >= 0.02, "{text}");
+    assert_eq!(sample(&text, &format!(r#"rest_client_requests_total{{code="201",method="POST",host="{host}"}}"#)), 1.0);
+    let timed = format!(r#"rest_client_request_duration_seconds_count{{verb="POST",host="{host}"}}"#);
+    assert_eq!(sample(&text, &timed), 1.0);
+    held.add_permits(1);
+    wait_for("held reconciled", || cms_metrics.snapshot().success == 2).await;
+    let (_, text) = get(metrics_addr, "/metrics").await;
+    assert_eq!(sample(&text, &format!("workqueue_adds_total{q}")), 2.0, "{text}");
+    assert_eq!(sample(&text, &format!("workqueue_work_duration_seconds_count{q}")), 2.0, "{text}");
+    assert_eq!(sample(&text, &format!("workqueue_longest_running_processor_seconds{q}")), 0.0, "{text}");
+    assert!(sample(&text, &format!("workqueue_work_duration_seconds_sum{q}")) >= 0.02, "{text}");
 
     shutdown.cancel();
     let result = tokio::time::timeout(GUARD, task).await.expect("run returns").expect("task");

@@ -14,7 +14,9 @@
 //! - Resync notifications (updates whose old and new objects have the same resourceVersion)
 //!   go only to handlers whose own resync period is due; periods under 1 s are raised to 1 s.
 //! - Per-registration `has_synced`: the informer has synced AND this handler has processed
-//!   every notification flagged as part of the initial list.
+//!   every notification flagged as part of the initial list. [`Registration::synced`] waits
+//!   for it without polling (woken when the informer syncs, when the handler takes its last
+//!   initial notification, and when the handler stops).
 //! - `on_delete` receives a [`DeletedObject`], which is either the final object or a tombstone
 //!   (key + last known state) for a deletion the informer missed, so handlers cannot confuse
 //!   the two (client-go's `DeletedFinalStateUnknown` that crashes type assertions).
@@ -228,7 +230,18 @@ struct ListenerShared {
     pending_initial: AtomicUsize,
     stopped: AtomicBool,
     finished: AtomicBool,
+    /// Woken (`notify_waiters`) when the thread ends, when `pending_initial` drops to zero and
+    /// when the informer syncs.
     done: tokio::sync::Notify,
+}
+
+impl ListenerShared {
+    /// One initial-list notification is done with (processed or refused).
+    fn initial_done(&self) {
+        if self.pending_initial.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.done.notify_waiters();
+        }
+    }
 }
 
 /// The most notifications the informer queues for handlers before it wakes them (see
@@ -332,6 +345,15 @@ pub struct Processor<K> {
     upstream_synced: Arc<AtomicBool>,
 }
 
+impl<K> Processor<K> {
+    /// The informer has set its synced flag: wakes every [`Registration::synced`] waiter.
+    pub fn notify_upstream_synced(&self) {
+        for l in self.listeners.read().iter() {
+            l.shared.done.notify_waiters();
+        }
+    }
+}
+
 impl<K: HasMetadata + Send + Sync + 'static> Processor<K> {
     /// A processor; `upstream_synced` is the informer's own HasSynced flag.
     pub fn new(upstream_synced: Arc<AtomicBool>) -> Self {
@@ -381,7 +403,7 @@ impl<K: HasMetadata + Send + Sync + 'static> Processor<K> {
         for obj in initial {
             shared.pending_initial.fetch_add(1, Ordering::SeqCst);
             if mailbox.push(Notification::Add { obj, is_initial_list: true }).is_err() {
-                shared.pending_initial.fetch_sub(1, Ordering::SeqCst);
+                shared.initial_done();
             }
         }
         mailbox.flush();
@@ -397,6 +419,7 @@ impl<K: HasMetadata + Send + Sync + 'static> Processor<K> {
         let before = ls.len();
         ls.retain(|l| l.id != reg.id);
         reg.shared.stopped.store(true, Ordering::SeqCst);
+        reg.shared.done.notify_waiters();
         self.syncing.lock().remove(&reg.id);
         before != ls.len()
     }
@@ -417,7 +440,7 @@ impl<K: HasMetadata + Send + Sync + 'static> Processor<K> {
                 l.shared.pending_initial.fetch_add(1, Ordering::SeqCst);
             }
             if l.mailbox.push(n.clone()).is_err() && initial {
-                l.shared.pending_initial.fetch_sub(1, Ordering::SeqCst);
+                l.shared.initial_done();
             }
         }
         drop(syncing);
@@ -471,6 +494,15 @@ impl<K: HasMetadata + Send + Sync + 'static> Processor<K> {
         self.len() == 0
     }
 
+    /// The registrations of every handler registered now.
+    pub fn registrations(&self) -> Vec<Registration> {
+        self.listeners
+            .read()
+            .iter()
+            .map(|l| Registration { id: l.id, shared: l.shared.clone(), upstream_synced: self.upstream_synced.clone() })
+            .collect()
+    }
+
     /// Stops every handler (queued notifications still drain) and forgets them.
     pub fn shutdown(&self) -> Vec<Registration> {
         let mut ls = self.listeners.write();
@@ -501,7 +533,7 @@ fn run_listener<K: HasMetadata + Send + Sync + 'static>(
                 tracing::error!("an event handler panicked; it keeps receiving later events");
             }
             if initial {
-                shared.pending_initial.fetch_sub(1, Ordering::SeqCst);
+                shared.initial_done();
             }
             n.retire();
         }
@@ -526,6 +558,27 @@ impl Registration {
     /// True once the informer has synced and this handler has processed its initial list.
     pub fn has_synced(&self) -> bool {
         self.upstream_synced.load(Ordering::SeqCst) && self.shared.pending_initial.load(Ordering::SeqCst) == 0
+    }
+
+    /// Waits until [`has_synced`](Self::has_synced) (client-go's
+    /// `ResourceEventHandlerRegistration.HasSynced`, without polling): true once it holds,
+    /// false if the handler stopped first (removed, or the informer shut down) and it never
+    /// will. Waits as long as neither happens (an informer that cannot list never syncs): bound
+    /// it with a timeout. Cancel-safe: dropping the future loses nothing, and any number of
+    /// tasks may wait at once.
+    pub async fn synced(&self) -> bool {
+        loop {
+            let notified = self.shared.done.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.has_synced() {
+                return true;
+            }
+            if self.shared.finished.load(Ordering::SeqCst) || self.shared.stopped.load(Ordering::SeqCst) {
+                return self.has_synced();
+            }
+            notified.await;
+        }
     }
 
     /// Waits until the handler's thread has finished (after removal or shutdown).

@@ -381,13 +381,16 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
         Box::new(move || q2.close())
     }
 
-    /// Waits until the cache has synced, at most `timeout`; the error says why it did not.
+    /// Waits until the cache has synced and every handler registered so far has received its
+    /// initial list (client-go users wait on each registration's `HasSynced` for the second
+    /// part), at most `timeout`; the error says why it did not. A handler removed or stopped
+    /// meanwhile is not waited for.
     pub async fn wait_for_cache_sync(&self, timeout: Duration) -> Result<(), SyncError> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let notified = self.inner.synced_notify.notified();
             if self.has_synced() {
-                return Ok(());
+                return self.wait_for_handlers(deadline, timeout).await;
             }
             if !self.inner.started.load(Ordering::SeqCst) {
                 return Err(SyncError::NotStarted(self.inner.name.clone()));
@@ -399,7 +402,7 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
                 _ = notified => {}
                 _ = tokio::time::sleep_until(deadline) => {
                     if self.has_synced() {
-                        return Ok(());
+                        return self.wait_for_handlers(deadline, timeout).await;
                     }
                     return Err(SyncError::Timeout { name: self.inner.name.clone(), after: timeout, last_error: self.last_error() });
                 }
@@ -407,6 +410,18 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {}
             }
         }
+    }
+
+    /// The second half of [`wait_for_cache_sync`](Self::wait_for_cache_sync): every current
+    /// handler has taken its initial list, by `deadline`.
+    async fn wait_for_handlers(&self, deadline: tokio::time::Instant, timeout: Duration) -> Result<(), SyncError> {
+        for reg in self.inner.processor.registrations() {
+            if tokio::time::timeout_at(deadline, reg.synced()).await.is_err() {
+                let name = format!("{} (a handler still taking its initial list)", self.inner.name);
+                return Err(SyncError::Timeout { name, after: timeout, last_error: self.last_error() });
+            }
+        }
+        Ok(())
     }
 
     /// Stops the informer: the reflector ends, queued items drain into the cache, handlers
@@ -468,6 +483,7 @@ async fn process_loop<K: HasMetadata + Send + Sync + 'static, Q: Queue<K>>(inner
 fn mark_synced<K>(inner: &Inner<K>) {
     if !inner.synced.swap(true, Ordering::SeqCst) {
         inner.synced_notify.notify_waiters();
+        inner.processor.notify_upstream_synced();
     }
 }
 

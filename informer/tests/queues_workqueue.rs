@@ -9,7 +9,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rudder_informer::workqueue::{
     default_controller_rate_limiter, BucketRateLimiter, DelayingQueue, ItemExponentialFailureRateLimiter,
-    ItemFastSlowRateLimiter, MaxOfRateLimiter, RateLimiter, RateLimitingQueue, WorkQueue,
+    ItemFastSlowRateLimiter, MaxOfRateLimiter, QueueMetrics, RateLimiter, RateLimitingQueue, WorkQueue,
 };
 
 const MS: Duration = Duration::from_millis(1);
@@ -236,4 +236,68 @@ async fn rate_limited_queue_requeues_with_backoff_and_forget_resets() {
     q.done(&"key");
     q.shut_down();
     assert_eq!(q.get().await, None);
+}
+
+/// Records what a queue reports.
+#[derive(Default)]
+struct Recorded {
+    adds: AtomicUsize,
+    retries: AtomicUsize,
+    waited: Mutex<Vec<Duration>>,
+    worked: Mutex<Vec<Duration>>,
+}
+
+impl QueueMetrics for Recorded {
+    fn add(&self) {
+        self.adds.fetch_add(1, Ordering::SeqCst);
+    }
+    fn get(&self, waited: Duration) {
+        self.waited.lock().push(waited);
+    }
+    fn done(&self, worked: Duration) {
+        self.worked.lock().push(worked);
+    }
+    fn retry(&self) {
+        self.retries.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// client-go's `workqueue_adds_total` counts adds after deduplication (an add of an item
+/// already waiting is not counted; one of an item being processed is), queue and work
+/// durations are measured from the counted add and from the get, and every `add_after` is a
+/// retry.
+#[tokio::test(start_paused = true)]
+async fn metrics_count_as_client_go_counts() {
+    let rec = Arc::new(Recorded::default());
+    let q = RateLimitingQueue::<&str>::with_default_rate_limiter().with_metrics(rec.clone());
+    q.add("a");
+    q.add("a");
+    q.add("b");
+    assert_eq!(rec.adds.load(Ordering::SeqCst), 2, "a duplicate of a waiting item is not an add");
+
+    tokio::time::advance(3 * MS).await;
+    let a = q.get().await.unwrap();
+    q.add("a"); // while processing: counted, handed out again after done
+    assert_eq!(rec.adds.load(Ordering::SeqCst), 3);
+    tokio::time::advance(7 * MS).await;
+    let w = q.unfinished_work();
+    assert_eq!((w.items, w.total, w.longest), (1, 7 * MS, 7 * MS));
+    q.done(&a);
+    assert_eq!(*rec.waited.lock(), [3 * MS]);
+    assert_eq!(*rec.worked.lock(), [7 * MS]);
+    assert_eq!(q.unfinished_work().items, 0);
+
+    q.add_after("c", 5 * MS);
+    q.add_rate_limited("d");
+    assert_eq!(rec.retries.load(Ordering::SeqCst), 2, "every add_after is a retry");
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let k = q.get().await.unwrap();
+        q.done(&k);
+        got.push(k);
+    }
+    got.sort_unstable();
+    assert_eq!(got, ["a", "b", "c", "d"]);
+    assert_eq!(rec.adds.load(Ordering::SeqCst), 5, "delayed items count when they are added");
+    assert_eq!(rec.waited.lock().len(), 5);
 }

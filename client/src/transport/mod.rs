@@ -31,6 +31,8 @@
 //! - TLS failures are [`Error::Tls`] naming the host and the cause (e.g. `invalid peer
 //!   certificate: UnknownIssuer`); other connection failures are [`Error::Connect`] naming the
 //!   URL.
+//! - A [`RequestMetrics`](crate::metrics::RequestMetrics) sink, when set, is told of every
+//!   attempt and of every Normal request's duration (the `crate::metrics` contract).
 //! - `Warning` response headers are logged (`tracing::warn!`) and passed to the handler set
 //!   with [`Transport::on_warning`].
 //! - Nothing logged or returned contains credentials: URLs in errors, logs and `Debug` have their
@@ -60,6 +62,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::config::{redact, Config};
 use crate::error::{Error, Result};
+use crate::metrics::{host_label, Attempt, RequestDone, RequestMetrics};
 
 mod auth;
 mod proxy;
@@ -108,6 +111,7 @@ struct Inner {
     /// `Proxy-Authorization` for plain-proxied (http) requests.
     proxy_authorization: Option<HeaderValue>,
     on_warning: RwLock<Option<WarningHandler>>,
+    metrics: RwLock<Option<Arc<dyn RequestMetrics>>>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -160,6 +164,7 @@ impl Transport {
                 limiter: RateLimiter::from_config(config.qps, config.burst),
                 proxy_authorization,
                 on_warning: RwLock::new(None),
+                metrics: RwLock::new(None),
             }),
         })
     }
@@ -175,6 +180,11 @@ impl Transport {
     /// ```
     pub fn on_warning(&self, f: impl Fn(&str) + Send + Sync + 'static) {
         *self.inner.on_warning.write() = Some(Arc::new(f));
+    }
+
+    /// Reports every request to `sink` (see [`crate::metrics`]); replaces any previous sink.
+    pub(crate) fn set_request_metrics(&self, sink: Arc<dyn RequestMetrics>) {
+        *self.inner.metrics.write() = Some(sink);
     }
 
     /// Sends one request (`req`'s URI is absolute) under the retry policy and returns the final
@@ -228,6 +238,13 @@ impl Transport {
         deadline: Option<Instant>,
     ) -> Result<http::Response<Incoming>> {
         let (parts, body) = req.into_parts();
+        let observed = self.inner.metrics.read().clone().map(|sink| Observed {
+            sink,
+            method: parts.method.to_string(),
+            host: host_label(&parts.uri),
+            start: Instant::now(),
+            timed: kind == RequestKind::Normal,
+        });
         let url = redact::uri(&parts.uri);
         let max_retries = self.inner.config.max_retries;
         let mut retries = 0u32;
@@ -236,7 +253,12 @@ impl Transport {
         let mut earlier: Vec<String> = Vec::new();
         loop {
             attempts += 1;
+            let mut counted = observed.as_ref().map(|o| CountedAttempt { observed: o, code: None });
             let result = self.attempt(&parts, &body, kind).await;
+            if let (Some(c), Ok(resp)) = (&mut counted, &result) {
+                c.code = Some(resp.status().as_u16());
+            }
+            drop(counted);
             match result {
                 Ok(resp) => {
                     self.surface_warnings(resp.headers());
@@ -369,6 +391,39 @@ fn without_user_info(uri: &http::Uri) -> http::Uri {
     let mut parts = uri.clone().into_parts();
     parts.authority = host.parse().ok();
     http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
+}
+
+/// A request being reported to a metrics sink: its duration is reported when it is dropped
+/// (however the request ended, a passed deadline included).
+struct Observed {
+    sink: Arc<dyn RequestMetrics>,
+    method: String,
+    host: String,
+    start: Instant,
+    /// Whether the request's duration is reported (Normal requests only).
+    timed: bool,
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        if self.timed {
+            let done = RequestDone { method: &self.method, host: &self.host, duration: self.start.elapsed() };
+            self.sink.request(&done);
+        }
+    }
+}
+
+/// One attempt being reported: counted when dropped, as `<error>` unless a response came.
+struct CountedAttempt<'a> {
+    observed: &'a Observed,
+    code: Option<u16>,
+}
+
+impl Drop for CountedAttempt<'_> {
+    fn drop(&mut self) {
+        let o = self.observed;
+        o.sink.attempt(&Attempt { method: &o.method, host: &o.host, code: self.code });
+    }
 }
 
 /// Whether sleeping `wait` from now would pass `deadline`.

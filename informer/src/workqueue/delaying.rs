@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::{WorkItem, WorkQueue};
+use super::{QueueMetrics, WorkItem, WorkQueue};
 
 struct Waiting<T> {
     ready_at: Instant,
@@ -123,10 +123,19 @@ impl<T: WorkItem> DelayingQueue<T> {
         Self { queue, shared: shared.clone(), _guard: Arc::new(LoopGuard(shared)) }
     }
 
+    /// Reports this queue's events to `metrics`, each `add_after` as a retry (see
+    /// [`QueueMetrics`]); builder style, before the queue is used.
+    pub fn with_metrics(self, metrics: Arc<dyn QueueMetrics>) -> Self {
+        Self { queue: self.queue.with_metrics(metrics), ..self }
+    }
+
     /// Adds `item` once `delay` has elapsed; see the module docs.
     pub fn add_after(&self, item: T, delay: Duration) {
         if self.queue.shutting_down() {
             return;
+        }
+        if let Some(m) = self.queue.metrics() {
+            m.retry();
         }
         if delay.is_zero() {
             self.queue.add(item);

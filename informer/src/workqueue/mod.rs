@@ -8,6 +8,8 @@
 //! - [`RateLimitingQueue`]: adds [`RateLimitingQueue::add_rate_limited`], `forget` and
 //!   `num_requeues`, driven by a [`RateLimiter`] ([`default_controller_rate_limiter`] unless
 //!   told otherwise).
+//! - [`QueueMetrics`]: hooks a queue built `with_metrics` calls where client-go's queue updates
+//!   its `workqueue_*` metrics; [`WorkQueue::unfinished_work`] reads the work in progress.
 //!
 //! A typical worker:
 //!
@@ -29,11 +31,13 @@
 //! `T: Hash + Eq + Clone + Send + Sync + 'static` (typically a `namespace/name` key).
 
 mod delaying;
+mod metrics;
 mod queue;
 mod rate_limiters;
 mod rate_limiting;
 
 pub use delaying::DelayingQueue;
+pub use metrics::{QueueMetrics, UnfinishedWork};
 pub use queue::WorkQueue;
 pub use rate_limiters::{
     default_controller_rate_limiter, BucketRateLimiter, ItemExponentialFailureRateLimiter, ItemFastSlowRateLimiter,

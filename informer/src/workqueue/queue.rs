@@ -7,25 +7,34 @@
 //!   queued items and returns `None` once the queue is empty.
 //! - `shut_down` stops accepting adds and wakes every waiting `get`;
 //!   `shut_down_with_drain` additionally waits until no item is being processed.
+//! - With [`WorkQueue::with_metrics`], every add, get, done (and a delaying queue's
+//!   `add_after`) is reported as client-go's queue metrics count them (see
+//!   [`QueueMetrics`]); [`WorkQueue::unfinished_work`] reads the work in progress.
+//!   Times use `tokio::time`.
 
-use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
+use super::metrics::{QueueMetrics, UnfinishedWork};
 use super::WorkItem;
 
 struct State<T> {
     queue: VecDeque<T>,
-    dirty: HashSet<T>,
-    processing: HashSet<T>,
+    /// Items added and not yet handed out, with when they were added.
+    dirty: HashMap<T, Instant>,
+    /// Items handed out and not yet done, with when they were handed out.
+    processing: HashMap<T, Instant>,
     shutting_down: bool,
     drain: bool,
 }
 
 struct Shared<T> {
     state: Mutex<State<T>>,
+    metrics: OnceLock<Arc<dyn QueueMetrics>>,
     /// Wakes `get`ters.
     items: Notify,
     /// Wakes a draining `shut_down_with_drain`.
@@ -67,31 +76,50 @@ impl<T: WorkItem> WorkQueue<T> {
             shared: Arc::new(Shared {
                 state: Mutex::new(State {
                     queue: VecDeque::new(),
-                    dirty: HashSet::new(),
-                    processing: HashSet::new(),
+                    dirty: HashMap::new(),
+                    processing: HashMap::new(),
                     shutting_down: false,
                     drain: false,
                 }),
+                metrics: OnceLock::new(),
                 items: Notify::new(),
                 idle: Notify::new(),
             }),
         }
     }
 
+    /// Reports this queue's events to `metrics` (see [`QueueMetrics`]); builder style, call it
+    /// before the queue is used. A queue reports to one sink: a second call is ignored.
+    pub fn with_metrics(self, metrics: Arc<dyn QueueMetrics>) -> Self {
+        let _ = self.shared.metrics.set(metrics);
+        self
+    }
+
+    pub(super) fn metrics(&self) -> Option<&dyn QueueMetrics> {
+        self.shared.metrics.get().map(|m| &**m)
+    }
+
     /// Marks `item` as needing processing. Ignored after shutdown.
     pub fn add(&self, item: T) {
-        {
+        let queued = {
             let mut s = self.shared.state.lock();
-            if s.shutting_down || s.dirty.contains(&item) {
+            if s.shutting_down || s.dirty.contains_key(&item) {
                 return;
             }
-            s.dirty.insert(item.clone());
-            if s.processing.contains(&item) {
-                return;
+            s.dirty.insert(item.clone(), Instant::now());
+            if s.processing.contains_key(&item) {
+                false
+            } else {
+                s.queue.push_back(item);
+                true
             }
-            s.queue.push_back(item);
+        };
+        if let Some(m) = self.metrics() {
+            m.add();
         }
-        self.shared.items.notify_one();
+        if queued {
+            self.shared.items.notify_one();
+        }
     }
 
     /// Number of items waiting (not counting those being processed).
@@ -105,16 +133,23 @@ impl<T: WorkItem> WorkQueue<T> {
     }
 
     fn try_get(&self) -> Option<Option<T>> {
-        let mut s = self.shared.state.lock();
-        match s.queue.pop_front() {
-            Some(item) => {
-                s.dirty.remove(&item);
-                s.processing.insert(item.clone());
-                Some(Some(item))
+        let (item, waited) = {
+            let mut s = self.shared.state.lock();
+            match s.queue.pop_front() {
+                Some(item) => {
+                    let now = Instant::now();
+                    let added = s.dirty.remove(&item).unwrap_or(now);
+                    s.processing.insert(item.clone(), now);
+                    (item, now.saturating_duration_since(added))
+                }
+                None if s.shutting_down => return Some(None),
+                None => return None,
             }
-            None if s.shutting_down => Some(None),
-            None => None,
+        };
+        if let Some(m) = self.metrics() {
+            m.get(waited);
         }
+        Some(Some(item))
     }
 
     /// Waits for the next item and marks it processing; the caller must call
@@ -140,16 +175,19 @@ impl<T: WorkItem> WorkQueue<T> {
 
     /// Marks `item` processed; if it was added meanwhile, it is queued again.
     pub fn done(&self, item: &T) {
-        let (requeued, idle) = {
+        let (requeued, idle, started) = {
             let mut s = self.shared.state.lock();
-            s.processing.remove(item);
-            if s.dirty.contains(item) {
+            let started = s.processing.remove(item);
+            if s.dirty.contains_key(item) {
                 s.queue.push_back(item.clone());
-                (true, false)
+                (true, false, started)
             } else {
-                (false, s.processing.is_empty())
+                (false, s.processing.is_empty(), started)
             }
         };
+        if let (Some(m), Some(started)) = (self.metrics(), started) {
+            m.done(started.elapsed());
+        }
         if requeued {
             self.shared.items.notify_one();
         } else if idle {
@@ -190,6 +228,20 @@ impl<T: WorkItem> WorkQueue<T> {
             }
             notified.await;
         }
+    }
+
+    /// The items being processed now and for how long (client-go's unfinished-work and
+    /// longest-running-processor gauges).
+    pub fn unfinished_work(&self) -> UnfinishedWork {
+        let s = self.shared.state.lock();
+        let now = Instant::now();
+        let mut out = UnfinishedWork { items: s.processing.len(), ..UnfinishedWork::default() };
+        for started in s.processing.values() {
+            let age = now.saturating_duration_since(*started);
+            out.total += age;
+            out.longest = out.longest.max(age);
+        }
+        out
     }
 
     /// Whether shutdown was requested.

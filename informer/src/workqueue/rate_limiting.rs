@@ -8,7 +8,7 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use super::{default_controller_rate_limiter, DelayingQueue, RateLimiter, WorkItem};
+use super::{default_controller_rate_limiter, DelayingQueue, QueueMetrics, RateLimiter, WorkItem};
 
 /// A [`DelayingQueue`] with rate-limited re-adds; dereferences to it. Clones share the queue.
 pub struct RateLimitingQueue<T> {
@@ -50,6 +50,12 @@ impl<T: WorkItem> RateLimitingQueue<T> {
     /// Outside a Tokio runtime (see [`DelayingQueue::new`]).
     pub fn with_default_rate_limiter() -> Self {
         Self::new(Arc::new(default_controller_rate_limiter()))
+    }
+
+    /// Reports this queue's events to `metrics` (see [`QueueMetrics`]); builder style, before
+    /// the queue is used.
+    pub fn with_metrics(self, metrics: Arc<dyn QueueMetrics>) -> Self {
+        Self { queue: self.queue.with_metrics(metrics), limiter: self.limiter }
     }
 
     /// Adds `item` once the rate limiter says it may be retried.
