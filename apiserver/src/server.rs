@@ -60,6 +60,8 @@ pub struct Options {
     pub advertise_address: String,
     /// The most events one watcher may have queued before it is closed.
     pub watch_queue_limit: usize,
+    /// Whether graceful pod deletions finish by themselves when their grace period ends.
+    pub finish_deletions_after_grace: bool,
 }
 
 /// Everything the connection tasks share.

@@ -60,7 +60,7 @@ pub(super) fn decode_body(ctx: &Ctx, info: &ResourceInfo) -> ApiResult<Value> {
     Ok(v)
 }
 
-pub(super) fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
+pub(crate) fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
     if !v.get("metadata").is_some_and(Value::is_object) {
         v["metadata"] = Value::Object(Map::new());
     }
@@ -260,8 +260,7 @@ pub(super) fn crd_status(crd: &Value) -> Value {
     })
 }
 
-/// Side effects of committed changes: CRDs serve their resources, namespaces take their
-/// contents with them.
+/// Side effects of committed changes: CRDs serve their resources.
 pub(super) fn after_commit(_shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo, v: &Value, kind: EventKind) {
     if info.api.group == "apiextensions.k8s.io" && info.api.plural == "customresourcedefinitions" {
         let group = v.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_string();

@@ -19,6 +19,9 @@ mod update;
 
 pub use read::{parse_rv, Filter, Rv};
 
+pub(crate) use create::meta_mut;
+pub(crate) use delete::{delete_object, target_of, DeleteOpts};
+
 use std::sync::Arc;
 
 use rudder_apimachinery::status::{ReasonKind, Status, StatusCause, StatusDetails};
