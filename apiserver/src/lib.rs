@@ -20,7 +20,9 @@
 //! patch), [`store`], [`defaults`], [`validation`], [`field_selectors`], [`partial`]
 //! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`control`]
 //! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`], and the emulated
-//! lifecycle: [`graceful`] (graceful pod deletion and the kubelet's confirmation). It depends on
+//! lifecycle: [`graceful`] (graceful pod deletion and the kubelet's confirmation),
+//! [`disruption`] (PodDisruptionBudget status, eviction), [`gc`] (the after-commit queue of
+//! the emulated controllers). It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
 //! built-in kinds.
 //!
@@ -37,8 +39,10 @@ pub mod apply;
 pub mod control;
 pub mod defaults;
 pub mod discovery;
+pub mod disruption;
 pub mod errors;
 pub mod field_selectors;
+pub mod gc;
 pub mod graceful;
 pub mod handlers;
 pub mod kubeconfig;

@@ -41,6 +41,8 @@ pub struct State {
     pub store: Store,
     /// Served resources.
     pub registry: Registry,
+    /// Work of the emulated controllers (garbage collector, namespace, disruption).
+    pub controllers: super::gc::Controllers,
 }
 
 /// Server options fixed at start.
@@ -90,7 +92,7 @@ impl Shared {
         let mut store = Store::new(history_limit);
         store.watch_queue_limit = opts.watch_queue_limit;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { store, registry: Registry::default() }),
+            state: Mutex::new(State { store, registry: Registry::default(), controllers: Default::default() }),
             faults: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
             latency: Mutex::new(Duration::ZERO),

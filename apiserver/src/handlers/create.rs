@@ -260,8 +260,15 @@ pub(super) fn crd_status(crd: &Value) -> Value {
     })
 }
 
-/// Side effects of committed changes: CRDs serve their resources.
-pub(super) fn after_commit(_shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo, v: &Value, kind: EventKind) {
+/// Side effects of committed changes: CRDs serve their resources, and the emulated controllers
+/// (`crate::gc`) react.
+pub(super) fn after_commit(shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo, v: &Value, kind: EventKind) {
+    after_commit_crds(st, info, v, kind);
+    // The emulated controllers (see `crate::gc`).
+    crate::gc::observe(shared, st, info, v, kind);
+}
+
+fn after_commit_crds(st: &mut State, info: &ResourceInfo, v: &Value, kind: EventKind) {
     if info.api.group == "apiextensions.k8s.io" && info.api.plural == "customresourcedefinitions" {
         let group = v.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_string();
         let plural = v.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default().to_string();
