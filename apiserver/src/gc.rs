@@ -1,5 +1,6 @@
-//! The after-commit work queue of the server's emulated controllers (the disruption
-//! controller, [`crate::disruption`]; the garbage collector will live here too), and reading ownerReferences.
+//! The after-commit work queue of the server's emulated controllers (the namespace
+//! controller, [`crate::namespaces`], and the disruption controller, [`crate::disruption`];
+//! the garbage collector will live here too), and reading ownerReferences.
 //!
 //! Contract: every write that goes through the handlers calls [`observe`] once committed; the
 //! work it causes runs at once, under the same store lock, before the request is answered, so
@@ -24,6 +25,8 @@ pub const MAX_WORK_PER_PASS: usize = 1_000_000;
 /// One piece of controller work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Work {
+    /// The namespace controller's sync of a namespace.
+    Namespace(String),
     /// The disruption controller's sync of the budgets in a namespace.
     Budgets(String),
 }
@@ -96,19 +99,27 @@ pub(crate) fn resolve_owner(st: &State, r: &OwnerRef, dependent_ns: &str) -> Res
 
 /// Called after every committed write that goes through the handlers: queues what the
 /// controllers do about it and, unless a pass is already running, runs the pass.
-pub(crate) fn observe(_shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo, v: &Value, _kind: EventKind) {
+pub(crate) fn observe(shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo, v: &Value, kind: EventKind) {
     let res = res_key(info);
-    let ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
+    let meta_s = |k: &str| v.pointer(&format!("/metadata/{k}")).and_then(Value::as_str).unwrap_or_default().to_string();
+    let (ns, name) = (meta_s("namespace"), meta_s("name"));
+    let deleting = crate::graceful::is_deleting(v);
+    let c = &mut st.controllers;
     if crate::disruption::affects(&res) && !ns.is_empty() {
-        st.controllers.push(Work::Budgets(ns));
+        c.push(Work::Budgets(ns.clone()));
+    }
+    if crate::namespaces::is_namespaces(info) && deleting && kind != EventKind::Deleted {
+        c.push(Work::Namespace(name));
+    } else if !ns.is_empty() && (kind == EventKind::Deleted || deleting) {
+        c.push(Work::Namespace(ns));
     }
     if !st.controllers.running {
-        run(st);
+        run(shared, st);
     }
 }
 
 /// Runs queued work until none is left (or [`MAX_WORK_PER_PASS`] items ran).
-fn run(st: &mut State) {
+fn run(shared: &Arc<Shared>, st: &mut State) {
     st.controllers.running = true;
     let mut done = 0;
     while let Some(w) = st.controllers.queue.pop_front() {
@@ -122,6 +133,7 @@ fn run(st: &mut State) {
             break;
         }
         match w {
+            Work::Namespace(ns) => crate::namespaces::sync(shared, st, &ns),
             Work::Budgets(ns) => crate::disruption::sync_namespace(st, &ns),
         }
     }

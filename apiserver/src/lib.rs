@@ -21,8 +21,8 @@
 //! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`control`]
 //! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`], and the emulated
 //! lifecycle: [`graceful`] (graceful pod deletion and the kubelet's confirmation),
-//! [`disruption`] (PodDisruptionBudget status, eviction), [`gc`] (the after-commit queue of
-//! the emulated controllers). It depends on
+//! [`disruption`] (PodDisruptionBudget status, eviction), [`namespaces`] (namespace
+//! termination), [`gc`] (the after-commit queue of the emulated controllers). It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
 //! built-in kinds.
 //!
@@ -47,6 +47,7 @@ pub mod graceful;
 pub mod handlers;
 pub mod kubeconfig;
 pub mod limits;
+pub mod namespaces;
 pub mod openapi;
 pub mod partial;
 pub mod registry;

@@ -1,4 +1,4 @@
-//! Graceful deletion of pods, over real sockets.
+//! Graceful deletion of pods and namespace termination, over real sockets.
 //!
 //! No recording covers these; the real server's source does: `rest.BeforeDelete` (a DELETE of
 //! a pod already being deleted may only shorten its grace period), the pod strategy's
@@ -6,7 +6,8 @@
 //! unbound or finished pods), `Store.Delete` (the pod is updated with `deletionTimestamp` and
 //! `deletionGracePeriodSeconds`, then removed at once only when the grace period is 0),
 //! `ShouldDeleteDuringUpdate` (removing the last finalizer removes the object only once its
-//! grace period is 0).
+//! grace period is 0), the namespace registry's `Delete`, the NamespaceLifecycle admission
+//! plugin and the namespace controller's conditions.
 
 mod common;
 use common::*;
@@ -152,4 +153,111 @@ async fn deletions_can_finish_by_themselves_after_the_grace_period() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(h.get(&format!("{PODS}/slow")).await.code, 200);
+}
+
+#[tokio::test]
+async fn a_namespace_terminates_its_contents_then_goes() {
+    let s = ApiServer::start().await.unwrap();
+    let h = Http::new(&s);
+    let ns = create(&h, "/api/v1/namespaces", &json!({"metadata":{"name":"doomed"}})).await;
+    assert_eq!(ns["spec"]["finalizers"], json!(["kubernetes"]));
+    let base = "/api/v1/namespaces/doomed";
+    create(&h, &format!("{base}/configmaps"), &json!({"metadata":{"name":"plain"},"data":{}})).await;
+    create(
+        &h,
+        &format!("{base}/configmaps"),
+        &json!({"metadata":{"name":"held","finalizers":["example.com/hold"]},"data":{}}),
+    )
+    .await;
+    create(&h, &format!("{base}/pods"), &pod("bound", Some("n1"), json!({}))).await;
+
+    let r = h.delete(base).await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let d = r.json();
+    assert_eq!(d["kind"], "Namespace");
+    assert_eq!(d["status"]["phase"], "Terminating");
+    assert!(d["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(d["spec"]["finalizers"], json!(["kubernetes"]));
+
+    assert_eq!(h.get(&format!("{base}/configmaps/plain")).await.code, 404);
+    assert!(h.get(&format!("{base}/configmaps/held")).await.json()["metadata"]["deletionTimestamp"].is_string());
+    assert_eq!(h.get(&format!("{base}/pods/bound")).await.json()["metadata"]["deletionGracePeriodSeconds"], 30);
+    let now = h.get(base).await.json();
+    let conditions: Vec<(String, String, String, String)> = now["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let f = |k: &str| c[k].as_str().unwrap().to_string();
+            (f("type"), f("status"), f("reason"), f("message"))
+        })
+        .collect();
+    let want = [
+        ("NamespaceDeletionDiscoveryFailure", "False", "ResourcesDiscovered", "All resources successfully discovered"),
+        (
+            "NamespaceDeletionGroupVersionParsingFailure",
+            "False",
+            "ParsedGroupVersions",
+            "All legacy kube types successfully parsed",
+        ),
+        (
+            "NamespaceDeletionContentFailure",
+            "False",
+            "ContentDeleted",
+            "All content successfully deleted, may be waiting on finalization",
+        ),
+        (
+            "NamespaceContentRemaining",
+            "True",
+            "SomeResourcesRemain",
+            "Some resources are remaining: configmaps. has 1 resource instances, pods. has 1 resource instances",
+        ),
+        (
+            "NamespaceFinalizersRemaining",
+            "True",
+            "SomeFinalizerRemain",
+            "Some finalizers are remaining: example.com/hold in 1 resource instances",
+        ),
+    ]
+    .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()));
+    assert_eq!(conditions, want);
+
+    // Nothing new may be created while it terminates.
+    let refused = h.post(&format!("{base}/configmaps"), &json!({"metadata":{"name":"late"},"data":{}})).await;
+    assert_eq!(refused.code, 403);
+    assert_eq!(
+        refused.json(),
+        json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+            "message":"configmaps \"late\" is forbidden: unable to create new content in namespace doomed because it is being terminated",
+            "reason":"Forbidden","details":{"name":"late","kind":"configmaps","causes":[{"reason":"NamespaceTerminating",
+            "message":"namespace doomed is being terminated","field":"metadata.namespace"}]},"code":403})
+    );
+    let again = h.delete(base).await;
+    assert_eq!((again.code, again.json()["status"]["phase"].as_str()), (200, Some("Terminating")));
+
+    assert!(s.control().finish_deletion("doomed", "bound"));
+    assert_eq!(h.get(base).await.code, 200, "the held ConfigMap keeps the namespace");
+    let r = h
+        .patch(
+            &format!("{base}/configmaps/held"),
+            "application/merge-patch+json",
+            &json!({"metadata":{"finalizers":null}}),
+        )
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(h.get(base).await.code, 404, "empty: finalized and removed");
+}
+
+#[tokio::test]
+async fn system_namespaces_cannot_be_deleted() {
+    let s = ApiServer::start().await.unwrap();
+    let h = Http::new(&s);
+    let r = h.delete("/api/v1/namespaces/default").await;
+    assert_eq!(r.code, 403);
+    assert_eq!(
+        r.json(),
+        json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
+            "message":"namespaces \"default\" is forbidden: this namespace may not be deleted","reason":"Forbidden",
+            "details":{"name":"default","kind":"namespaces"},"code":403})
+    );
 }

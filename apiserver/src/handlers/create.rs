@@ -106,6 +106,7 @@ pub(super) fn create_object(
             if !namespace_exists(st, ns) {
                 return Err(ApiError::namespace_not_found(ns));
             }
+            crate::namespaces::check_create(st, info, ns, &meta_str(&v, "name"))?;
         }
         (None, Scope::Namespaced) => return Err(ApiError::route_not_found()),
         _ => {

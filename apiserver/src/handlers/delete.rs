@@ -1,5 +1,6 @@
 //! Delete and deletecollection: options and preconditions, graceful deletion (`crate::graceful`),
-//! finalizers, propagation policies.
+//! finalizers, propagation policies (the garbage collector's finalizers, `crate::gc`), namespace
+//! termination (`crate::namespaces`).
 
 use std::sync::Arc;
 
@@ -90,6 +91,11 @@ pub(crate) fn delete_object(
 ) -> ApiResult<DeleteAnswer> {
     let info = &t.info;
     let cur = st.store.get(&t.res, ns, name).ok_or_else(|| ApiError::not_found(info, name))?;
+    if crate::namespaces::is_namespaces(info) {
+        if let Some(answer) = crate::namespaces::delete(shared, st, t, &cur, o)? {
+            return Ok(answer);
+        }
+    }
     if let Some(uid) = &o.uid {
         if *uid != cur.uid {
             return Err(ApiError::precondition(
@@ -116,7 +122,7 @@ pub(crate) fn delete_object(
     }
     // The real server answers 202 when an object stays and orphanDependents=false was asked.
     let kept_code = if o.orphan == Some(false) { 202 } else { 200 };
-    let returns_object = graceful::is_graceful_kind(info) || is_namespaces(info);
+    let returns_object = graceful::is_graceful_kind(info) || crate::namespaces::is_namespaces(info);
     let old = cur.value();
     let mut v = old.clone();
     let before = graceful::before_delete(info, &mut v, o.grace);
@@ -172,9 +178,6 @@ pub(crate) fn delete_object(
     let rv = st.store.next_rv();
     let ev = st.store.commit(&t.res, EventKind::Deleted, last.with_rv(rv));
     after_commit(shared, st, info, &v, EventKind::Deleted);
-    if is_namespaces(info) {
-        delete_namespace_contents(st, name);
-    }
     Ok((200, delete_result(info, &ev.obj, returns_object), Some(ev.obj.clone())))
 }
 
@@ -196,36 +199,23 @@ pub(super) fn delete_result(info: &ResourceInfo, obj: &Obj, return_object: bool)
     Bytes::from(b)
 }
 
-fn is_namespaces(info: &ResourceInfo) -> bool {
-    info.api.group.is_empty() && info.api.plural == "namespaces"
-}
-
-pub(super) fn delete_namespace_contents(st: &mut State, ns: &str) {
-    let tables: Vec<ResKey> = st.store.tables.keys().cloned().collect();
-    for res in tables {
-        let objs: Vec<Arc<Obj>> = st
-            .store
-            .tables
-            .get(&res)
-            .map(|t| {
-                t.objects
-                    .range((ns.to_string(), String::new())..)
-                    .take_while(|(k, _)| k.0 == ns)
-                    .map(|(_, o)| o.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for o in objs {
-            let rv = st.store.next_rv();
-            st.store.commit(&res, EventKind::Deleted, o.with_rv(rv));
-        }
-    }
-}
-
 /// A target for internal writes to a table (at any served version of it).
 pub(crate) fn target_of(st: &State, res: &ResKey) -> Option<Target> {
     let info = st.registry.iter().find(|r| r.api.group == res.0 && r.api.plural == res.1)?.clone();
     Some(Target { res: res.clone(), info, ns: None, name: None, sub: None, watch_prefix: false })
+}
+
+/// An update made by one of the server's controllers (garbage collector, namespace
+/// finalization): no field manager, no dry run; removes the object when it was being deleted
+/// and its last finalizer went.
+pub(crate) fn controller_update(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    t: &Target,
+    cur: &Arc<Obj>,
+    new: Value,
+) -> ApiResult<()> {
+    write_update(shared, st, t, cur, new, "", false, false).map(|_| ())
 }
 
 /// The finalizer the propagation policy asks for (`Foreground`: `foregroundDeletion`;
