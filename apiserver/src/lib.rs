@@ -4,7 +4,7 @@
 //! with HTTP/1.1 and h2 via ALPN): discovery, list with resourceVersion semantics,
 //! limit/continue and selectors, watch with bookmarks, resumption, initial events and 410 after
 //! compaction, every write verb (create, update, JSON/merge/strategic patch, server-side apply,
-//! delete with graceful pod deletion, finalizers and preconditions,
+//! delete with graceful pod deletion, finalizers, preconditions and garbage collection,
 //! deletecollection), the status, scale, binding,
 //! eviction and log subresources, CustomResourceDefinitions (established at once), `Status`
 //! bodies shaped exactly like the real server's (see `testdata/recorded`), `meta.k8s.io`
@@ -22,7 +22,8 @@
 //! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`], and the emulated
 //! lifecycle: [`graceful`] (graceful pod deletion and the kubelet's confirmation),
 //! [`disruption`] (PodDisruptionBudget status, eviction), [`namespaces`] (namespace
-//! termination), [`gc`] (the after-commit queue of the emulated controllers). It depends on
+//! termination), [`gc`] (the garbage collector, and the after-commit queue of these
+//! controllers). It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
 //! built-in kinds.
 //!

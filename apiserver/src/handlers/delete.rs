@@ -129,7 +129,7 @@ pub(crate) fn delete_object(
     if before == Before::Pending {
         return Ok((kept_code, delete_result(info, &cur, returns_object), None));
     }
-    let gc_finalizers = propagation_finalizer(&graceful::finalizers(&old), o);
+    let gc_finalizers = crate::gc::deletion_finalizers(info, &graceful::finalizers(&old), o);
     let mut last = cur.clone();
     if before != Before::NotGraceful || !graceful::finalizers(&old).is_empty() || gc_finalizers.is_some() {
         if let Some(f) = gc_finalizers {
@@ -161,10 +161,6 @@ pub(crate) fn delete_object(
                 last = Arc::new(obj);
             }
             if keep {
-                let collect = graceful::finalizers(&v).iter().any(|f| f == "orphan" || f == "foregroundDeletion");
-                if collect && !o.dry_run {
-                    schedule_gc(shared, t.clone(), ns.to_string(), name.to_string());
-                }
                 if let (Before::Graceful(period), false) = (before, o.dry_run) {
                     graceful::schedule_finish(shared, ns, name, &cur.uid, period);
                 }
@@ -216,37 +212,6 @@ pub(crate) fn controller_update(
     new: Value,
 ) -> ApiResult<()> {
     write_update(shared, st, t, cur, new, "", false, false).map(|_| ())
-}
-
-/// The finalizer the propagation policy asks for (`Foreground`: `foregroundDeletion`;
-/// `Orphan` or `orphanDependents: true`: `orphan`), added to `current` when missing.
-fn propagation_finalizer(current: &[String], o: &DeleteOpts) -> Option<Vec<String>> {
-    let extra = match (o.policy.as_deref(), o.orphan) {
-        (Some("Foreground"), _) => "foregroundDeletion",
-        (Some("Orphan"), _) | (None, Some(true)) => "orphan",
-        _ => return None,
-    };
-    (!current.iter().any(|f| f == extra)).then(|| {
-        let mut all = current.to_vec();
-        all.push(extra.to_string());
-        all
-    })
-}
-
-/// Emulates the garbage collector for objects without dependents: the `foregroundDeletion` and
-/// `orphan` finalizers are removed shortly after they were added.
-fn schedule_gc(shared: &Arc<Shared>, t: Target, ns: String, name: String) {
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let mut st = shared.state.lock();
-        let Some(cur) = st.store.get(&t.res, &ns, &name) else { return };
-        let mut v = cur.value();
-        if let Some(Value::Array(f)) = v.pointer_mut("/metadata/finalizers") {
-            f.retain(|x| !matches!(x.as_str(), Some("foregroundDeletion" | "orphan")));
-        }
-        let _ = write_update(&shared, &mut st, &t, &cur, v, "", true, false);
-    });
 }
 
 pub(super) fn delete(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
