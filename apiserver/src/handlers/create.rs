@@ -1,6 +1,6 @@
 //! Create: body decoding (media types, kind checks), names and generateName, defaults and
-//! validation, and the side effects of committed writes (CRDs serve their resources, namespaces
-//! take their contents with them).
+//! validation, and the side effects of committed writes (CRDs serve their resources; the
+//! emulated controllers of `crate::gc` react).
 
 use std::sync::Arc;
 
