@@ -4,7 +4,8 @@
 //! with HTTP/1.1 and h2 via ALPN): discovery, list with resourceVersion semantics,
 //! limit/continue and selectors, watch with bookmarks, resumption, initial events and 410 after
 //! compaction, every write verb (create, update, JSON/merge/strategic patch, server-side apply,
-//! delete with finalizers and preconditions, deletecollection), the status, scale, binding,
+//! delete with graceful pod deletion, finalizers, preconditions and garbage collection,
+//! deletecollection), the status, scale, binding,
 //! eviction and log subresources, CustomResourceDefinitions (established at once), `Status`
 //! bodies shaped exactly like the real server's (see `testdata/recorded`), `meta.k8s.io`
 //! Tables and minimal OpenAPI documents for kubectl. Requests cost what kube-apiserver lets
@@ -22,7 +23,11 @@
 //! patch), [`store`], [`defaults`], [`validation`], [`field_validation`], [`crd_schema`],
 //! [`authz`] (authentication, the authorizer, 403s), [`reviews`], [`field_selectors`], [`partial`]
 //! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`control`]
-//! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`]. It depends on
+//! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`], and the emulated
+//! lifecycle: [`graceful`] (graceful pod deletion and the kubelet's confirmation),
+//! [`disruption`] (PodDisruptionBudget status, eviction), [`namespaces`] (namespace
+//! termination), [`gc`] (the garbage collector, and the after-commit queue of these
+//! controllers). It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
 //! built-in kinds.
 //!
@@ -41,12 +46,16 @@ pub mod control;
 pub mod crd_schema;
 pub mod defaults;
 pub mod discovery;
+pub mod disruption;
 pub mod errors;
 pub mod field_selectors;
 pub mod field_validation;
+pub mod gc;
+pub mod graceful;
 pub mod handlers;
 pub mod kubeconfig;
 pub mod limits;
+pub mod namespaces;
 pub mod openapi;
 pub mod partial;
 pub mod registry;
@@ -85,6 +94,7 @@ pub struct ApiServerBuilder {
     future_rv_wait: Duration,
     watch_queue_limit: usize,
     authorizer: Option<authz::Authorizer>,
+    finish_deletions_after_grace: bool,
 }
 
 impl Default for ApiServerBuilder {
@@ -99,6 +109,7 @@ impl Default for ApiServerBuilder {
             future_rv_wait: Duration::from_millis(500),
             watch_queue_limit: limits::DEFAULT_WATCH_QUEUE,
             authorizer: None,
+            finish_deletions_after_grace: false,
         }
     }
 }
@@ -161,6 +172,14 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Finishes graceful pod deletions by themselves when their grace period ends, as a kubelet
+    /// would once the containers stopped (default off: a deleted pod bound to a node stays
+    /// Terminating until [`Control::finish_deletion`] or [`Control::finish_all_deletions`]).
+    pub fn finish_deletions_after_grace(mut self) -> Self {
+        self.finish_deletions_after_grace = true;
+        self
+    }
+
     /// Binds 127.0.0.1 on a random port and starts serving.
     pub async fn start(self) -> Result<ApiServer, ServerError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -176,6 +195,7 @@ impl ApiServerBuilder {
             advertise_address: addr.to_string(),
             watch_queue_limit: self.watch_queue_limit,
             authorizer: self.authorizer.clone(),
+            finish_deletions_after_grace: self.finish_deletions_after_grace,
         };
         let shared = server::Shared::new(opts, self.history_limit);
         for ns in ["default", "kube-system"] {

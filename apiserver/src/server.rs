@@ -41,6 +41,8 @@ pub struct State {
     pub store: Store,
     /// Served resources.
     pub registry: Registry,
+    /// Work of the emulated controllers (garbage collector, namespace, disruption).
+    pub controllers: super::gc::Controllers,
 }
 
 /// Server options fixed at start.
@@ -62,6 +64,8 @@ pub struct Options {
     pub watch_queue_limit: usize,
     /// Decides every request when set (`crate::authz`); everything is allowed without one.
     pub authorizer: Option<super::authz::Authorizer>,
+    /// Whether graceful pod deletions finish by themselves when their grace period ends.
+    pub finish_deletions_after_grace: bool,
 }
 
 /// Everything the connection tasks share.
@@ -90,7 +94,7 @@ impl Shared {
         let mut store = Store::new(history_limit);
         store.watch_queue_limit = opts.watch_queue_limit;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { store, registry: Registry::default() }),
+            state: Mutex::new(State { store, registry: Registry::default(), controllers: Default::default() }),
             faults: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
             latency: Mutex::new(Duration::ZERO),

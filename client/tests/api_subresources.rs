@@ -111,7 +111,8 @@ async fn eviction_deletes_the_pod() {
     if let Some(p) = pods.get_opt("e").await.unwrap() {
         assert!(p.deletion_timestamp().is_some());
     }
-    assert!(pods.evict("missing", &ev).await.unwrap_err().is_not_found());
+    let missing: Eviction = serde_json::from_value(json!({"metadata": {"name": "missing"}})).unwrap();
+    assert!(pods.evict("missing", &missing).await.unwrap_err().is_not_found());
 }
 
 #[tokio::test]

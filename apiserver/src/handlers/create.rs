@@ -1,6 +1,6 @@
 //! Create: body decoding (media types, kind checks), names and generateName, defaults and
-//! validation, and the side effects of committed writes (CRDs serve their resources, namespaces
-//! take their contents with them).
+//! validation, and the side effects of committed writes (CRDs serve their resources; the
+//! emulated controllers of `crate::gc` react).
 
 use std::sync::Arc;
 
@@ -62,7 +62,7 @@ pub(super) fn decode_body(ctx: &Ctx, info: &ResourceInfo) -> ApiResult<Value> {
     Ok(v)
 }
 
-pub(super) fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
+pub(crate) fn meta_mut(v: &mut Value) -> &mut Map<String, Value> {
     if !v.get("metadata").is_some_and(Value::is_object) {
         v["metadata"] = Value::Object(Map::new());
     }
@@ -108,6 +108,7 @@ pub(super) fn create_object(
             if !namespace_exists(st, ns) {
                 return Err(ApiError::namespace_not_found(ns));
             }
+            crate::namespaces::check_create(st, info, ns, &meta_str(&v, "name"))?;
         }
         (None, Scope::Namespaced) => return Err(ApiError::route_not_found()),
         _ => {
@@ -263,9 +264,15 @@ pub(super) fn crd_status(crd: &Value) -> Value {
     })
 }
 
-/// Side effects of committed changes: CRDs serve their resources, namespaces take their
-/// contents with them.
-pub(super) fn after_commit(_shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo, v: &Value, kind: EventKind) {
+/// Side effects of committed changes: CRDs serve their resources, and the emulated controllers
+/// (`crate::gc`) react.
+pub(super) fn after_commit(shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo, v: &Value, kind: EventKind) {
+    after_commit_crds(st, info, v, kind);
+    // The emulated controllers: garbage collector, namespace termination, disruption budgets.
+    crate::gc::observe(shared, st, info, v, kind);
+}
+
+fn after_commit_crds(st: &mut State, info: &ResourceInfo, v: &Value, kind: EventKind) {
     if info.api.group == "apiextensions.k8s.io" && info.api.plural == "customresourcedefinitions" {
         let group = v.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default().to_string();
         let plural = v.pointer("/spec/names/plural").and_then(Value::as_str).unwrap_or_default().to_string();

@@ -1,4 +1,6 @@
-//! Delete and deletecollection: options and preconditions, finalizers, propagation policies.
+//! Delete and deletecollection: options and preconditions, graceful deletion (`crate::graceful`),
+//! finalizers, propagation policies (the garbage collector's finalizers, `crate::gc`), namespace
+//! termination (`crate::namespaces`).
 
 use std::sync::Arc;
 
@@ -8,8 +10,9 @@ use serde_json::{json, Value};
 
 use crate::errors::{ApiError, ApiResult};
 use crate::field_selectors::selectable;
+use crate::graceful::{self, Before};
 use crate::registry::ResourceInfo;
-use crate::server::{json, now_rfc3339, Ctx, Shared, State, Target};
+use crate::server::{json, Ctx, Shared, State, Target};
 use crate::store::{encode, EventKind, Obj, ResKey};
 
 use super::create::*;
@@ -18,13 +21,13 @@ use super::update::*;
 use super::Resp;
 
 #[derive(Debug, Default, Clone)]
-pub(super) struct DeleteOpts {
-    pub(super) policy: Option<String>,
-    pub(super) grace: Option<i64>,
-    pub(super) orphan: Option<bool>,
-    pub(super) uid: Option<String>,
-    pub(super) rv: Option<String>,
-    pub(super) dry_run: bool,
+pub(crate) struct DeleteOpts {
+    pub(crate) policy: Option<String>,
+    pub(crate) grace: Option<i64>,
+    pub(crate) orphan: Option<bool>,
+    pub(crate) uid: Option<String>,
+    pub(crate) rv: Option<String>,
+    pub(crate) dry_run: bool,
 }
 
 pub(super) fn delete_opts(ctx: &Ctx) -> ApiResult<DeleteOpts> {
@@ -69,17 +72,30 @@ pub(super) fn delete_opts(ctx: &Ctx) -> ApiResult<DeleteOpts> {
     Ok(o)
 }
 
-/// Deletes one object; returns the HTTP code and body (the object, or a Success Status).
-pub(super) fn delete_object(
+/// What a DELETE answers: the HTTP code, the body, and the removed object's last state (when
+/// it went).
+pub(crate) type DeleteAnswer = (u16, Bytes, Option<Arc<Obj>>);
+
+/// Deletes one object as kube-apiserver's generic registry does (`Store.Delete`): graceful
+/// deletion (see [`crate::graceful`]), finalizers and the garbage collector's `orphan` /
+/// `foregroundDeletion` finalizers, then removal. Returns the HTTP code, the body (the object
+/// while it stays; once gone, the object for pods and namespaces, else a Success Status) and
+/// the removed object's last state.
+pub(crate) fn delete_object(
     shared: &Arc<Shared>,
     st: &mut State,
     t: &Target,
     ns: &str,
     name: &str,
     o: &DeleteOpts,
-) -> ApiResult<(u16, Bytes, Option<Arc<Obj>>)> {
+) -> ApiResult<DeleteAnswer> {
     let info = &t.info;
     let cur = st.store.get(&t.res, ns, name).ok_or_else(|| ApiError::not_found(info, name))?;
+    if crate::namespaces::is_namespaces(info) {
+        if let Some(answer) = crate::namespaces::delete(shared, st, t, &cur, o)? {
+            return Ok(answer);
+        }
+    }
     if let Some(uid) = &o.uid {
         if *uid != cur.uid {
             return Err(ApiError::precondition(
@@ -104,76 +120,65 @@ pub(super) fn delete_object(
             ));
         }
     }
-    let mut v = cur.value();
-    if v.pointer("/metadata/deletionTimestamp").is_some() {
-        return Ok((200, typed_bytes(info, &cur.body), None));
+    // The real server answers 202 when an object stays and orphanDependents=false was asked.
+    let kept_code = if o.orphan == Some(false) { 202 } else { 200 };
+    let returns_object = graceful::is_graceful_kind(info) || crate::namespaces::is_namespaces(info);
+    let old = cur.value();
+    let mut v = old.clone();
+    let before = graceful::before_delete(info, &mut v, o.grace);
+    if before == Before::Pending {
+        return Ok((kept_code, delete_result(info, &cur, returns_object), None));
     }
-    let mut fins: Vec<String> = v
-        .pointer("/metadata/finalizers")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
-        .unwrap_or_default();
-    let extra = match (o.policy.as_deref(), o.orphan) {
-        (Some("Foreground"), _) => Some("foregroundDeletion"),
-        (Some("Orphan"), _) | (None, Some(true)) => Some("orphan"),
-        _ => None,
-    };
-    if let Some(f) = extra {
-        if !fins.iter().any(|x| x == f) {
-            fins.push(f.to_string());
-        }
-    }
-    let now = now_rfc3339();
-    let is_pod = info.api.group.is_empty() && info.api.plural == "pods";
-    if !fins.is_empty() {
-        {
+    let gc_finalizers = crate::gc::deletion_finalizers(info, &graceful::finalizers(&old), o);
+    let mut last = cur.clone();
+    if before != Before::NotGraceful || !graceful::finalizers(&old).is_empty() || gc_finalizers.is_some() {
+        if let Some(f) = gc_finalizers {
             let m = meta_mut(&mut v);
-            m.insert("finalizers".into(), json!(fins));
-            m.insert("deletionTimestamp".into(), Value::String(now));
-            m.insert("deletionGracePeriodSeconds".into(), Value::from(0));
-        }
-        let rv = st.store.next_rv();
-        let obj = encode(&v, rv, selectable(info));
-        let body = typed_bytes(info, &obj.body);
-        if !o.dry_run {
-            st.store.commit(&t.res, EventKind::Modified, obj);
-            if extra.is_some() {
-                schedule_gc(shared, t.clone(), ns.to_string(), name.to_string());
+            if f.is_empty() {
+                m.remove("finalizers");
+            } else {
+                m.insert("finalizers".into(), json!(f));
             }
         }
-        let code = if o.orphan == Some(false) { 202 } else { 200 };
-        return Ok((code, body, None));
-    }
-    let mut last = cur.clone();
-    if o.dry_run {
-        return Ok((200, delete_result(info, &cur, is_pod), None));
-    }
-    if is_pod {
-        let grace = o
-            .grace
-            .unwrap_or_else(|| v.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30));
-        let scheduled = v.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-        if grace > 0 && scheduled {
-            let m = meta_mut(&mut v);
-            m.insert("deletionTimestamp".into(), Value::String(now));
-            m.insert("deletionGracePeriodSeconds".into(), Value::from(grace));
-            let rv = st.store.next_rv();
+        let pending = !graceful::finalizers(&v).is_empty();
+        let keep = match before {
+            Before::Graceful(period) => pending || period > 0,
+            _ if pending => {
+                graceful::mark_as_deleting(&mut v);
+                true
+            }
+            _ => false,
+        };
+        if keep || before != Before::NotGraceful {
+            let rv = if o.dry_run || v == old { cur.rv } else { st.store.next_rv() };
             let obj = encode(&v, rv, selectable(info));
-            let ev = st.store.commit(&t.res, EventKind::Modified, obj);
-            last = ev.obj.clone();
+            if v != old && !o.dry_run {
+                last = st.store.commit(&t.res, EventKind::Modified, obj).obj.clone();
+                if keep {
+                    after_commit(shared, st, info, &v, EventKind::Modified);
+                }
+            } else {
+                last = Arc::new(obj);
+            }
+            if keep {
+                if let (Before::Graceful(period), false) = (before, o.dry_run) {
+                    graceful::schedule_finish(shared, ns, name, &cur.uid, period);
+                }
+                return Ok((kept_code, typed_bytes(info, &last.body), None));
+            }
         }
+    }
+    if o.dry_run {
+        return Ok((200, delete_result(info, &last, returns_object), None));
     }
     let rv = st.store.next_rv();
     let ev = st.store.commit(&t.res, EventKind::Deleted, last.with_rv(rv));
     after_commit(shared, st, info, &v, EventKind::Deleted);
-    if info.api.group.is_empty() && info.api.plural == "namespaces" {
-        delete_namespace_contents(st, name);
-    }
-    Ok((200, delete_result(info, &ev.obj, is_pod), Some(ev.obj.clone())))
+    Ok((200, delete_result(info, &ev.obj, returns_object), Some(ev.obj.clone())))
 }
 
 pub(super) fn delete_result(info: &ResourceInfo, obj: &Obj, return_object: bool) -> Bytes {
-    if return_object || (info.api.group.is_empty() && info.api.plural == "namespaces") {
+    if return_object {
         return typed_bytes(info, &obj.body);
     }
     let d = StatusDetails {
@@ -190,42 +195,23 @@ pub(super) fn delete_result(info: &ResourceInfo, obj: &Obj, return_object: bool)
     Bytes::from(b)
 }
 
-pub(super) fn delete_namespace_contents(st: &mut State, ns: &str) {
-    let tables: Vec<ResKey> = st.store.tables.keys().cloned().collect();
-    for res in tables {
-        let objs: Vec<Arc<Obj>> = st
-            .store
-            .tables
-            .get(&res)
-            .map(|t| {
-                t.objects
-                    .range((ns.to_string(), String::new())..)
-                    .take_while(|(k, _)| k.0 == ns)
-                    .map(|(_, o)| o.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        for o in objs {
-            let rv = st.store.next_rv();
-            st.store.commit(&res, EventKind::Deleted, o.with_rv(rv));
-        }
-    }
+/// A target for internal writes to a table (at any served version of it).
+pub(crate) fn target_of(st: &State, res: &ResKey) -> Option<Target> {
+    let info = st.registry.iter().find(|r| r.api.group == res.0 && r.api.plural == res.1)?.clone();
+    Some(Target { res: res.clone(), info, ns: None, name: None, sub: None, watch_prefix: false })
 }
 
-/// Emulates the garbage collector for objects without dependents: the `foregroundDeletion` and
-/// `orphan` finalizers are removed shortly after they were added.
-pub(super) fn schedule_gc(shared: &Arc<Shared>, t: Target, ns: String, name: String) {
-    let shared = shared.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let mut st = shared.state.lock();
-        let Some(cur) = st.store.get(&t.res, &ns, &name) else { return };
-        let mut v = cur.value();
-        if let Some(Value::Array(f)) = v.pointer_mut("/metadata/finalizers") {
-            f.retain(|x| !matches!(x.as_str(), Some("foregroundDeletion" | "orphan")));
-        }
-        let _ = write_update(&shared, &mut st, &t, &cur, v, "", true, false);
-    });
+/// An update made by one of the server's controllers (garbage collector, namespace
+/// finalization): no field manager, no dry run; removes the object when it was being deleted
+/// and its last finalizer went.
+pub(crate) fn controller_update(
+    shared: &Arc<Shared>,
+    st: &mut State,
+    t: &Target,
+    cur: &Arc<Obj>,
+    new: Value,
+) -> ApiResult<()> {
+    write_update(shared, st, t, cur, new, "", false, false).map(|_| ())
 }
 
 pub(super) fn delete(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {

@@ -19,6 +19,10 @@ mod update;
 
 pub use read::{parse_rv, Filter, Rv};
 
+pub(crate) use create::meta_mut;
+pub(crate) use delete::{controller_update, delete_object, target_of, DeleteAnswer, DeleteOpts};
+pub(crate) use read::typed_bytes;
+
 use std::sync::Arc;
 
 use rudder_apimachinery::status::{ReasonKind, Status, StatusCause, StatusDetails};

@@ -148,13 +148,32 @@ pub(super) fn binding(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<
     Ok(success_201())
 }
 
+/// `pods/eviction`: the Eviction body (its name must match the URL's; its `deleteOptions` apply
+/// to the delete), then the disruption budgets' decision (`crate::disruption::evict`).
 pub(super) fn eviction(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {
     let name = t.name.clone().unwrap_or_default();
+    let b: Value = serde_json::from_slice(&ctx.body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the object provided is unrecognized (must be of type Eviction): couldn't get version/kind; json parse error: {e}"
+        ))
+    })?;
+    if b.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default() != name {
+        return Err(ApiError::bad_request("name in URL does not match name in Eviction object"));
+    }
+    let d = b.get("deleteOptions").cloned().unwrap_or(Value::Null);
+    let body_dry = d.get("dryRun").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let o = DeleteOpts {
+        policy: d.get("propagationPolicy").and_then(Value::as_str).map(String::from),
+        grace: d.get("gracePeriodSeconds").and_then(Value::as_i64),
+        orphan: d.get("orphanDependents").and_then(Value::as_bool),
+        uid: d.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from),
+        rv: d.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from),
+        dry_run: ctx.dry_run() || body_dry,
+    };
     let mut st = shared.state.lock();
-    let o = DeleteOpts { dry_run: ctx.dry_run(), grace: Some(0), ..Default::default() };
     let main = Target { sub: None, ..t.clone() };
-    delete_object(shared, &mut st, &main, t.ns.as_deref().unwrap_or_default(), &name, &o)?;
-    Ok(success_201())
+    let (code, body) = crate::disruption::evict(shared, &mut st, &main, t.ns.as_deref().unwrap_or_default(), &name, o)?;
+    Ok(json(code, body))
 }
 
 pub(super) fn logs(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Resp> {

@@ -148,7 +148,7 @@ pub(super) fn write_update(
     }
     // Server-side apply keeps its managedFields; every other write may lose them to fit.
     let obj = limits::fit_in_storage(obj, &mut new, !tracked, |v| encode(v, rv, selectable(info)))?;
-    if deleting && fin(&new).is_empty() {
+    if crate::graceful::should_delete_during_update(info, &old, &new) {
         let body = obj.body.clone();
         st.store.commit(&t.res, EventKind::Deleted, obj);
         after_commit(shared, st, info, &new, EventKind::Deleted);
