@@ -5,7 +5,8 @@
 //! limit/continue and selectors, watch with bookmarks, resumption, initial events and 410 after
 //! compaction, every write verb (create, update, JSON/merge/strategic patch, server-side apply,
 //! delete with finalizers and preconditions, deletecollection), the status, scale, binding,
-//! eviction and log subresources, CustomResourceDefinitions (established at once), `Status`
+//! eviction and log subresources, an optional kubelet stand-in that runs nodes and pods
+//! ([`kubelet`]), CustomResourceDefinitions (established at once), `Status`
 //! bodies shaped exactly like the real server's (see `testdata/recorded`), `meta.k8s.io`
 //! Tables and minimal OpenAPI documents for kubectl. Requests cost what kube-apiserver lets
 //! them cost (bounded bodies, JSON patches and objects; slow watchers are closed: [`limits`]),
@@ -17,7 +18,8 @@
 //! [`handlers`] (one module per verb family: read, create, update, patch, delete,
 //! subresources), [`watch`], [`apply`] (server-side apply), [`strategic`] (strategic merge
 //! patch), [`store`], [`defaults`], [`validation`], [`field_selectors`], [`partial`]
-//! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`control`]
+//! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`kubelet`]
+//! (simulated nodes and pods), [`control`]
 //! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`]. It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
 //! built-in kinds.
@@ -39,6 +41,7 @@ pub mod errors;
 pub mod field_selectors;
 pub mod handlers;
 pub mod kubeconfig;
+pub mod kubelet;
 pub mod limits;
 pub mod openapi;
 pub mod partial;
@@ -58,6 +61,7 @@ use std::time::Duration;
 use rudder_client::{Client, Config};
 
 pub use control::{Control, Fault};
+pub use kubelet::KubeletOptions;
 pub use registry::{Registry, ResourceInfo};
 
 /// An error starting the embedded server.
@@ -76,6 +80,7 @@ pub struct ApiServerBuilder {
     log_interval: Duration,
     future_rv_wait: Duration,
     watch_queue_limit: usize,
+    kubelet: Option<KubeletOptions>,
 }
 
 impl Default for ApiServerBuilder {
@@ -89,6 +94,7 @@ impl Default for ApiServerBuilder {
             log_interval: Duration::from_millis(100),
             future_rv_wait: Duration::from_millis(500),
             watch_queue_limit: limits::DEFAULT_WATCH_QUEUE,
+            kubelet: None,
         }
     }
 }
@@ -142,6 +148,14 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Runs the kubelet stand-in ([`crate::kubelet`]): every node created is registered with a
+    /// simulated kubelet (Ready, Lease renewed), and pods bound to it run. Off by default;
+    /// [`Control::add_node`] registers single nodes either way.
+    pub fn kubelet(mut self, opts: KubeletOptions) -> Self {
+        self.kubelet = Some(opts);
+        self
+    }
+
     /// Binds 127.0.0.1 on a random port and starts serving.
     pub async fn start(self) -> Result<ApiServer, ServerError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -166,6 +180,9 @@ impl ApiServerBuilder {
         let url: http::Uri =
             format!("{scheme}://{addr}").parse().map_err(|e| ServerError(format!("building the server URL: {e}")))?;
         let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+        if let Some(opts) = self.kubelet.clone() {
+            kubelet::enable(&shared, opts);
+        }
         let task = tokio::spawn(server::serve(listener, shared.clone(), acceptor));
         Ok(ApiServer { url, shared, task, tls, token: self.token })
     }
@@ -233,6 +250,7 @@ impl std::fmt::Debug for server::Shared {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         self.task.abort();
+        kubelet::stop(&self.shared);
         self.shared.conn_epoch.send_modify(|e| *e += 1);
         self.shared.watch_epoch.send_modify(|e| *e += 1);
     }

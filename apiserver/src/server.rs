@@ -41,6 +41,8 @@ pub struct State {
     pub store: Store,
     /// Served resources.
     pub registry: Registry,
+    /// The kubelet stand-in's simulated nodes and pods.
+    pub kubelet: super::kubelet::Kubelet,
 }
 
 /// Server options fixed at start.
@@ -88,7 +90,7 @@ impl Shared {
         let mut store = Store::new(history_limit);
         store.watch_queue_limit = opts.watch_queue_limit;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { store, registry: Registry::default() }),
+            state: Mutex::new(State { store, registry: Registry::default(), kubelet: Default::default() }),
             faults: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
             latency: Mutex::new(Duration::ZERO),

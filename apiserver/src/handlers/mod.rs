@@ -80,6 +80,32 @@ pub fn fault_response(shared: &Arc<Shared>, _ctx: &Ctx, t: &Target, verb: &str, 
     error_response(&ApiError::from(status))
 }
 
+/// Creates an object from inside the server (the kubelet stand-in), through the same path as a
+/// POST: defaults, managedFields for `manager`, watch events.
+pub(crate) fn create_internal(
+    shared: &Arc<Shared>,
+    st: &mut crate::server::State,
+    t: &Target,
+    v: serde_json::Value,
+    manager: &str,
+) -> ApiResult<()> {
+    create_object(shared, st, t, v, manager, "Update", false).map(|_| ())
+}
+
+/// Writes the next state of a stored object from inside the server (the kubelet stand-in's
+/// status reports), as an update of `t` (its `sub` decides status or main resource) by
+/// `manager`; an unchanged object commits nothing.
+pub(crate) fn write_internal(
+    shared: &Arc<Shared>,
+    st: &mut crate::server::State,
+    t: &Target,
+    cur: &Arc<crate::store::Obj>,
+    new: serde_json::Value,
+    manager: &str,
+) -> ApiResult<()> {
+    write_update(shared, st, t, cur, new, manager, false, false).map(|_| ())
+}
+
 /// Runs one resource request.
 pub async fn dispatch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
     let resp = run_verb(shared, ctx, t, verb).await?;
