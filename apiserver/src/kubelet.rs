@@ -233,6 +233,20 @@ impl Kubelet {
     pub(crate) fn logs_changed(&mut self) -> watch::Receiver<u64> {
         self.logs_version.get_or_insert_with(|| watch::channel(0).0).subscribe()
     }
+
+    /// Whether a simulated container is running now.
+    pub(crate) fn container_running(&self, ns: &str, pod: &str, container: &str) -> bool {
+        self.pods
+            .get(&(ns.to_string(), pod.to_string()))
+            .filter(|p| p.created && self.running_node(&p.node).is_some())
+            .and_then(|p| p.containers.get(container))
+            .is_some_and(|c| c.started_at.is_some() && c.exit.is_none())
+    }
+
+    /// The names of the registered nodes whose kubelet runs.
+    pub(crate) fn running_nodes(&self) -> impl Iterator<Item = &str> {
+        self.nodes.iter().filter(|(_, n)| !n.stopped).map(|(k, _)| k.as_str())
+    }
 }
 
 /// Turns the stand-in on at server start: every node created is registered.

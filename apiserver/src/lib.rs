@@ -5,8 +5,8 @@
 //! limit/continue and selectors, watch with bookmarks, resumption, initial events and 410 after
 //! compaction, every write verb (create, update, JSON/merge/strategic patch, server-side apply,
 //! delete with finalizers and preconditions, deletecollection), the status, scale, binding,
-//! eviction and log subresources, an optional kubelet stand-in that runs nodes and pods
-//! ([`kubelet`]), CustomResourceDefinitions (established at once), `Status`
+//! eviction and log subresources, `metrics.k8s.io` ([`metrics_api`]), an optional kubelet
+//! stand-in that runs nodes and pods ([`kubelet`]), CustomResourceDefinitions (established at once), `Status`
 //! bodies shaped exactly like the real server's (see `testdata/recorded`), `meta.k8s.io`
 //! Tables and minimal OpenAPI documents for kubectl. Requests cost what kube-apiserver lets
 //! them cost (bounded bodies, JSON patches and objects; slow watchers are closed: [`limits`]),
@@ -19,7 +19,7 @@
 //! subresources), [`watch`], [`apply`] (server-side apply), [`strategic`] (strategic merge
 //! patch), [`store`], [`defaults`], [`validation`], [`field_selectors`], [`partial`]
 //! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`kubelet`]
-//! (simulated nodes and pods), [`control`]
+//! (simulated nodes and pods), [`metrics_api`], [`control`]
 //! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`]. It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
 //! built-in kinds.
@@ -43,6 +43,7 @@ pub mod handlers;
 pub mod kubeconfig;
 pub mod kubelet;
 pub mod limits;
+pub mod metrics_api;
 pub mod openapi;
 pub mod partial;
 pub mod registry;

@@ -43,6 +43,8 @@ pub struct State {
     pub registry: Registry,
     /// The kubelet stand-in's simulated nodes and pods.
     pub kubelet: super::kubelet::Kubelet,
+    /// The usage served by `metrics.k8s.io`.
+    pub metrics: super::metrics_api::MetricsStore,
 }
 
 /// Server options fixed at start.
@@ -90,7 +92,12 @@ impl Shared {
         let mut store = Store::new(history_limit);
         store.watch_queue_limit = opts.watch_queue_limit;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { store, registry: Registry::default(), kubelet: Default::default() }),
+            state: Mutex::new(State {
+                store,
+                registry: Registry::default(),
+                kubelet: Default::default(),
+                metrics: Default::default(),
+            }),
             faults: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
             latency: Mutex::new(Duration::ZERO),
@@ -101,6 +108,9 @@ impl Shared {
         });
         for info in Registry::builtin().iter() {
             shared.register(info.clone());
+        }
+        for info in super::metrics_api::resources() {
+            shared.register(info);
         }
         shared
     }

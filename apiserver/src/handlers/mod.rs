@@ -8,7 +8,7 @@
 //! dry runs never commit.
 //!
 //! One module per verb family: `read`, `create`, `update`, `patch`, `delete`,
-//! `subresources`; watches live in `crate::watch`.
+//! `subresources`; watches live in `crate::watch`, `metrics.k8s.io` in `crate::metrics_api`.
 
 mod create;
 mod delete;
@@ -118,6 +118,7 @@ pub async fn dispatch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -
 
 async fn run_verb(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
     match (verb, t.sub.as_deref()) {
+        _ if crate::metrics_api::serves(t) => crate::metrics_api::handle(shared, ctx, t, verb),
         ("watch", _) => crate::watch::watch(shared, ctx, t).await,
         ("list", _) => list(shared, ctx, t).await,
         ("get", None | Some("status")) => get(shared, ctx, t),
