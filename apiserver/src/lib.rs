@@ -5,8 +5,9 @@
 //! limit/continue and selectors, watch with bookmarks, resumption, initial events and 410 after
 //! compaction, every write verb (create, update, JSON/merge/strategic patch, server-side apply,
 //! delete with finalizers and preconditions, deletecollection), the status, scale, binding,
-//! eviction and log subresources, `metrics.k8s.io` ([`metrics_api`]), an optional kubelet
-//! stand-in that runs nodes and pods ([`kubelet`]), CustomResourceDefinitions (established at once), `Status`
+//! eviction, log, ephemeralcontainers, serviceaccount token and CSR approval subresources,
+//! `metrics.k8s.io` ([`metrics_api`]), an optional kubelet stand-in that runs nodes and pods
+//! ([`kubelet`]), CustomResourceDefinitions (established at once), `Status`
 //! bodies shaped exactly like the real server's (see `testdata/recorded`), `meta.k8s.io`
 //! Tables and minimal OpenAPI documents for kubectl. Requests cost what kube-apiserver lets
 //! them cost (bounded bodies, JSON patches and objects; slow watchers are closed: [`limits`]),

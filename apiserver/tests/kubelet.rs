@@ -338,3 +338,23 @@ async fn the_stand_in_survives_dropped_watches() {
     h.post(PODS, &pod("p", "n1", "Always", &["c"])).await;
     eventually(&h, &format!("{PODS}/p"), "running after drop_watches", |v| v["status"]["phase"] == "Running").await;
 }
+
+#[tokio::test]
+async fn an_added_ephemeral_container_runs() {
+    let s = server().await;
+    s.control().add_node("n1", &[]);
+    let h = Http::new(&s);
+    h.post(PODS, &pod("p", "n1", "Always", &["app"])).await;
+    eventually(&h, &format!("{PODS}/p"), "running", |v| v["status"]["phase"] == "Running").await;
+    let patch = json!({"spec": {"ephemeralContainers": [{"name": "debugger", "image": "busybox", "targetContainerName": "app"}]}});
+    let r = h.patch(&format!("{PODS}/p/ephemeralcontainers"), "application/strategic-merge-patch+json", &patch).await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let p = eventually(&h, &format!("{PODS}/p"), "ephemeral status", |v| {
+        v["status"]["ephemeralContainerStatuses"].is_array()
+    })
+    .await;
+    let e = &p["status"]["ephemeralContainerStatuses"][0];
+    assert_eq!(e["name"], "debugger");
+    assert!(e["state"]["running"]["startedAt"].is_string(), "{e}");
+    assert_eq!(p["status"]["phase"], "Running");
+}
