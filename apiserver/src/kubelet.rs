@@ -17,7 +17,7 @@
 //!   pods are no longer updated; its `Ready` condition is left as it is (marking it `Unknown` is
 //!   the node lifecycle controller's job).
 //! - A pod being deleted gracefully on a running node is confirmed after its grace period
-//!   ([`confirm_pod_termination`]).
+//!   (`confirm_pod_termination`).
 //! - The simulation is one task driven by the store's events on pods and nodes (no polling);
 //!   each event costs one pod's or one node's work. It re-lists once when its watches are
 //!   dropped ([`Control::drop_watches`]) or fall behind, and ends when the server is dropped.
