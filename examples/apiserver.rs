@@ -2,18 +2,22 @@
 //! client) against it.
 //!
 //! ```text
-//! cargo run --example apiserver -- [--plain] [--kubeconfig PATH] [--seed N] [--token TOKEN]
+//! cargo run --example apiserver -- [--plain] [--kubeconfig PATH] [--seed N] [--token TOKEN] [--no-kubelet]
 //! ```
 //!
 //! By default it serves HTTPS with a fresh CA and requires a bearer token; `--plain` serves
 //! plain HTTP without authentication. It writes a kubeconfig (default
 //! `./rudder-apiserver.kubeconfig`, mode 0600) pointing at itself, optionally stores N realistic
 //! pods in the `default` namespace, prints how to use kubectl, and serves until Ctrl-C.
+//!
+//! The kubelet stand-in is on unless `--no-kubelet` is given: it registers one Ready node,
+//! `node-1` (and any node created later), renews node Leases, runs pods bound to those nodes
+//! (there is no scheduler: set `spec.nodeName`), and serves `kubectl top` a small usage.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
-use rudder_apiserver::{kubeconfig, seed, ApiServer};
+use rudder_apiserver::{kubeconfig, seed, ApiServer, KubeletOptions};
 use rudder_client::apimachinery::schema::GroupVersionResource;
 
 /// Command-line options.
@@ -22,18 +26,25 @@ struct Options {
     kubeconfig: PathBuf,
     seed: usize,
     token: Option<String>,
+    kubelet: bool,
 }
 
-const USAGE: &str = "usage: apiserver [--plain] [--kubeconfig PATH] [--seed N] [--token TOKEN]
+const USAGE: &str = "usage: apiserver [--plain] [--kubeconfig PATH] [--seed N] [--token TOKEN] [--no-kubelet]
 
   --plain            serve plain HTTP without authentication (default: HTTPS + bearer token)
   --kubeconfig PATH  where to write the kubeconfig (default ./rudder-apiserver.kubeconfig)
   --seed N           store N realistic pods in namespace default
-  --token TOKEN      the bearer token to require (default: a random one)";
+  --token TOKEN      the bearer token to require (default: a random one)
+  --no-kubelet       run no kubelet stand-in (no Ready node; pods never start)";
 
 fn parse_args() -> Result<Options, String> {
-    let mut opts =
-        Options { plain: false, kubeconfig: PathBuf::from("rudder-apiserver.kubeconfig"), seed: 0, token: None };
+    let mut opts = Options {
+        plain: false,
+        kubeconfig: PathBuf::from("rudder-apiserver.kubeconfig"),
+        seed: 0,
+        token: None,
+        kubelet: true,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -43,6 +54,7 @@ fn parse_args() -> Result<Options, String> {
         let mut value = |name: &str| inline.clone().or_else(|| args.next()).ok_or(format!("{name} needs a value"));
         match flag.as_str() {
             "--plain" => opts.plain = true,
+            "--no-kubelet" => opts.kubelet = false,
             "--kubeconfig" => opts.kubeconfig = PathBuf::from(value("--kubeconfig")?),
             "--seed" => {
                 let v = value("--seed")?;
@@ -84,12 +96,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).init();
 
+    let mut builder = ApiServer::builder();
+    if opts.kubelet {
+        builder = builder.kubelet(KubeletOptions::default());
+    }
     let server = if opts.plain {
-        ApiServer::builder().start().await?
+        builder.start().await?
     } else {
         let token = opts.token.clone().unwrap_or_else(random_token);
-        ApiServer::builder().tls().token(token).start().await?
+        builder.tls().token(token).start().await?
     };
+    if opts.kubelet {
+        server.control().add_node("node-1", &[]);
+    }
     let url = server.url().to_string();
     let url = url.trim_end_matches('/');
     kubeconfig::write(&opts.kubeconfig, url, server.ca_pem(), server.token(), None)?;
@@ -119,6 +138,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  kubectl create configmap demo --from-literal=hello=world");
     println!("  kubectl get configmaps --watch");
     println!("  kubectl get pods -o wide");
+    if opts.kubelet {
+        println!("  kubectl get nodes; kubectl top node");
+    }
     println!();
     println!("state lives in memory only; press Ctrl-C to stop");
     tokio::signal::ctrl_c().await?;

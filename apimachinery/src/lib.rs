@@ -20,6 +20,7 @@ pub mod keys;
 pub mod labels;
 pub mod list;
 pub mod meta;
+pub mod metrics_api;
 pub mod options;
 pub mod patch;
 pub mod quantity;

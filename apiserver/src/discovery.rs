@@ -259,6 +259,12 @@ fn subresource_spec(parent: &ResourceInfo, sub: &str) -> SubresourceSpec {
             SubresourceSpec { group_version: Some(("policy", "v1")), kind: "Eviction".into(), verbs: &["create"] }
         }
         "log" => own(&["get"]),
+        "approval" => own(&["get", "patch", "update"]),
+        "token" => SubresourceSpec {
+            group_version: Some(("authentication.k8s.io", "v1")),
+            kind: "TokenRequest".into(),
+            verbs: &["create"],
+        },
         "ephemeralcontainers" | "resize" => own(&["get", "patch", "update"]),
         "exec" | "attach" | "portforward" => SubresourceSpec {
             group_version: None,
@@ -440,7 +446,10 @@ mod tests {
         sorted.sort();
         assert_eq!(names, sorted);
         let pods = names.iter().position(|n| *n == "pods").unwrap();
-        assert_eq!(&names[pods..pods + 5], &["pods", "pods/binding", "pods/eviction", "pods/log", "pods/status"]);
+        assert_eq!(
+            &names[pods..pods + 6],
+            &["pods", "pods/binding", "pods/ephemeralcontainers", "pods/eviction", "pods/log", "pods/status"]
+        );
         // Decodes as the typed APIResourceList.
         let typed: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList =
             serde_json::from_value(ours).unwrap();

@@ -186,7 +186,7 @@ fn pod_value(st: &State, ns: &str, name: &str) -> Option<Value> {
 
 /// The kubelet's confirmation: DELETE with grace period 0 and the pod's uid as precondition.
 /// Returns whether the pod was waiting for one.
-fn confirm(shared: &Arc<Shared>, st: &mut State, ns: &str, name: &str) -> bool {
+pub(crate) fn confirm(shared: &Arc<Shared>, st: &mut State, ns: &str, name: &str) -> bool {
     let Some(v) = pod_value(st, ns, name) else { return false };
     let waiting =
         is_deleting(&v) && v.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64) != Some(0);

@@ -6,7 +6,9 @@
 //! compaction, every write verb (create, update, JSON/merge/strategic patch, server-side apply,
 //! delete with graceful pod deletion, finalizers, preconditions and garbage collection,
 //! deletecollection), the status, scale, binding,
-//! eviction and log subresources, CustomResourceDefinitions (established at once), `Status`
+//! eviction, log, ephemeralcontainers, serviceaccount token and CSR approval subresources,
+//! `metrics.k8s.io` ([`metrics_api`]), an optional kubelet stand-in that runs nodes and pods
+//! ([`kubelet`]), CustomResourceDefinitions (established at once), `Status`
 //! bodies shaped exactly like the real server's (see `testdata/recorded`), `meta.k8s.io`
 //! Tables and minimal OpenAPI documents for kubectl. Requests cost what kube-apiserver lets
 //! them cost (bounded bodies, JSON patches and objects; slow watchers are closed: [`limits`]),
@@ -27,7 +29,7 @@
 //! lifecycle: [`graceful`] (graceful pod deletion and the kubelet's confirmation),
 //! [`disruption`] (PodDisruptionBudget status, eviction), [`namespaces`] (namespace
 //! termination), [`gc`] (the garbage collector, and the after-commit queue of these
-//! controllers). It depends on
+//! controllers), [`kubelet`] (simulated nodes and pods), [`metrics_api`]. It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
 //! built-in kinds.
 //!
@@ -54,7 +56,9 @@ pub mod gc;
 pub mod graceful;
 pub mod handlers;
 pub mod kubeconfig;
+pub mod kubelet;
 pub mod limits;
+pub mod metrics_api;
 pub mod namespaces;
 pub mod openapi;
 pub mod partial;
@@ -75,6 +79,7 @@ use std::time::Duration;
 use rudder_client::{Client, Config};
 
 pub use control::{Control, Fault};
+pub use kubelet::KubeletOptions;
 pub use registry::{Registry, ResourceInfo};
 
 /// An error starting the embedded server.
@@ -95,6 +100,7 @@ pub struct ApiServerBuilder {
     watch_queue_limit: usize,
     authorizer: Option<authz::Authorizer>,
     finish_deletions_after_grace: bool,
+    kubelet: Option<KubeletOptions>,
 }
 
 impl Default for ApiServerBuilder {
@@ -110,6 +116,7 @@ impl Default for ApiServerBuilder {
             watch_queue_limit: limits::DEFAULT_WATCH_QUEUE,
             authorizer: None,
             finish_deletions_after_grace: false,
+            kubelet: None,
         }
     }
 }
@@ -180,6 +187,14 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Runs the kubelet stand-in ([`crate::kubelet`]): every node created is registered with a
+    /// simulated kubelet (Ready, Lease renewed), and pods bound to it run. Off by default;
+    /// [`Control::add_node`] registers single nodes either way.
+    pub fn kubelet(mut self, opts: KubeletOptions) -> Self {
+        self.kubelet = Some(opts);
+        self
+    }
+
     /// Binds 127.0.0.1 on a random port and starts serving.
     pub async fn start(self) -> Result<ApiServer, ServerError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -206,6 +221,9 @@ impl ApiServerBuilder {
         let url: http::Uri =
             format!("{scheme}://{addr}").parse().map_err(|e| ServerError(format!("building the server URL: {e}")))?;
         let acceptor = tls.as_ref().map(|t| t.acceptor.clone());
+        if let Some(opts) = self.kubelet.clone() {
+            kubelet::enable(&shared, opts);
+        }
         let task = tokio::spawn(server::serve(listener, shared.clone(), acceptor));
         Ok(ApiServer { url, shared, task, tls, token: self.token })
     }
@@ -273,6 +291,7 @@ impl std::fmt::Debug for server::Shared {
 impl Drop for ApiServer {
     fn drop(&mut self) {
         self.task.abort();
+        kubelet::stop(&self.shared);
         self.shared.conn_epoch.send_modify(|e| *e += 1);
         self.shared.watch_epoch.send_modify(|e| *e += 1);
     }

@@ -21,7 +21,8 @@ pub struct ResourceInfo {
     pub short_names: Vec<String>,
     /// Categories (`all`).
     pub categories: Vec<String>,
-    /// Served subresources: any of `status`, `scale`, `binding`, `eviction`, `log`.
+    /// Served subresources: any of `status`, `scale`, `binding`, `eviction`, `log`,
+    /// `ephemeralcontainers`, `token`, `approval`.
     pub subresources: Vec<String>,
     /// Verbs as discovery lists them.
     pub verbs: Vec<String>,
@@ -79,7 +80,7 @@ pub struct Registry {
 /// Short names, categories and subresources of built-in kinds that have them.
 fn decorate(info: &mut ResourceInfo) {
     let (short, sub): (&[&str], &[&str]) = match (info.api.group.as_ref(), info.api.plural.as_ref()) {
-        ("", "pods") => (&["po"], &["status", "binding", "eviction", "log"]),
+        ("", "pods") => (&["po"], &["status", "binding", "eviction", "log", "ephemeralcontainers"]),
         ("", "services") => (&["svc"], &["status"]),
         ("", "namespaces") => (&["ns"], &["status"]),
         ("", "nodes") => (&["no"], &["status"]),
@@ -91,7 +92,7 @@ fn decorate(info: &mut ResourceInfo) {
         ("", "persistentvolumeclaims") => (&["pvc"], &["status"]),
         ("", "replicationcontrollers") => (&["rc"], &["status", "scale"]),
         ("", "resourcequotas") => (&["quota"], &["status"]),
-        ("", "serviceaccounts") => (&["sa"], &[]),
+        ("", "serviceaccounts") => (&["sa"], &["token"]),
         ("", "componentstatuses") => (&["cs"], &[]),
         ("apps", "deployments") => (&["deploy"], &["status", "scale"]),
         ("apps", "replicasets") => (&["rs"], &["status", "scale"]),
@@ -105,7 +106,7 @@ fn decorate(info: &mut ResourceInfo) {
         ("policy", "poddisruptionbudgets") => (&["pdb"], &["status"]),
         ("storage.k8s.io", "storageclasses") => (&["sc"], &[]),
         ("apiextensions.k8s.io", "customresourcedefinitions") => (&["crd", "crds"], &["status"]),
-        ("certificates.k8s.io", "certificatesigningrequests") => (&["csr"], &["status"]),
+        ("certificates.k8s.io", "certificatesigningrequests") => (&["csr"], &["status", "approval"]),
         ("scheduling.k8s.io", "priorityclasses") => (&["pc"], &[]),
         _ => (&[], &[]),
     };

@@ -43,6 +43,10 @@ pub struct State {
     pub registry: Registry,
     /// Work of the emulated controllers (garbage collector, namespace, disruption).
     pub controllers: super::gc::Controllers,
+    /// The kubelet stand-in's simulated nodes and pods.
+    pub kubelet: super::kubelet::Kubelet,
+    /// The usage served by `metrics.k8s.io`.
+    pub metrics: super::metrics_api::MetricsStore,
 }
 
 /// Server options fixed at start.
@@ -94,7 +98,13 @@ impl Shared {
         let mut store = Store::new(history_limit);
         store.watch_queue_limit = opts.watch_queue_limit;
         let shared = Arc::new(Shared {
-            state: Mutex::new(State { store, registry: Registry::default(), controllers: Default::default() }),
+            state: Mutex::new(State {
+                store,
+                registry: Registry::default(),
+                controllers: Default::default(),
+                kubelet: Default::default(),
+                metrics: Default::default(),
+            }),
             faults: Mutex::new(Vec::new()),
             counts: Mutex::new(HashMap::new()),
             latency: Mutex::new(Duration::ZERO),
@@ -105,6 +115,9 @@ impl Shared {
         });
         for info in Registry::builtin().iter().chain(super::reviews::infos().iter()) {
             shared.register(info.clone());
+        }
+        for info in super::metrics_api::resources() {
+            shared.register(info);
         }
         shared
     }

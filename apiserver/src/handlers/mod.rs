@@ -8,13 +8,18 @@
 //! dry runs never commit.
 //!
 //! One module per verb family: `read`, `create`, `update`, `patch`, `delete`,
-//! `subresources`; watches live in `crate::watch`.
+//! `subresources`, and one per subresource with its own strategy: `certificates` (CSR
+//! approval and status), `ephemeral_containers`, `token_request`; watches live in
+//! `crate::watch`, `metrics.k8s.io` in `crate::metrics_api`.
 
+mod certificates;
 mod create;
 mod delete;
+mod ephemeral_containers;
 mod patch;
 mod read;
 mod subresources;
+mod token_request;
 mod update;
 
 pub use read::{parse_rv, Filter, Rv};
@@ -84,6 +89,32 @@ pub fn fault_response(shared: &Arc<Shared>, _ctx: &Ctx, t: &Target, verb: &str, 
     error_response(&ApiError::from(status))
 }
 
+/// Creates an object from inside the server (the kubelet stand-in), through the same path as a
+/// POST: defaults, managedFields for `manager`, watch events.
+pub(crate) fn create_internal(
+    shared: &Arc<Shared>,
+    st: &mut crate::server::State,
+    t: &Target,
+    v: serde_json::Value,
+    manager: &str,
+) -> ApiResult<()> {
+    create_object(shared, st, t, v, manager, "Update", false).map(|_| ())
+}
+
+/// Writes the next state of a stored object from inside the server (the kubelet stand-in's
+/// status reports), as an update of `t` (its `sub` decides status or main resource) by
+/// `manager`; an unchanged object commits nothing.
+pub(crate) fn write_internal(
+    shared: &Arc<Shared>,
+    st: &mut crate::server::State,
+    t: &Target,
+    cur: &Arc<crate::store::Obj>,
+    new: serde_json::Value,
+    manager: &str,
+) -> ApiResult<()> {
+    write_update(shared, st, t, cur, new, manager, false, false).map(|_| ())
+}
+
 /// Runs one resource request.
 pub async fn dispatch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
     let resp = run_verb(shared, ctx, t, verb).await?;
@@ -99,6 +130,10 @@ async fn run_verb(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> Ap
         return crate::reviews::handle(&shared.opts, ctx, t, verb);
     }
     match (verb, t.sub.as_deref()) {
+        _ if crate::metrics_api::serves(t) => crate::metrics_api::handle(shared, ctx, t, verb),
+        ("get" | "update" | "patch", Some(_)) if certificates::serves(t) => certificates::handle(shared, ctx, t),
+        ("get" | "update" | "patch", Some("ephemeralcontainers")) => ephemeral_containers::handle(shared, ctx, t),
+        ("create", Some("token")) => token_request::create(shared, ctx, t),
         ("watch", _) => crate::watch::watch(shared, ctx, t).await,
         ("list", _) => list(shared, ctx, t).await,
         ("get", None | Some("status")) => get(shared, ctx, t),
@@ -116,4 +151,103 @@ async fn run_verb(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> Ap
         }
         _ => Err(ApiError::method_not_allowed(ctx.method.as_str())),
     }
+}
+
+/// The object a PUT or PATCH of a subresource proposes (a whole object, or `cur` patched by a
+/// JSON, merge or strategic merge patch), before the subresource's strategy picks what it may
+/// change.
+fn proposed(ctx: &Ctx, info: &crate::registry::ResourceInfo, cur: &serde_json::Value) -> ApiResult<serde_json::Value> {
+    use serde_json::Value;
+    if ctx.method == http::Method::PUT {
+        let v = create::decode_body(ctx, info)?;
+        crate::validation::check(info, &v).map_err(|f| crate::validation::body_error(info, &f))?;
+        return Ok(v);
+    }
+    let patch: Value =
+        serde_json::from_slice(&ctx.body).map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+    let mut doc = cur.clone();
+    match ctx.header("content-type").split(';').next().unwrap_or("").trim() {
+        "application/json-patch+json" => doc = crate::limits::json_patch(&doc, &patch)?,
+        "application/merge-patch+json" => crate::strategic::merge_patch(&mut doc, &patch),
+        "application/strategic-merge-patch+json" => {
+            crate::strategic::strategic_merge(&mut doc, &patch).map_err(|e| ApiError::bad_request(e.to_string()))?
+        }
+        _ => {
+            return Err(ApiError::unsupported_patch(
+                "application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
+            ))
+        }
+    }
+    if let Err(f) = crate::validation::check(info, &doc) {
+        return Err(crate::validation::patch_error(crate::validation::PatchKind::Json, &doc, &patch, &f));
+    }
+    Ok(doc)
+}
+
+/// One field error, as Go's `field.Error` prints it.
+#[derive(Debug, Clone)]
+struct FieldError {
+    reason: &'static str,
+    field: String,
+    detail: String,
+}
+
+impl FieldError {
+    fn required(field: String) -> Self {
+        FieldError { reason: "FieldValueRequired", field, detail: "Required value".into() }
+    }
+    fn not_supported(field: String, value: &str, supported: &[&str]) -> Self {
+        let list = supported.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ");
+        FieldError {
+            reason: "FieldValueNotSupported",
+            field,
+            detail: format!("Unsupported value: {value:?}: supported values: {list}"),
+        }
+    }
+    /// `value` is rendered as a Go string (quoted).
+    fn invalid(field: String, value: &str, msg: &str) -> Self {
+        Self::invalid_raw(field, &format!("{value:?}"), msg)
+    }
+    /// `value` is already rendered (a number prints bare).
+    fn invalid_raw(field: String, value: &str, msg: &str) -> Self {
+        FieldError { reason: "FieldValueInvalid", field, detail: format!("Invalid value: {value}: {msg}") }
+    }
+    fn duplicate(field: String, value: &str) -> Self {
+        FieldError { reason: "FieldValueDuplicate", field, detail: format!("Duplicate value: {value:?}") }
+    }
+    fn forbidden(field: &str, msg: &str) -> Self {
+        FieldError { reason: "FieldValueForbidden", field: field.into(), detail: format!("Forbidden: {msg}") }
+    }
+    fn not_found(field: String, value: &str) -> Self {
+        FieldError { reason: "FieldValueNotFound", field, detail: format!("Not found: {value:?}") }
+    }
+}
+
+/// The 422 `Invalid` Status listing every field error, as `errors.NewInvalid` builds it.
+fn invalid(info: &crate::registry::ResourceInfo, name: &str, errs: Vec<FieldError>) -> ApiError {
+    invalid_kind(&info.api.group, &info.api.kind, name, errs)
+}
+
+fn invalid_kind(group: &str, kind: &str, name: &str, errs: Vec<FieldError>) -> ApiError {
+    let qualified = if group.is_empty() { kind.to_string() } else { format!("{kind}.{group}") };
+    let mut msgs: Vec<String> = Vec::new();
+    for e in &errs {
+        let m = format!("{}: {}", e.field, e.detail);
+        if !msgs.contains(&m) {
+            msgs.push(m);
+        }
+    }
+    let joined = if msgs.len() == 1 { msgs.remove(0) } else { format!("[{}]", msgs.join(", ")) };
+    Status::failure(422, ReasonKind::Invalid, format!("{qualified} {name:?} is invalid: {joined}"))
+        .with_details(StatusDetails {
+            name: name.to_string(),
+            group: group.to_string(),
+            kind: kind.to_string(),
+            causes: errs
+                .into_iter()
+                .map(|e| StatusCause { reason: e.reason.into(), message: e.detail, field: e.field })
+                .collect(),
+            ..Default::default()
+        })
+        .into()
 }

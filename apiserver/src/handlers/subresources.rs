@@ -185,6 +185,10 @@ pub(super) fn logs(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Res
         .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
         .ok_or_else(|| ApiError::not_found(&t.info, &name))?;
     let v = obj.value();
+    let ns = t.ns.as_deref().unwrap_or_default();
+    if shared.state.lock().kubelet.simulates_pod(ns, &name) {
+        return Ok(response(200, "text/plain", crate::kubelet::serve_log(shared, ctx, ns, &name, &v)?));
+    }
     let container = ctx
         .q("container")
         .map(String::from)
