@@ -221,11 +221,12 @@ pub(crate) fn parse_duration(text: &str) -> Result<i64, Error> {
         let mut value = whole.checked_mul(scale).ok_or_else(bad)?;
         let mut div = 1u128;
         let mut f = 0u128;
-        for c in frac.bytes().take(30) {
+        // 18 digits (below a nanosecond of an hour) keep `f * scale` within u128.
+        for c in frac.bytes().take(18) {
             f = f * 10 + u128::from(c - b'0');
             div *= 10;
         }
-        value += f * scale / div;
+        value = value.checked_add(f * scale / div).ok_or_else(bad)?;
         total = total.checked_add(value).ok_or_else(bad)?;
         if total > i64::MAX as u128 + u128::from(neg) {
             return Err(bad());
@@ -271,7 +272,8 @@ mod tests {
         }
         assert_eq!(parse_duration("0").unwrap(), 0);
         assert_eq!(parse_duration("1.5h").unwrap(), 5_400_000_000_000);
-        for bad in ["", "1", "h", "1x", "-", "9999999999999h", ".s"] {
+        assert_eq!(parse_duration("1.0000000000000000000000000000000001h").unwrap(), 3_600_000_000_000);
+        for bad in ["", "1", "h", "1x", "-", "9999999999999h", ".s", "340282366920938463463374607431768211455h"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }
