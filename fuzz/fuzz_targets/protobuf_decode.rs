@@ -3,7 +3,8 @@
 //! (`DynamicObject`, `serde_json::Value`) and view decoding, and the watch frame decoder fed in
 //! arbitrary chunks. Nothing may panic, hang or allocate from a length prefix; a Pod that
 //! decodes must re-encode and decode to the same Pod.
-//! Input layout: the first byte seeds the chunk sizes and the frame limit, the rest is the body.
+//! Input layout: the first byte seeds the chunk sizes and the frame limit, the rest is the body
+//! (the whole input is tried as an enveloped object too, so `testdata/protobuf/*.pb` seed it).
 
 use bytes::BytesMut;
 use k8s_openapi::api::core::v1::Pod;
@@ -16,8 +17,9 @@ mod chunks;
 /// A 3-field view.
 #[derive(serde::Deserialize)]
 #[allow(dead_code)]
-struct View {
-    metadata: Option<Meta>,
+struct View<'a> {
+    #[serde(borrow)]
+    metadata: Option<Meta<'a>>,
     spec: Option<serde_json::Map<String, serde_json::Value>>,
     status: Option<serde::de::IgnoredAny>,
 }
@@ -32,10 +34,10 @@ struct Meta<'a> {
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let Some((&seed, body)) = data.split_first() else { return };
 
-    // The same bytes as an enveloped object (with and without the magic they may lack).
+    // The input itself (a tracked .pb seed), and the body with and without the magic.
     let mut enveloped = b"k8s\0".to_vec();
     enveloped.extend_from_slice(body);
-    for bytes in [body, &enveloped[..]] {
+    for bytes in [data, body, &enveloped[..]] {
         let _ = Unknown::decode(bytes);
         if let Ok(pod) = protobuf::from_slice::<Pod>(bytes) {
             let again = protobuf::to_vec(&pod).expect("a decoded Pod encodes");
