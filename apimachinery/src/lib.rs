@@ -4,8 +4,8 @@
 //! ([`schema`]), kind descriptions ([`resource`]), metadata access ([`meta`]), dynamic objects
 //! ([`dynamic`]), exact-capacity JSON decoding ([`json`]), lists ([`list`]), watch events ([`watch`]), `Status` errors ([`status`]),
 //! request options ([`options`]), label and field selectors ([`labels`], [`fields`]),
-//! quantities ([`quantity`]), int-or-string ([`intstr`]), cache keys ([`keys`]) and patches
-//! ([`patch`]).
+//! quantities ([`quantity`]), int-or-string ([`intstr`]), cache keys ([`keys`]), patches
+//! ([`patch`]) and Kubernetes' protobuf encoding ([`protobuf`]).
 //!
 //! It performs no I/O and needs no async runtime. Built-in kinds come from `k8s-openapi`; this
 //! crate enables no version feature of it, so the final binary picks one.
@@ -23,6 +23,7 @@ pub mod meta;
 pub mod metrics_api;
 pub mod options;
 pub mod patch;
+pub mod protobuf;
 pub mod quantity;
 pub mod resource;
 pub mod schema;

@@ -1,0 +1,204 @@
+//! The envelope (`k8s\0` + `runtime.Unknown`) and watch framing (4-byte big-endian length
+//! prefixes), as pure functions over byte slices and a frame decoder over a growing buffer.
+
+use bytes::{Buf, Bytes, BytesMut};
+
+use super::wire::{self, put_bytes, put_tag, put_varint, Reader, Value};
+use super::Error;
+
+/// The magic prefix of every enveloped protobuf object.
+pub const MAGIC: [u8; 4] = *b"k8s\0";
+
+/// The default largest watch frame [`FrameDecoder::default`] accepts: 64 MiB, the client's
+/// default limit for one watch event.
+pub const DEFAULT_MAX_FRAME: usize = 64 << 20;
+
+/// `runtime.Unknown`, the envelope around every protobuf object, borrowed from the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Unknown<'a> {
+    /// `typeMeta.apiVersion`.
+    pub api_version: &'a str,
+    /// `typeMeta.kind`.
+    pub kind: &'a str,
+    /// The object's message bytes.
+    pub raw: &'a [u8],
+    /// Empty for plain bytes (Kubernetes never sets it).
+    pub content_encoding: &'a str,
+    /// Empty for protobuf; `application/json` when `raw` is JSON.
+    pub content_type: &'a str,
+}
+
+fn string<'a>(value: Value<'a>, field: &'static str) -> Result<&'a str, Error> {
+    match value {
+        Value::Len(b) => std::str::from_utf8(b).map_err(|_| Error::Utf8 { field }),
+        _ => Err(Error::WrongWireType { message: "Unknown", field }),
+    }
+}
+
+impl<'a> Unknown<'a> {
+    /// Reads `k8s\0` + `runtime.Unknown`. Unknown fields are skipped; the last of a repeated
+    /// singular field wins, as in protobuf.
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
+        let body = bytes.strip_prefix(&MAGIC[..]).ok_or(Error::Magic)?;
+        Self::decode_message(body)
+    }
+
+    /// Reads a bare `runtime.Unknown` message (no magic).
+    pub fn decode_message(body: &'a [u8]) -> Result<Self, Error> {
+        let mut out = Unknown::default();
+        let mut r = Reader::new(body);
+        while !r.is_empty() {
+            match r.field()? {
+                (1, Value::Len(meta)) => {
+                    let mut m = Reader::new(meta);
+                    while !m.is_empty() {
+                        match m.field()? {
+                            (1, v) => out.api_version = string(v, "apiVersion")?,
+                            (2, v) => out.kind = string(v, "kind")?,
+                            _ => {}
+                        }
+                    }
+                }
+                (1, _) => return Err(Error::WrongWireType { message: "Unknown", field: "typeMeta" }),
+                (2, Value::Len(raw)) => out.raw = raw,
+                (2, _) => return Err(Error::WrongWireType { message: "Unknown", field: "raw" }),
+                (3, v) => out.content_encoding = string(v, "contentEncoding")?,
+                (4, v) => out.content_type = string(v, "contentType")?,
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// `k8s\0` + this envelope, as Go writes it (every field, in number order).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut meta = Vec::with_capacity(self.api_version.len() + self.kind.len() + 4);
+        put_bytes(&mut meta, 1, self.api_version.as_bytes());
+        put_bytes(&mut meta, 2, self.kind.as_bytes());
+        let mut out = Vec::with_capacity(self.raw.len() + meta.len() + 24);
+        out.extend_from_slice(&MAGIC);
+        put_bytes(&mut out, 1, &meta);
+        put_bytes(&mut out, 2, self.raw);
+        put_bytes(&mut out, 3, self.content_encoding.as_bytes());
+        put_bytes(&mut out, 4, self.content_type.as_bytes());
+        out
+    }
+}
+
+/// A bare `metav1.WatchEvent` message: `type` and an `object` RawExtension around `object`.
+pub(crate) fn watch_event(event_type: &str, object: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(object.len() + event_type.len() + 16);
+    put_bytes(&mut out, 1, event_type.as_bytes());
+    put_tag(&mut out, 2, wire::LEN);
+    put_varint(&mut out, (object.len() + 1 + wire::varint_len(object.len() as u64)) as u64);
+    put_bytes(&mut out, 1, object);
+    out
+}
+
+/// Prepends the 4-byte big-endian length to `payload`. A payload over 4 GiB cannot be framed.
+pub fn encode_frame(payload: &[u8]) -> Result<Vec<u8>, Error> {
+    let len = u32::try_from(payload.len())
+        .map_err(|_| Error::FrameTooLarge { len: payload.len() as u64, max: u32::MAX as usize })?;
+    let mut out = Vec::with_capacity(payload.len() + 4);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(payload);
+    Ok(out)
+}
+
+/// Splits a watch stream into frames: feed it the bytes read so far, take complete frames.
+///
+/// It never allocates from a length prefix: a frame is returned only once all its bytes are in
+/// the buffer (the caller's reads grow it), and a prefix over the limit is
+/// [`Error::FrameTooLarge`] as soon as the 4 prefix bytes arrive.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameDecoder {
+    max_frame: usize,
+}
+
+impl Default for FrameDecoder {
+    /// A decoder with the [`DEFAULT_MAX_FRAME`] limit.
+    fn default() -> Self {
+        FrameDecoder { max_frame: DEFAULT_MAX_FRAME }
+    }
+}
+
+impl FrameDecoder {
+    /// A decoder that refuses frames over `max_frame` bytes.
+    pub fn new(max_frame: usize) -> Self {
+        FrameDecoder { max_frame }
+    }
+
+    /// The limit.
+    pub fn max_frame(&self) -> usize {
+        self.max_frame
+    }
+
+    /// The next complete frame's payload, split off the front of `buf`; `None` until one is
+    /// complete. After an error the stream is unusable (the buffer is left as it was).
+    pub fn decode(&self, buf: &mut BytesMut) -> Result<Option<Bytes>, Error> {
+        let Some(prefix) = buf.get(..4) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+        let len_usize = usize::try_from(len).unwrap_or(usize::MAX);
+        if len_usize > self.max_frame {
+            return Err(Error::FrameTooLarge { len: u64::from(len), max: self.max_frame });
+        }
+        if buf.len() - 4 < len_usize {
+            return Ok(None);
+        }
+        buf.advance(4);
+        Ok(Some(buf.split_to(len_usize).freeze()))
+    }
+
+    /// Bytes still needed before the next frame is complete (0 when one is ready): lets a
+    /// reader size its next read. Never more than `max_frame + 4`.
+    pub fn needed(&self, buf: &[u8]) -> usize {
+        match buf.get(..4) {
+            None => 4 - buf.len(),
+            Some(p) => {
+                let len = (u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize).min(self.max_frame);
+                (len + 4).saturating_sub(buf.len())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trips() {
+        let u = Unknown { api_version: "v1", kind: "Pod", raw: b"\x0a\x00", content_encoding: "", content_type: "" };
+        let bytes = u.encode();
+        assert!(bytes.starts_with(b"k8s\0"));
+        assert_eq!(Unknown::decode(&bytes).unwrap(), u);
+        assert!(matches!(Unknown::decode(b"k8s"), Err(Error::Magic)));
+        assert!(matches!(Unknown::decode(b"{\"kind\":1}"), Err(Error::Magic)));
+        assert!(matches!(Unknown::decode(&bytes[..bytes.len() - 3]), Err(Error::Truncated)));
+    }
+
+    #[test]
+    fn frames_split_across_reads_and_refuse_oversized_prefixes() {
+        let dec = FrameDecoder::new(16);
+        let mut stream = encode_frame(b"hello").unwrap();
+        stream.extend(encode_frame(b"").unwrap());
+        stream.extend(encode_frame(b"world!").unwrap());
+        let mut buf = BytesMut::new();
+        let mut frames = Vec::new();
+        for b in stream {
+            buf.extend_from_slice(&[b]);
+            while let Some(f) = dec.decode(&mut buf).unwrap() {
+                frames.push(f);
+            }
+        }
+        assert_eq!(frames, vec![Bytes::from_static(b"hello"), Bytes::new(), Bytes::from_static(b"world!")]);
+        assert!(buf.is_empty());
+
+        let mut big = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
+        assert_eq!(dec.needed(&big), 20 - 4);
+        assert!(matches!(dec.decode(&mut big), Err(Error::FrameTooLarge { len: 4294967295, max: 16 })));
+        assert_eq!(big.len(), 4);
+    }
+}
