@@ -55,6 +55,7 @@ done
 seeds() {
     case $1 in
         json_exact | watch_event) echo "$root/testdata/apiserver $root/apiserver/testdata/objects $root/fuzz/regressions/$1" ;;
+        protobuf_decode) echo "$root/testdata/protobuf $root/fuzz/regressions/$1" ;;
         list_split | watch_stream) echo "$root/testdata/apiserver $root/fuzz/regressions/$1" ;;
         kubeconfig) echo "$root/testdata/kubeconfig $root/fuzz/regressions/$1" ;;
         exec_credential) echo "$root/testdata/kubeconfig $root/fuzz/regressions/$1" ;;

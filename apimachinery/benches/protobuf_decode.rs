@@ -1,4 +1,4 @@
-//! Criterion micro-benchmark: decoding one realistic Pod (`client/testdata/objects/
+//! Criterion micro-benchmark: decoding one realistic Pod (`apiserver/testdata/objects/
 //! pod-deployment.json`, compacted to ~6 KB of JSON as the API server sends it) from JSON and from protobuf,
 //! into the full k8s-openapi `Pod` and into a 3-field view (metadata without managedFields,
 //! `spec.nodeName`, `status.phase`, as the informer benchmarks' `PodView`).
@@ -49,7 +49,7 @@ struct PodView {
 }
 
 fn bodies() -> (Vec<u8>, Vec<u8>) {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../client/testdata/objects/pod-deployment.json");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../apiserver/testdata/objects/pod-deployment.json");
     let pretty = std::fs::read(path).expect("the pod fixture");
     // Compact, as the API server sends it.
     let json = serde_json::to_vec(&serde_json::from_slice::<serde_json::Value>(&pretty).expect("JSON")).expect("JSON");

@@ -170,7 +170,7 @@ fn a_real_servers_protobuf_status_decodes() {
 #[test]
 fn every_json_fixture_decodes_the_same_from_protobuf() {
     let mut files: Vec<String> = Vec::new();
-    for dir in ["testdata/apiserver", "client/testdata/objects"] {
+    for dir in ["testdata/apiserver", "apiserver/testdata/objects"] {
         for e in std::fs::read_dir(repo(dir)).unwrap() {
             let name = e.unwrap().file_name().into_string().unwrap();
             if name.ends_with(".json") {
@@ -367,7 +367,7 @@ struct BorrowedMeta<'a> {
 
 #[test]
 fn strings_are_borrowed_from_the_input() {
-    let pod: Pod = serde_json::from_slice(&read("client/testdata/objects/pod-deployment.json")).unwrap();
+    let pod: Pod = serde_json::from_slice(&read("apiserver/testdata/objects/pod-deployment.json")).unwrap();
     let pb = protobuf::to_vec(&pod).unwrap();
     let b: Borrowed<'_> = protobuf::from_slice(&pb).unwrap();
     assert_eq!(Some(b.metadata.name), pod.metadata.name.as_deref());
@@ -378,7 +378,7 @@ fn strings_are_borrowed_from_the_input() {
 
 #[test]
 fn every_prefix_and_corruption_of_a_pod_is_an_error_or_a_value_never_a_panic() {
-    let pod: Pod = serde_json::from_slice(&read("client/testdata/objects/pod-with-sidecar.json")).unwrap();
+    let pod: Pod = serde_json::from_slice(&read("apiserver/testdata/objects/pod-with-sidecar.json")).unwrap();
     let pb = protobuf::to_vec(&pod).unwrap();
     // A prefix that ends between fields is a valid (smaller) message; the others are errors.
     let mut errors = 0;
