@@ -14,8 +14,9 @@
 //!   pure helpers that apply popped items to a store ([`store::apply_delta`],
 //!   [`store::sync_all`], [`ReplacedAll::apply`]).
 //! - [`delta_fifo`]: [`DeltaFIFO`], per-key delta lists with client-go's exact semantics.
-//! - [`real_fifo`]: [`RealFIFO`], the in-order event queue (default for shared informers); its
-//!   module docs say when to pick which.
+//! - [`real_fifo`]: [`RealFIFO`], the in-order event queue (client-go 1.36's default; rudder's
+//!   informers default to [`DeltaFIFO`] and take `RealFIFO` through `InformerOptions.queue`);
+//!   its module docs say when to pick which.
 //! - [`workqueue`]: controller work queues (plain, delaying, rate-limited) and rate limiters.
 //! - [`reflector`], [`list_watch`], [`shared_informer`], [`processor`], [`factory`], [`lister`]:
 //!   the network side (list/watch rules, shared informers, handlers, factories, listers).

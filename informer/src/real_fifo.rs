@@ -1,5 +1,6 @@
 //! `RealFIFO`: the in-order event queue (client-go's `RealFIFO` with atomic events, the default
-//! queue of shared informers since client-go 1.36).
+//! queue of client-go's shared informers since 1.36; rudder's informers default to `DeltaFIFO`
+//! and use this one with `InformerOptions { queue: QueueKind::RealFifo, .. }`).
 //!
 //! Contract:
 //! - Every add/update/delete is kept as its own [`RealItem::Delta`], in arrival order; nothing
@@ -19,13 +20,14 @@
 //! - The transformer applies to every object entering through add/update/delete/replace.
 //!
 //! # DeltaFIFO or RealFIFO?
-//! Pick [`RealFIFO`] (the default) when handlers must see every event in the order the server
+//! Pick [`RealFIFO`] when handlers must see every event in the order the server
 //! sent it: each update of a hot object is delivered, and a relist is one consistent step
 //! rather than a burst of per-key deltas interleaved with watch events. Memory grows with the
 //! number of *events* queued, not keys. Pick [`DeltaFIFO`](crate::delta_fifo::DeltaFIFO) when
 //! a slow consumer should see per-key batches instead (a key that changes 100 times while the
 //! handler is busy is popped once with 100 deltas, queue length bounded by the number of keys),
-//! or for compatibility with code written against client-go's older informers.
+//! or for compatibility with code written against client-go's older informers. rudder's
+//! default is `DeltaFIFO` (`QueueKind::DeltaFifo`), which the benchmarks measure.
 
 use std::collections::VecDeque;
 
