@@ -3,7 +3,7 @@
 //! controller ([`crate::disruption`]).
 //!
 //! Contract:
-//! - Every write that goes through the handlers calls [`observe`] once committed; the work it
+//! - Every write that goes through the handlers calls `observe` once committed; the work it
 //!   causes runs at once, under the same store lock, before the request is answered, so a test
 //!   sees its effects without polling (the real controllers act a moment later). Work caused by
 //!   that work is queued and run in the same pass; a pass runs at most [`MAX_WORK_PER_PASS`]

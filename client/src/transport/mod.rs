@@ -31,7 +31,7 @@
 //! - TLS failures are [`Error::Tls`] naming the host and the cause (e.g. `invalid peer
 //!   certificate: UnknownIssuer`); other connection failures are [`Error::Connect`] naming the
 //!   URL.
-//! - A [`RequestMetrics`](crate::metrics::RequestMetrics) sink, when set, is told of every
+//! - A [`RequestMetrics`] sink, when set, is told of every
 //!   attempt and of every Normal request's duration (the `crate::metrics` contract).
 //! - `Warning` response headers are logged (`tracing::warn!`) and passed to the handler set
 //!   with [`Transport::on_warning`].
