@@ -155,9 +155,10 @@ async fn apply(ctx: &Context<()>, g: &Greeting) -> Result<Action, BoxError> {
     Ok(Action::done())
 }
 
-/// Deletes the ConfigMap before the Greeting goes. A real cluster's garbage collector would also
-/// delete it through the ownerReference; the embedded server has no garbage collector, and the
-/// finalizer is the pattern for what a collector cannot reach.
+/// Deletes the ConfigMap before the Greeting goes. The garbage collector (a real cluster's, and
+/// the embedded server's) would also delete it through the ownerReference, but only after the
+/// Greeting is gone; the finalizer is the pattern for cleanup that must happen first, or that a
+/// collector cannot reach.
 async fn cleanup(client: &Client, g: &Greeting) -> Result<Action, BoxError> {
     let cms = Api::<ConfigMap>::namespaced(client.clone(), g.namespace().unwrap_or_default());
     match cms.delete(&configmap_name(g.name()), &DeleteOptions::default()).await {

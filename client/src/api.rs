@@ -418,9 +418,20 @@ impl Api<Pod> {
     }
 
     /// Evicts the pod (`pods/{name}/eviction`), honouring PodDisruptionBudgets: a blocked
-    /// eviction is a 429 error (`err.is_too_many_requests()`).
+    /// eviction is a 429 error (`err.is_too_many_requests()`). The Eviction's name and
+    /// namespace are filled in from `name` and this handle when it leaves them out (the server
+    /// answers 400 when the body names another pod).
     pub async fn evict(&self, name: &str, eviction: &Eviction) -> Result<()> {
-        let req = self.request.create_subresource("eviction", name, &WriteOptions::default(), &typed(eviction))?;
+        let mut body = typed(eviction);
+        if let Some(meta) = body.as_object_mut().map(|m| m.entry("metadata").or_insert_with(|| serde_json::json!({}))) {
+            if let Some(meta) = meta.as_object_mut() {
+                meta.entry("name").or_insert_with(|| name.into());
+                if let Some(ns) = self.namespace() {
+                    meta.entry("namespace").or_insert_with(|| ns.into());
+                }
+            }
+        }
+        let req = self.request.create_subresource("eviction", name, &WriteOptions::default(), &body)?;
         self.client.request_bytes(req).await.map(drop)
     }
 

@@ -113,6 +113,12 @@ async fn eviction_deletes_the_pod() {
     }
     let missing: Eviction = serde_json::from_value(json!({"metadata": {"name": "missing"}})).unwrap();
     assert!(pods.evict("missing", &missing).await.unwrap_err().is_not_found());
+    // An Eviction that leaves its name out gets the pod's (the server refuses a mismatch).
+    pods.create(&Default::default(), &pod("unnamed")).await.unwrap();
+    pods.evict("unnamed", &Eviction::default()).await.unwrap();
+    if let Some(p) = pods.get_opt("unnamed").await.unwrap() {
+        assert!(p.deletion_timestamp().is_some());
+    }
 }
 
 #[tokio::test]
