@@ -1,6 +1,8 @@
 //! The reflector's list/watch rules, driven by a scripted lister-watcher under tokio's paused
 //! clock (the wire itself is covered by the reliability tests against the embedded server).
 
+mod informer_common;
+
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use informer_common::PlainEvents;
 use rudder_apimachinery::list::ObjectList;
 use rudder_apimachinery::meta::{HasMetadata, ListMeta};
 use rudder_apimachinery::options::{ListOptions, ResourceVersionMatch};
@@ -19,11 +22,7 @@ use rudder_apimachinery::status::{ReasonKind, Status};
 use rudder_apimachinery::watch::{Bookmark, BookmarkMeta, WatchEvent, INITIAL_EVENTS_END_ANNOTATION};
 use rudder_client::Error;
 use rudder_informer::backoff::Backoff;
-use rudder_informer::list_watch::{share_events, share_list, ListerWatcher, Transform, WatchEvents};
 
-/// A watch stream of plain objects, before the lister-watcher wraps them.
-type PlainEvents =
-    futures::stream::BoxStream<'static, Result<rudder_apimachinery::watch::WatchEvent<ConfigMap>, Error>>;
 use rudder_informer::reflector::{Reflector, ReflectorOptions, ReflectorStore};
 
 fn cm(name: &str, rv: &str) -> ConfigMap {
@@ -110,22 +109,7 @@ impl Script {
     }
 }
 
-impl ListerWatcher<ConfigMap> for Script {
-    fn list<'a>(
-        &'a self,
-        o: &'a ListOptions,
-        t: Option<&'a Transform<ConfigMap>>,
-    ) -> BoxFuture<'a, Result<ObjectList<Arc<ConfigMap>>, Error>> {
-        Box::pin(async move { Ok(share_list(self.plain_list(o).await?, t)) })
-    }
-    fn watch<'a>(
-        &'a self,
-        o: &'a ListOptions,
-        t: Option<&'a Transform<ConfigMap>>,
-    ) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
-        Box::pin(async move { Ok(share_events(self.plain_watch(o).await?, t)) })
-    }
-}
+informer_common::plain_lister_watcher!(Script, ConfigMap);
 
 impl Script {
     fn plain_list<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<ConfigMap>, Error>> {
@@ -139,7 +123,7 @@ impl Script {
         })
     }
 
-    fn plain_watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<PlainEvents, Error>> {
+    fn plain_watch<'a>(&'a self, opts: &'a ListOptions) -> BoxFuture<'a, Result<PlainEvents<ConfigMap>, Error>> {
         self.calls.lock().push(Call::Watch(opts.clone(), Instant::now()));
         let next = self.watches.lock().pop_front();
         Box::pin(async move {

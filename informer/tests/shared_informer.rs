@@ -14,17 +14,14 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use informer_common::PlainEvents;
 use rudder_apimachinery::list::ObjectList;
 use rudder_apimachinery::meta::{HasMetadata, ListMeta};
 use rudder_apimachinery::options::ListOptions;
 use rudder_apimachinery::status::{ReasonKind, Status};
 use rudder_apimachinery::watch::WatchEvent;
 use rudder_client::Error;
-use rudder_informer::list_watch::{share_events, share_list, ListerWatcher, Transform, WatchEvents};
 
-/// A watch stream of plain objects, before the lister-watcher wraps them.
-type PlainEvents =
-    futures::stream::BoxStream<'static, Result<rudder_apimachinery::watch::WatchEvent<ConfigMap>, Error>>;
 use rudder_informer::processor::{DeletedObject, HandlerFns, Notification};
 use rudder_informer::shared_informer::{InformerOptions, QueueKind, SharedIndexInformer, SyncError};
 
@@ -62,22 +59,7 @@ impl Fake {
     }
 }
 
-impl ListerWatcher<ConfigMap> for Fake {
-    fn list<'a>(
-        &'a self,
-        o: &'a ListOptions,
-        t: Option<&'a Transform<ConfigMap>>,
-    ) -> BoxFuture<'a, Result<ObjectList<Arc<ConfigMap>>, Error>> {
-        Box::pin(async move { Ok(share_list(self.plain_list(o).await?, t)) })
-    }
-    fn watch<'a>(
-        &'a self,
-        o: &'a ListOptions,
-        t: Option<&'a Transform<ConfigMap>>,
-    ) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
-        Box::pin(async move { Ok(share_events(self.plain_watch(o).await?, t)) })
-    }
-}
+informer_common::plain_lister_watcher!(Fake, ConfigMap);
 
 impl Fake {
     fn plain_list<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<ConfigMap>, Error>> {
@@ -90,7 +72,7 @@ impl Fake {
             }
         })
     }
-    fn plain_watch<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<PlainEvents, Error>> {
+    fn plain_watch<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<PlainEvents<ConfigMap>, Error>> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         self.watch_senders.lock().push_back(tx);
         Box::pin(async move {
@@ -318,27 +300,12 @@ impl Quiet {
     fn plain_list<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<ObjectList<ConfigMap>, Error>> {
         Box::pin(async { list(vec![cm("ns", "a", "1")], "1") })
     }
-    fn plain_watch<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<PlainEvents, Error>> {
+    fn plain_watch<'a>(&'a self, _o: &'a ListOptions) -> BoxFuture<'a, Result<PlainEvents<ConfigMap>, Error>> {
         Box::pin(async { Ok(futures::stream::pending().boxed()) })
     }
 }
 
-impl ListerWatcher<ConfigMap> for Quiet {
-    fn list<'a>(
-        &'a self,
-        o: &'a ListOptions,
-        t: Option<&'a Transform<ConfigMap>>,
-    ) -> BoxFuture<'a, Result<ObjectList<Arc<ConfigMap>>, Error>> {
-        Box::pin(async move { Ok(share_list(self.plain_list(o).await?, t)) })
-    }
-    fn watch<'a>(
-        &'a self,
-        o: &'a ListOptions,
-        t: Option<&'a Transform<ConfigMap>>,
-    ) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
-        Box::pin(async move { Ok(share_events(self.plain_watch(o).await?, t)) })
-    }
-}
+informer_common::plain_lister_watcher!(Quiet, ConfigMap);
 
 /// Waits (briefly) until `rt` runs no task at all: a finished task leaves the runtime's books
 /// a moment after whoever awaited it was woken.
