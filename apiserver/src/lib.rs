@@ -68,6 +68,7 @@ pub mod seed;
 pub mod server;
 pub mod store;
 pub mod strategic;
+pub mod streaming;
 pub mod table;
 pub mod tls;
 pub mod validation;

@@ -479,6 +479,9 @@ async fn handle(
     let Some(user) = super::authz::authenticate(&shared.opts, &parts.headers, cert.as_ref()) else {
         return error_response(&ApiError::unauthorized());
     };
+    if super::streaming::is_upgrade(&parts.headers) {
+        return super::streaming::handle(&shared, Request::from_parts(parts, body), user).await;
+    }
     let body = match http_body_util::Limited::new(body, MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),
         Err(e) => {
