@@ -44,7 +44,8 @@ const LEASE: &str = "greeting-controller";
 /// How long each check waits for the controller to catch up.
 const DEADLINE: Duration = Duration::from_secs(30);
 
-/// The custom resource. No derive exists yet, so its traits are written by hand.
+/// The custom resource, written by hand to show what a type needs to be one; `#[derive(CustomResource)]`
+/// (feature `derive`, see `examples/crontab_operator.rs`) generates all of it.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct Greeting {
     metadata: ObjectMeta,
@@ -218,13 +219,11 @@ async fn run(client: &Client, ns: &str, keep_running: Duration) -> Result<(), Bo
     })
     .await?;
 
-    // A loopback port for /metrics (the manager binds it again at once).
-    let metrics_addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let identity = format!("configmap-controller-{}", std::process::id());
     let lock = LeaseLock::new(client.clone(), ns, LEASE, &identity);
     let mut manager = Manager::new(client.clone())
         .leader_election(LeaderElectionConfig::new(lock).release_on_cancel(true))
-        .metrics_address(metrics_addr)
+        .metrics_address(([127, 0, 0, 1], 0).into()) // port 0: a free one, read back below
         .handle_signals(false); // Ctrl-C during --for ends the wait below, then cleanup runs
     let controller = manager
         .controller::<Greeting>(WatchOptions::new().namespace(ns))
@@ -232,7 +231,17 @@ async fn run(client: &Client, ns: &str, keep_running: Duration) -> Result<(), Bo
         .name("greeting");
     manager.add(controller, reconcile, ());
     let shutdown = CancellationToken::new();
+    let bound = manager.bound_addresses();
     let mut manager = tokio::spawn(manager.run(shutdown.clone()));
+    let metrics_addr = match tokio::time::timeout(DEADLINE, bound.wait()).await {
+        Ok(Some(b)) => b.metrics.ok_or("the manager serves no /metrics")?,
+        Ok(None) => {
+            return Err(
+                format!("the manager stopped early: {}", outcome(manager.await).err().unwrap_or_default()).into()
+            )
+        }
+        Err(_) => return Err(format!("the manager did not bind /metrics within {DEADLINE:?}").into()),
+    };
     println!("manager running as {identity} (Lease {ns}/{LEASE}), metrics on http://{metrics_addr}/metrics");
 
     let mut created = Vec::new(); // cleanup deletes only these

@@ -21,9 +21,10 @@
 //!   queue drops pending and delayed keys; in-flight reconciles get `shutdown_timeout` (default
 //!   [`DEFAULT_SHUTDOWN_TIMEOUT`]) to finish, after which they are abandoned
 //!   ([`ControllerError::ShutdownTimedOut`]); then the event recorder is flushed (bounded by the
-//!   same timeout), the handlers are removed and the informers stopped: those the controller
-//!   built, and the factory's when the controller created the factory ([`Controller::new`]; a
-//!   factory passed to [`Controller::with_factory`] belongs to the caller).
+//!   same timeout), the handlers are removed, and the factory's informers are stopped when the
+//!   controller created the factory ([`Controller::new`]; a factory passed to
+//!   [`Controller::with_factory`] belongs to the caller, and so do the informers the controller
+//!   asked it for, selector-scoped ones included).
 
 use std::fmt;
 use std::future::Future;
@@ -125,7 +126,7 @@ where
     /// A controller of `K` sharing `factory`'s informers with other code; the caller starts
     /// nothing and stops the factory itself when every user of it is done.
     pub fn with_factory(client: Client, factory: &SharedInformerFactory, options: WatchOptions) -> Self {
-        let primary = Watched::<K>::new(&client, factory, options, Predicate::generation_changed(), self_mapper());
+        let primary = Watched::<K>::new(factory, options, Predicate::generation_changed(), self_mapper());
         Self {
             name: K::KIND.to_ascii_lowercase(),
             client,
@@ -149,8 +150,7 @@ where
     where
         C: Resource + HasMetadata + DeserializeOwned + Send + Sync + 'static,
     {
-        let source =
-            Watched::<C>::new(&self.client, &self.factory, options, Predicate::always(), owner_mapper::<K, C>());
+        let source = Watched::<C>::new(&self.factory, options, Predicate::always(), owner_mapper::<K, C>());
         self.sources.push(Box::new(source));
         self
     }
@@ -166,7 +166,7 @@ where
     where
         W: Resource + HasMetadata + DeserializeOwned + Send + Sync + 'static,
     {
-        let source = Watched::<W>::new(&self.client, &self.factory, options, Predicate::always(), Arc::new(mapper));
+        let source = Watched::<W>::new(&self.factory, options, Predicate::always(), Arc::new(mapper));
         self.sources.push(Box::new(source));
         self
     }
@@ -236,9 +236,6 @@ where
     /// later finds them running.
     pub(crate) fn start_informers(&self) {
         self.factory.start();
-        for s in &self.sources {
-            s.start_own();
-        }
     }
 
     /// The controller's name.

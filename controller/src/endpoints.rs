@@ -24,7 +24,11 @@
 //!   panics and `requeue_after`); the manager client's
 //!   `rest_client_requests_total{code,method,host}` (every attempt; `code="<error>"` when no
 //!   response came) and `rest_client_request_duration_seconds{verb,host}` (client-go's
-//!   buckets, 5 ms to 60 s); with leader election also
+//!   buckets, 5 ms to 60 s); the informers' `reflector_lists_total{name,result}`,
+//!   `reflector_list_duration_seconds{name}`, `reflector_items_per_list{name}`,
+//!   `reflector_watches_total{name}`, `reflector_watch_duration_seconds{name}` and
+//!   `reflector_items_per_watch{name}` (the names client-go's reflector metrics had; `name` is
+//!   the informer's, e.g. `pods`); with leader election also
 //!   `leader_election_master_status{name}` (1 while leading). Values are read from the
 //!   controllers at scrape time.
 //! - `GET` and `HEAD` only (else 405); unknown paths 404. Request bodies are never read; each

@@ -24,7 +24,9 @@
 //! - Health probes ([`Manager::health_probe_address`]) and Prometheus metrics
 //!   ([`Manager::metrics_address`]): see [`crate::endpoints`]. With metrics on, the manager's
 //!   client (and every clone of it) reports its requests to the registry
-//!   ([`Client::set_request_metrics`], replacing any sink set before). The addresses the
+//!   ([`Client::set_request_metrics`], replacing any sink set before), and so do the
+//!   informers of its factory, their lists and watches
+//!   ([`SharedInformerFactory::set_reflector_metrics`]). The addresses the
 //!   endpoints actually listen on (port 0 picks a free one) are read through
 //!   [`Manager::bound_addresses`].
 
@@ -53,7 +55,7 @@ use crate::endpoints::{health_routes, EndpointServer, Readiness, Route};
 use crate::error::ControllerError;
 use crate::key::ObjectKey;
 use crate::metrics::ControllerMetrics;
-use crate::prometheus::{ControllersCollector, RestClientMetrics};
+use crate::prometheus::{ControllersCollector, ReflectorPromMetrics, RestClientMetrics};
 use crate::source::WatchOptions;
 
 /// Why a manager stopped other than by a clean shutdown.
@@ -402,6 +404,7 @@ impl Manager {
             let lease = leader_election.as_ref().map(|c| (c.name.clone(), leader_status));
             ControllersCollector::register(&mut registry, metrics, lease);
             client.set_request_metrics(Arc::new(RestClientMetrics::register(&mut registry)));
+            factory.set_reflector_metrics(Arc::new(ReflectorPromMetrics::register(&mut registry)));
             let registry = Arc::new(registry);
             let route: Route = Arc::new(move || match crate::prometheus::encode(&registry) {
                 Ok(text) => (http::StatusCode::OK, prometheus_client::encoding::prometheus_text::CONTENT_TYPE, text),

@@ -4,7 +4,8 @@
 //!
 //! Contract: one descriptor per metric, one sample (or histogram) per controller; the names,
 //! labels and meanings are listed in [`crate::endpoints`]. The client's requests are counted
-//! through its [`RequestMetrics`] hooks into two families of the same registry.
+//! through its [`RequestMetrics`] hooks, and the informers' lists and watches through the
+//! factory's [`ReflectorMetrics`] hook, into families of the same registry.
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
 use rudder_client::metrics::{Attempt, RequestDone, RequestMetrics};
+use rudder_informer::reflector_metrics::{ListDone, ReflectorMetrics, WatchDone};
 
 use crate::manager::LeaderStatus;
 use crate::metrics::{ControllerMetrics, MetricsSnapshot};
@@ -250,5 +252,85 @@ impl RequestMetrics for RestClientMetrics {
     fn request(&self, r: &RequestDone<'_>) {
         let labels = vec![("verb", r.method.to_owned()), ("host", r.host.to_owned())];
         self.duration.get_or_create(&labels).observe(r.duration.as_secs_f64());
+    }
+}
+
+/// Bucket bounds of `reflector_list_duration_seconds` and `reflector_watch_duration_seconds`.
+const REFLECTOR_DURATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 60.0, 300.0, 600.0];
+/// Bucket bounds of `reflector_items_per_list` and `reflector_items_per_watch`.
+const REFLECTOR_ITEMS_BUCKETS: [f64; 8] = [0.0, 10.0, 100.0, 1_000.0, 10_000.0, 100_000.0, 1_000_000.0, 10_000_000.0];
+
+/// The informers' reflector hooks under the names client-go's reflector metrics had, one
+/// series per informer (`name`, e.g. `pods`): `reflector_lists_total{name,result}`,
+/// `reflector_list_duration_seconds`, `reflector_items_per_list`, `reflector_watches_total`,
+/// `reflector_watch_duration_seconds`, `reflector_items_per_watch`.
+#[derive(Debug, Clone)]
+pub(crate) struct ReflectorPromMetrics {
+    lists: Family<Labels, Counter>,
+    list_duration: HistogramFamily,
+    items_per_list: HistogramFamily,
+    watches: Family<Labels, Counter>,
+    watch_duration: HistogramFamily,
+    items_per_watch: HistogramFamily,
+}
+
+impl ReflectorPromMetrics {
+    /// Registers every family in `registry`.
+    pub(crate) fn register(registry: &mut Registry) -> Self {
+        let m = Self {
+            lists: Family::default(),
+            list_duration: Family::new_with_constructor(|| Histogram::new(REFLECTOR_DURATION_BUCKETS)),
+            items_per_list: Family::new_with_constructor(|| Histogram::new(REFLECTOR_ITEMS_BUCKETS)),
+            watches: Family::default(),
+            watch_duration: Family::new_with_constructor(|| Histogram::new(REFLECTOR_DURATION_BUCKETS)),
+            items_per_watch: Family::new_with_constructor(|| Histogram::new(REFLECTOR_ITEMS_BUCKETS)),
+        };
+        registry.register(
+            "reflector_lists",
+            "Total number of API lists done by the reflectors (result: success or error)",
+            m.lists.clone(),
+        );
+        registry.register(
+            "reflector_list_duration_seconds",
+            "How long an API list takes to return and decode for the reflectors",
+            m.list_duration.clone(),
+        );
+        registry.register(
+            "reflector_items_per_list",
+            "How many items an API list returns to the reflectors",
+            m.items_per_list.clone(),
+        );
+        registry.register(
+            "reflector_watches",
+            "Total number of API watches done by the reflectors (counted when established)",
+            m.watches.clone(),
+        );
+        registry.register("reflector_watch_duration_seconds", "How long an API watch takes", m.watch_duration.clone());
+        registry.register(
+            "reflector_items_per_watch",
+            "How many items an API watch returns to the reflectors",
+            m.items_per_watch.clone(),
+        );
+        m
+    }
+}
+
+impl ReflectorMetrics for ReflectorPromMetrics {
+    fn list(&self, name: &str, done: &ListDone) {
+        let result = if done.ok { "success" } else { "error" };
+        self.lists.get_or_create(&vec![("name", name.to_owned()), ("result", result.to_owned())]).inc();
+        if done.ok {
+            let labels = vec![("name", name.to_owned())];
+            self.list_duration.get_or_create(&labels).observe(done.duration.as_secs_f64());
+            self.items_per_list.get_or_create(&labels).observe(done.items as f64);
+        }
+    }
+    fn watch_started(&self, name: &str) {
+        self.watches.get_or_create(&vec![("name", name.to_owned())]).inc();
+    }
+    fn watch(&self, name: &str, done: &WatchDone) {
+        let labels = vec![("name", name.to_owned())];
+        self.watch_duration.get_or_create(&labels).observe(done.duration.as_secs_f64());
+        self.items_per_watch.get_or_create(&labels).observe(done.events as f64);
     }
 }

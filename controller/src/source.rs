@@ -2,9 +2,10 @@
 //! the primary kind.
 //!
 //! Contract:
-//! - [`WatchOptions`] without a namespace or selector uses the factory's shared informer for the
-//!   kind (one cache shared with everything else built on that factory); with any of them the
-//!   controller builds its own informer for the kind, listing and watching only what matches.
+//! - Every watched kind uses the factory's shared informer for the kind in the
+//!   [`WatchOptions`]' scope (`SharedInformerFactory::informer_in`): without a namespace or
+//!   selector the one cache shared with everything else built on that factory; with them a cache
+//!   of only what matches, shared by every controller on the factory asking for the same scope.
 //! - Each source registers one event handler. Adds and deletes always reach the mapper; updates
 //!   only when the predicate passes; for updates both the old and the new object are mapped (an
 //!   object that changed owner affects both owners). Every key the mapper returns is enqueued.
@@ -25,11 +26,8 @@ use rudder_apimachinery::fields::FieldSelector;
 use rudder_apimachinery::labels::Selector;
 use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::resource::Resource;
-use rudder_client::api::Api;
-use rudder_client::Client;
-use rudder_informer::list_watch::ApiListWatch;
 use rudder_informer::processor::{DeletedObject, HandlerFns};
-use rudder_informer::{InformerOptions, Registration, SharedIndexInformer, SharedInformerFactory};
+use rudder_informer::{InformerScope, Registration, SharedIndexInformer, SharedInformerFactory};
 
 use crate::error::{CacheSyncFailure, ControllerError};
 use crate::key::ObjectKey;
@@ -75,22 +73,12 @@ impl WatchOptions {
         self
     }
 
-    fn needs_own_informer(&self) -> bool {
-        self.namespace.is_some() || self.label_selector.is_some() || self.field_selector.is_some()
-    }
-
-    fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(ns) = &self.namespace {
-            parts.push(format!("namespace={ns}"));
+    fn scope(&self) -> InformerScope {
+        InformerScope {
+            namespace: self.namespace.clone(),
+            labels: self.label_selector.clone(),
+            fields: self.field_selector.clone(),
         }
-        if let Some(l) = &self.label_selector {
-            parts.push(format!("labels={l}"));
-        }
-        if let Some(f) = &self.field_selector {
-            parts.push(format!("fields={f}"));
-        }
-        parts.join(" ")
     }
 }
 
@@ -105,11 +93,9 @@ pub(crate) trait Source: Send + Sync {
     fn validate(&self) -> Result<(), ControllerError>;
     /// Registers the event handler feeding `scheduler`.
     fn register(&mut self, scheduler: Scheduler) -> Result<(), ControllerError>;
-    /// Starts the informer if the controller built it (factory informers start with the factory).
-    fn start_own(&self);
     /// Waits until the informer and the handler have synced.
     fn wait_synced(&self, timeout: Duration) -> BoxFuture<'_, Result<(), CacheSyncFailure>>;
-    /// Removes the handler and stops the informer if the controller built it.
+    /// Removes the handler (the informer belongs to the factory).
     fn stop(&mut self) -> BoxFuture<'_, ()>;
     /// The informer, for the reconcile context's type map.
     fn informer_any(&self) -> (TypeId, Arc<dyn Any + Send + Sync>);
@@ -117,7 +103,6 @@ pub(crate) trait Source: Send + Sync {
 
 pub(crate) struct Watched<X> {
     informer: SharedIndexInformer<X>,
-    own: bool,
     options: WatchOptions,
     predicate: Predicate,
     mapper: Mapper<X>,
@@ -129,31 +114,14 @@ where
     X: Resource + HasMetadata + DeserializeOwned + Send + Sync + 'static,
 {
     pub(crate) fn new(
-        client: &Client,
         factory: &SharedInformerFactory,
         options: WatchOptions,
         default_predicate: Predicate,
         mapper: Mapper<X>,
     ) -> Self {
-        let informer = if options.needs_own_informer() {
-            let api = match &options.namespace {
-                Some(ns) => Api::<X>::namespaced(client.clone(), ns),
-                None => Api::<X>::all(client.clone()),
-            };
-            let mut lw = ApiListWatch::new(api);
-            if let Some(l) = &options.label_selector {
-                lw = lw.labels(l.clone());
-            }
-            if let Some(f) = &options.field_selector {
-                lw = lw.fields(f.clone());
-            }
-            let name = format!("{} ({})", X::PLURAL, options.describe());
-            SharedIndexInformer::new(lw, InformerOptions { name, ..InformerOptions::default() })
-        } else {
-            factory.informer::<X>()
-        };
+        let informer = factory.informer_in::<X>(&options.scope());
         let predicate = options.predicate.clone().unwrap_or(default_predicate);
-        Self { informer, own: options.needs_own_informer(), options, predicate, mapper, registration: None }
+        Self { informer, options, predicate, mapper, registration: None }
     }
 }
 
@@ -208,12 +176,6 @@ where
         Ok(())
     }
 
-    fn start_own(&self) {
-        if self.own {
-            self.informer.start();
-        }
-    }
-
     fn wait_synced(&self, timeout: Duration) -> BoxFuture<'_, Result<(), CacheSyncFailure>> {
         Box::pin(async move {
             let deadline = tokio::time::Instant::now() + timeout;
@@ -234,9 +196,6 @@ where
             if let Some(reg) = self.registration.take() {
                 self.informer.remove_event_handler(&reg);
                 reg.stopped().await;
-            }
-            if self.own {
-                self.informer.shutdown().await;
             }
         })
     }

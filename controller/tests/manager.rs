@@ -140,6 +140,15 @@ async fn runs_several_controllers_and_tasks_serves_probes_and_shuts_down_cleanly
     let host = server.url().authority().expect("authority").to_string();
     let lists = format!(r#"rest_client_requests_total{{code="200",method="GET",host="{host}"}}"#);
     assert!(sample(&text, &lists) >= 2.0, "the informers' requests are counted: {lists} in:\n{text}");
+    // The informers' lists and watches, one series per informer.
+    for name in ["configmaps", "secrets"] {
+        let listed = format!(r#"reflector_lists_total{{name="{name}",result="success"}}"#);
+        assert!(sample(&text, &listed) >= 1.0, "{listed} in:\n{text}");
+        let items = format!(r#"reflector_items_per_list_count{{name="{name}"}}"#);
+        assert!(sample(&text, &items) >= 1.0, "{items} in:\n{text}");
+        let watches = format!(r#"reflector_watches_total{{name="{name}"}}"#);
+        assert!(sample(&text, &watches) >= 1.0, "{watches} in:\n{text}");
+    }
 
     // They move: a held reconcile is unfinished work; a create is counted; a second key is one
     // more add, queue wait and work.

@@ -2,10 +2,11 @@
 //! resource (dynamic), or per resource metadata-only, all started, synced and stopped together
 //! (client-go's `informers.SharedInformerFactory` and `dynamicinformer`).
 //!
-//! Contract: asking twice for the same type (or the same GroupVersionResource) returns the
-//! same informer; informers created after [`SharedInformerFactory::start`] start at the next
-//! `start`; [`SharedInformerFactory::wait_for_cache_sync`] says which informers did not sync
-//! and why; [`SharedInformerFactory::shutdown`] stops and joins every informer.
+//! Contract: asking twice for the same type (or the same GroupVersionResource), in the same
+//! [`InformerScope`], returns the same informer; informers created after
+//! [`SharedInformerFactory::start`] start at the next `start`; [`SharedInformerFactory::wait_for_cache_sync`] says which informers did not sync
+//! and why; [`SharedInformerFactory::shutdown`] stops and joins every informer; every informer
+//! reports its lists and watches to the factory's reflector metrics sink, set at any time.
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use rudder_client::api::Api;
 use rudder_client::Client;
 
 use crate::list_watch::{ApiListWatch, TweakListOptions};
+use crate::reflector_metrics::{ReflectorMetrics, ReflectorMetricsSink};
 use crate::shared_informer::{InformerOptions, QueueKind, SharedIndexInformer, SyncError};
 
 /// What the factory needs of any informer.
@@ -49,9 +51,33 @@ impl<K: HasMetadata + Send + Sync + 'static> AnyInformer for SharedIndexInformer
     }
 }
 
+/// Which objects of a kind an informer holds, beyond the factory's own namespace and list
+/// tweak: a namespace and server-side label and field selectors. The default scope is the
+/// factory's. Informers in different scopes are different caches (each lists and watches);
+/// asking twice for the same kind in an equal scope shares one.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct InformerScope {
+    /// Only this namespace (instead of the factory's).
+    pub namespace: Option<String>,
+    /// Only objects whose labels match (e.g. `app=web,tier!=db`).
+    pub labels: Option<String>,
+    /// Only objects whose fields match (e.g. `spec.nodeName=node-a`).
+    pub fields: Option<String>,
+}
+
+impl InformerScope {
+    fn describe(&self) -> String {
+        let parts: Vec<String> = [("namespace", &self.namespace), ("labels", &self.labels), ("fields", &self.fields)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect();
+        parts.join(" ")
+    }
+}
+
 #[derive(Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Type(TypeId),
+    Type(TypeId, InformerScope),
     Dynamic(GroupVersionResource),
     Metadata(GroupVersionResource),
 }
@@ -67,6 +93,7 @@ pub struct SharedInformerFactory {
     use_watch_list: bool,
     watch_idle_timeout: Option<Duration>,
     informers: Arc<Mutex<HashMap<Key, Arc<dyn AnyInformer>>>>,
+    metrics: ReflectorMetricsSink,
 }
 
 /// Why some informers did not sync.
@@ -89,6 +116,7 @@ impl SharedInformerFactory {
             use_watch_list: true,
             watch_idle_timeout: Some(crate::reflector::DEFAULT_WATCH_IDLE_TIMEOUT),
             informers: Arc::new(Mutex::new(HashMap::new())),
+            metrics: ReflectorMetricsSink::default(),
         }
     }
 
@@ -134,6 +162,12 @@ impl SharedInformerFactory {
         self
     }
 
+    /// Reports every informer's lists and watches (those built before and after this call) to
+    /// `metrics`, replacing what was set before; see [`crate::reflector_metrics`].
+    pub fn set_reflector_metrics(&self, metrics: Arc<dyn ReflectorMetrics>) {
+        self.metrics.set(metrics);
+    }
+
     fn options<K>(&self, name: String) -> InformerOptions<K> {
         InformerOptions {
             name,
@@ -141,6 +175,7 @@ impl SharedInformerFactory {
             queue: self.queue,
             use_watch_list: self.use_watch_list,
             watch_idle_timeout: self.watch_idle_timeout,
+            metrics: self.metrics.clone(),
             ..InformerOptions::default()
         }
     }
@@ -174,12 +209,34 @@ impl SharedInformerFactory {
     where
         K: Resource + HasMetadata + DeserializeOwned + Send + Sync + 'static,
     {
-        self.get_or_insert(Key::Type(TypeId::of::<K>()), || {
-            let api = match &self.namespace {
+        self.informer_in(&InformerScope::default())
+    }
+
+    /// The shared informer for `K` holding only the objects in `scope` (one per distinct
+    /// scope; see [`InformerScope`]). Selectors are passed to the server as they are: check
+    /// them first (`Selector::parse`, `FieldSelector::parse`) to fail early rather than in the
+    /// informer's list.
+    pub fn informer_in<K>(&self, scope: &InformerScope) -> SharedIndexInformer<K>
+    where
+        K: Resource + HasMetadata + DeserializeOwned + Send + Sync + 'static,
+    {
+        self.get_or_insert(Key::Type(TypeId::of::<K>(), scope.clone()), || {
+            let api = match scope.namespace.as_ref().or(self.namespace.as_ref()) {
                 Some(ns) => Api::<K>::namespaced(self.client.clone(), ns),
                 None => Api::<K>::all(self.client.clone()),
             };
-            SharedIndexInformer::new(self.lw(api), self.options(K::PLURAL.to_string()))
+            let mut lw = self.lw(api);
+            if let Some(l) = &scope.labels {
+                lw = lw.labels(l.clone());
+            }
+            if let Some(f) = &scope.fields {
+                lw = lw.fields(f.clone());
+            }
+            let name = match scope.describe() {
+                d if d.is_empty() => K::PLURAL.to_string(),
+                d => format!("{} ({d})", K::PLURAL),
+            };
+            SharedIndexInformer::new(lw, self.options(name))
         })
     }
 

@@ -19,7 +19,8 @@
 //!   its module docs say when to pick which.
 //! - [`workqueue`]: controller work queues (plain, delaying, rate-limited) and rate limiters.
 //! - [`reflector`], [`list_watch`], [`shared_informer`], [`processor`], [`factory`], [`lister`]:
-//!   the network side (list/watch rules, shared informers, handlers, factories, listers).
+//!   the network side (list/watch rules, shared informers, handlers, factories, listers);
+//!   [`reflector_metrics`]: the hook through which reflectors report lists and watches.
 //! - [`leaderelection`]: leader election on Leases; [`record`]: the event recorder.
 //!
 //! Everything is generic over `K: HasMetadata + Send + Sync + 'static`: typed `k8s-openapi`
@@ -38,6 +39,7 @@ pub mod processor;
 pub mod real_fifo;
 pub mod record;
 pub mod reflector;
+pub mod reflector_metrics;
 pub mod shared_informer;
 pub mod store;
 pub mod workqueue;
@@ -46,7 +48,7 @@ pub mod workqueue;
 mod test_util;
 
 pub use delta_fifo::{Delta, DeltaFIFO, DeltaObject, DeltaType, Deltas};
-pub use factory::SharedInformerFactory;
+pub use factory::{InformerScope, SharedInformerFactory};
 pub use indexer::{IndexError, IndexFunc, IndexFuncError, Indexer, NAMESPACE_INDEX};
 pub use lister::Lister;
 pub use processor::{DeletedObject, HandlerFns, Notification, Registration, ResourceEventHandler};

@@ -56,6 +56,7 @@ use rudder_client::Error;
 
 use crate::backoff::Backoff;
 use crate::list_watch::{ListerWatcher, WatchEvents};
+use crate::reflector_metrics::{ListDone, ReflectorMetricsSink, WatchDone};
 
 /// Where a reflector puts what it sees (a DeltaFIFO, an in-order FIFO, or a plain store).
 pub trait ReflectorStore<K>: Send + Sync {
@@ -104,6 +105,9 @@ pub struct ReflectorOptions<K> {
     pub should_resync: Option<ShouldResync>,
     /// Called with every list/watch error.
     pub error_handler: Option<ErrorHandler>,
+    /// Where lists and watches are reported (nothing by default; see
+    /// [`crate::reflector_metrics`]).
+    pub metrics: ReflectorMetricsSink,
 }
 
 impl<K> Default for ReflectorOptions<K> {
@@ -119,6 +123,7 @@ impl<K> Default for ReflectorOptions<K> {
             transform: None,
             should_resync: None,
             error_handler: None,
+            metrics: ReflectorMetricsSink::default(),
         }
     }
 }
@@ -435,6 +440,7 @@ where
 
     /// Lists (at the relist resourceVersion; on 410 again at "") and replaces the store.
     async fn list(&mut self) -> Result<(), Error> {
+        let start = Instant::now();
         let rv = self.relist_resource_version();
         let result = match self.list_at(&rv).await {
             Err(e) if (e.is_expired() || e.is_too_large_resource_version()) && !rv.is_empty() => {
@@ -444,7 +450,15 @@ where
             }
             other => other,
         };
-        let (items, list_rv) = result?;
+        let done = |items: usize, ok: bool| ListDone { items, duration: start.elapsed(), streaming: false, ok };
+        let (items, list_rv) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.opts.metrics.list(&self.opts.name, done(0, false));
+                return Err(e);
+            }
+        };
+        self.opts.metrics.list(&self.opts.name, done(items.len(), true));
         self.store.replace(items, &list_rv);
         self.set_rv(&list_rv);
         self.last_sync_rv_unavailable = false;
@@ -503,6 +517,20 @@ where
     /// A streaming list: returns the watch stream positioned after the initial events, with
     /// the store replaced.
     async fn watch_list(&mut self, cancel: &CancellationToken) -> Result<WatchEvents<K>, WatchListFailure> {
+        let start = Instant::now();
+        let result = self.watch_list_inner(cancel, start).await;
+        if let Err(WatchListFailure::Refused(_) | WatchListFailure::Failed(_)) = &result {
+            let done = ListDone { items: 0, duration: start.elapsed(), streaming: true, ok: false };
+            self.opts.metrics.list(&self.opts.name, done);
+        }
+        result
+    }
+
+    async fn watch_list_inner(
+        &mut self,
+        cancel: &CancellationToken,
+        start: Instant,
+    ) -> Result<WatchEvents<K>, WatchListFailure> {
         let rv = if self.last_sync_rv_unavailable { String::new() } else { self.last_rv() };
         let opts = ListOptions {
             resource_version: Some(rv),
@@ -606,7 +634,11 @@ where
                 Some(Ok(WatchEvent::Bookmark(b))) => {
                     if b.is_initial_events_end() {
                         let rv = b.metadata.resource_version;
-                        self.store.replace(std::mem::take(&mut items).into_iter().flatten().collect(), &rv);
+                        let items: Vec<Arc<K>> = std::mem::take(&mut items).into_iter().flatten().collect();
+                        let done =
+                            ListDone { items: items.len(), duration: start.elapsed(), streaming: true, ok: true };
+                        self.opts.metrics.list(&self.opts.name, done);
+                        self.store.replace(items, &rv);
                         self.set_rv(&rv);
                         self.last_sync_rv_unavailable = false;
                         let mut st = self.status.inner.write();
@@ -622,20 +654,21 @@ where
 
     /// Feeds watch events into the store until the stream ends, fails or is cancelled.
     async fn handle_watch(&mut self, mut stream: WatchEvents<K>, cancel: &CancellationToken) -> WatchEnd {
+        self.opts.metrics.watch_started(&self.opts.name);
         let start = Instant::now();
         let mut events = 0usize;
         let resync_every = self.opts.resync_period.filter(|d| !d.is_zero());
         let mut next_resync = resync_every.map(|d| Instant::now() + d);
         let mut idle = IdleWatch::new(self.opts.watch_idle_timeout);
-        loop {
+        let end = loop {
             let resync_at = next_resync;
             let next = tokio::select! {
                 n = stream.next() => n,
-                _ = cancel.cancelled() => return WatchEnd::Cancelled,
+                _ = cancel.cancelled() => break WatchEnd::Cancelled,
                 d = idle.expired() => match stream.next().now_or_never() {
                     // Waiting (this task was starved, not the watch): carry on.
                     Some(n) => n,
-                    None => return WatchEnd::Idle(d),
+                    None => break WatchEnd::Idle(d),
                 },
                 _ = async {
                     match resync_at {
@@ -652,8 +685,8 @@ where
             };
             idle.progress();
             match next {
-                None => return WatchEnd::Closed { events, elapsed: start.elapsed() },
-                Some(Err(e)) => return WatchEnd::Failed(e),
+                None => break WatchEnd::Closed { events, elapsed: start.elapsed() },
+                Some(Err(e)) => break WatchEnd::Failed(e),
                 Some(Ok(ev)) => {
                     events += 1;
                     match ev {
@@ -661,11 +694,13 @@ where
                         WatchEvent::Modified(o) => self.apply(o, ReflectorStore::update),
                         WatchEvent::Deleted(o) => self.apply(o, ReflectorStore::delete),
                         WatchEvent::Bookmark(b) => self.set_rv(&b.metadata.resource_version),
-                        WatchEvent::Error(s) => return WatchEnd::Failed(self.error_event(s)),
+                        WatchEvent::Error(s) => break WatchEnd::Failed(self.error_event(s)),
                     }
                 }
             }
-        }
+        };
+        self.opts.metrics.watch(&self.opts.name, WatchDone { events, duration: start.elapsed() });
+        end
     }
 }
 

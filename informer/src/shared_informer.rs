@@ -40,6 +40,7 @@ use crate::real_fifo::RealFIFO;
 use crate::reflector::{
     ErrorHandler, Reflector, ReflectorOptions, ReflectorStatus, Transform, DEFAULT_WATCH_IDLE_TIMEOUT,
 };
+use crate::reflector_metrics::ReflectorMetricsSink;
 use crate::store::{apply_delta, sync_all, KeyListerGetter, PopError, Popped, ProcessError, Queue, StoreChange};
 
 /// Which queue sits between the reflector and the cache.
@@ -72,6 +73,10 @@ pub struct InformerOptions<K> {
     /// [`DEFAULT_WATCH_IDLE_TIMEOUT`], 5 minutes;
     /// see [`crate::reflector`]).
     pub watch_idle_timeout: Option<Duration>,
+    /// Where the reflector reports its lists and watches (nothing by default; a factory's
+    /// informers share the factory's, see
+    /// [`SharedInformerFactory::set_reflector_metrics`](crate::SharedInformerFactory::set_reflector_metrics)).
+    pub metrics: ReflectorMetricsSink,
 }
 
 impl<K> Default for InformerOptions<K> {
@@ -84,6 +89,7 @@ impl<K> Default for InformerOptions<K> {
             page_size: 500,
             transform: None,
             watch_idle_timeout: Some(DEFAULT_WATCH_IDLE_TIMEOUT),
+            metrics: ReflectorMetricsSink::default(),
         }
     }
 }
@@ -350,6 +356,7 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
             should_resync: Some(Arc::new(move || processor.should_resync())),
             error_handler,
             watch_idle_timeout: self.inner.opts.watch_idle_timeout,
+            metrics: self.inner.opts.metrics.clone(),
             ..ReflectorOptions::default()
         };
         let reflector = Reflector::new(self.inner.lw.clone(), queue.clone(), opts);

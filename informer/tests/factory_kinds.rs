@@ -15,7 +15,7 @@ use rudder_apimachinery::options::{CreateOptions, DeleteOptions};
 use rudder_apimachinery::ApiResource;
 use rudder_apiserver::ApiServer;
 use rudder_client::api::Api;
-use rudder_informer::SharedInformerFactory;
+use rudder_informer::{InformerScope, SharedInformerFactory};
 
 use informer_common::eventually;
 
@@ -106,5 +106,45 @@ async fn the_lister_selects_by_labels_and_namespace() {
     assert!(lister.namespace("c").list(&Selector::everything()).is_empty());
     assert_eq!(lister.get("a/db").map(|c| c.name().to_string()).as_deref(), Some("db"));
     assert!(lister.namespace("a").get("nope").is_none());
+    factory.shutdown().await;
+}
+
+#[tokio::test]
+async fn scoped_informers_hold_only_their_scope_and_equal_scopes_share_one_cache() {
+    let s = seeded().await;
+    let factory = SharedInformerFactory::new(s.client());
+    let web_in_a = InformerScope { namespace: Some("a".into()), labels: Some("app=web".into()), fields: None };
+    let first = factory.informer_in::<ConfigMap>(&web_in_a);
+    let second = factory.informer_in::<ConfigMap>(&web_in_a.clone());
+    let not_db = InformerScope { fields: Some("metadata.name!=db".into()), ..InformerScope::default() };
+    let other = factory.informer_in::<ConfigMap>(&not_db);
+    s.control().reset_counts();
+    factory.start();
+    factory.wait_for_cache_sync(Duration::from_secs(10)).await.unwrap();
+
+    let names = |inf: &rudder_informer::SharedIndexInformer<ConfigMap>| {
+        let mut n: Vec<String> = inf
+            .lister()
+            .list(&Selector::everything())
+            .iter()
+            .map(|c| format!("{}/{}", c.namespace().unwrap_or_default(), c.name()))
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&first), ["a/web"]);
+    assert_eq!(names(&second), ["a/web"]);
+    assert_eq!(names(&other), ["a/web", "b/web"]);
+    // Two scopes, two caches: one list (or streaming-list watch) each, not three.
+    let requests = s.control().request_count("list", "configmaps") + s.control().request_count("watch", "configmaps");
+    assert_eq!(requests, 2, "{:?}", s.control().request_counts());
+
+    // A change in scope reaches the shared cache once; one out of scope does not.
+    let cms: Api<ConfigMap> = Api::namespaced(s.client(), "a");
+    cms.create(&CreateOptions::default(), &cm("a", "web2", "web")).await.unwrap();
+    cms.create(&CreateOptions::default(), &cm("a", "db2", "db")).await.unwrap();
+    eventually("a/web2 in the scoped cache", || first.lister().namespace("a").get("web2").is_some()).await;
+    eventually("a/db2 in the field-scoped cache", || other.lister().namespace("a").get("db2").is_some()).await;
+    assert!(second.lister().namespace("a").get("db2").is_none(), "db2 does not match app=web");
     factory.shutdown().await;
 }
