@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+pub mod admission;
 pub mod dynamic;
 pub mod fields;
 pub mod intstr;

@@ -96,7 +96,8 @@ pub fn api_version_of(group: &str, version: &str) -> String {
 }
 
 /// A kind in a group version, e.g. `apps/v1, Kind=Deployment`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct GroupVersionKind {
     /// API group; empty for the core group.
     pub group: String,
@@ -136,7 +137,8 @@ impl fmt::Display for GroupVersionKind {
 }
 
 /// A resource (plural, lower case) in a group version, e.g. `apps/v1, Resource=deployments`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct GroupVersionResource {
     /// API group; empty for the core group.
     pub group: String,

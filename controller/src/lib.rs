@@ -32,7 +32,8 @@
 //!
 //! Helpers: [`finalizer`](finalizer::finalizer), [ownerReference builders](owner),
 //! [`retry_on_conflict`](retry::retry_on_conflict), [`poll_until`](wait::poll_until),
-//! [field selector builders](fields), and [`CancellationToken`] re-exported.
+//! [field selector builders](fields), and [`CancellationToken`] re-exported. [`webhook`] serves
+//! admission webhooks over HTTPS (typed `AdmissionReview`s from `rudder_apimachinery::admission`).
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -79,6 +80,7 @@ pub mod finalizer;
 pub mod owner;
 pub mod retry;
 pub mod wait;
+pub mod webhook;
 
 pub use action::Action;
 pub use context::Context;
