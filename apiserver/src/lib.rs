@@ -42,6 +42,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod admission;
 pub mod apply;
 pub mod authz;
 pub mod control;
