@@ -26,7 +26,12 @@
 //! - Dry runs call only webhooks with `sideEffects` `None` or `NoneOnDryRun`; any other fails the
 //!   write with 400, as upstream.
 //!
-//! Webhooks are called with no store lock held.
+//! Webhooks are called with no store lock held: [`before_write`] reads the current object,
+//! computes what the write proposes (a PATCH applied to it), runs the webhooks, and hands the
+//! handler the webhooks' object; a mutated PATCH becomes a PUT at the resourceVersion the
+//! webhooks saw, so a concurrent write in between is a 409 Conflict rather than a lost change.
+//! Server-side apply patches are not sent to webhooks (their result is only known under the
+//! lock).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,7 +51,7 @@ use rudder_apimachinery::status::{ReasonKind, Status};
 use crate::authz::UserInfo;
 use crate::errors::{ApiError, ApiResult};
 use crate::registry::ResourceInfo;
-use crate::server::Shared;
+use crate::server::{Ctx, Shared, Target};
 
 /// Largest webhook response read.
 pub const MAX_RESPONSE: usize = 4 << 20;
@@ -82,7 +87,9 @@ struct Webhook {
 }
 
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array).map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect()).unwrap_or_default()
+    v.and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default()
 }
 
 fn webhooks_of(config: &Value) -> Vec<Webhook> {
@@ -96,7 +103,8 @@ fn webhooks_of(config: &Value) -> Vec<Webhook> {
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok());
-            let timeout = h.get("timeoutSeconds").and_then(Value::as_u64).unwrap_or(DEFAULT_TIMEOUT).clamp(1, MAX_TIMEOUT);
+            let timeout =
+                h.get("timeoutSeconds").and_then(Value::as_u64).unwrap_or(DEFAULT_TIMEOUT).clamp(1, MAX_TIMEOUT);
             Webhook {
                 name: h.get("name").and_then(Value::as_str).unwrap_or_default().to_owned(),
                 rules: h.get("rules").and_then(Value::as_array).cloned().unwrap_or_default(),
@@ -154,7 +162,8 @@ fn rule_matches(rule: &Value, a: &Attributes<'_>) -> bool {
 fn selector_matches(selector: Option<&Value>, labels: &std::collections::BTreeMap<String, String>) -> bool {
     // An absent selector matches everything, as an empty one does.
     let Some(sel) = selector else { return true };
-    let Ok(parsed) = serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>(sel.clone())
+    let Ok(parsed) =
+        serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>(sel.clone())
     else {
         return false;
     };
@@ -293,7 +302,12 @@ fn typed(v: &Value, info: &ResourceInfo) -> Value {
     v
 }
 
-async fn call(hook: &Webhook, a: &Attributes<'_>, object: &Value, old: Option<&Value>) -> Result<AdmissionResponse, String> {
+async fn call(
+    hook: &Webhook,
+    a: &Attributes<'_>,
+    object: &Value,
+    old: Option<&Value>,
+) -> Result<AdmissionResponse, String> {
     let url = hook.url.as_deref().ok_or("the embedded server calls only clientConfig.url webhooks")?;
     let uri: http::Uri = url.parse().map_err(|e| format!("bad url {url:?}: {e}"))?;
     if uri.scheme_str() != Some("https") {
@@ -325,8 +339,10 @@ async fn call(hook: &Webhook, a: &Attributes<'_>, object: &Value, old: Option<&V
         request["subResource"] = json!(sub);
         request["requestSubResource"] = json!(sub);
     }
-    let body = serde_json::to_vec(&json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}))
-        .map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(
+        &json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}),
+    )
+    .map_err(|e| e.to_string())?;
 
     let exchange = async {
         let config = client_config(hook.ca_bundle.as_deref())?;
@@ -357,7 +373,10 @@ async fn call(hook: &Webhook, a: &Attributes<'_>, object: &Value, old: Option<&V
             .map_err(|e| format!("reading the webhook's response: {e}"))?
             .to_bytes();
         if !code.is_success() {
-            return Err(format!("received invalid webhook response: the server responded with status {}", code.as_u16()));
+            return Err(format!(
+                "received invalid webhook response: the server responded with status {}",
+                code.as_u16()
+            ));
         }
         Ok(bytes)
     };
@@ -368,10 +387,7 @@ async fn call(hook: &Webhook, a: &Attributes<'_>, object: &Value, old: Option<&V
         serde_json::from_slice(&bytes).map_err(|e| format!("received invalid webhook response: {e}"))?;
     let response = review.response.ok_or("received invalid webhook response: the response is missing")?;
     if response.uid != uid {
-        return Err(format!(
-            "expected response.uid={uid:?}, got {:?}",
-            response.uid
-        ));
+        return Err(format!("expected response.uid={uid:?}, got {:?}", response.uid));
     }
     Ok(response)
 }
@@ -399,6 +415,104 @@ fn client_config(ca_bundle: Option<&[u8]>) -> Result<rustls::ClientConfig, Strin
         .with_no_client_auth())
 }
 
+/// What admission did to a request before its handler runs.
+#[derive(Debug, Default)]
+pub(crate) struct Admitted {
+    /// The request to run instead (a mutated body), if any webhook changed the object.
+    pub ctx: Option<Ctx>,
+    /// Run it as an update (a mutated PATCH becomes a PUT of the mutated object at the
+    /// resourceVersion the webhooks saw).
+    pub as_update: bool,
+    /// The webhooks' warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Runs the webhooks for a write before its handler (see the module docs): creates, updates
+/// and patches (not server-side apply) of objects and their `status`, and deletes. `Ok` with
+/// nothing to do when no webhook is registered.
+pub(crate) async fn before_write(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Admitted> {
+    let apply = ctx.header("content-type").starts_with("application/apply-patch");
+    let operation = match (verb, t.sub.as_deref()) {
+        ("create", None) => Operation::Create,
+        ("update", None | Some("status")) => Operation::Update,
+        ("patch", None | Some("status")) if !apply => Operation::Update,
+        ("delete", None) => Operation::Delete,
+        _ => return Ok(Admitted::default()),
+    };
+    if registered(shared, "mutatingwebhookconfigurations").is_empty()
+        && registered(shared, "validatingwebhookconfigurations").is_empty()
+    {
+        return Ok(Admitted::default());
+    }
+    let cur = match operation {
+        Operation::Create => None,
+        _ => {
+            let name = t.name.clone().unwrap_or_default();
+            let st = shared.state.lock();
+            let cur = st.store.get(&t.res, t.ns.as_deref().unwrap_or_default(), &name);
+            // A missing object: the handler gives the real 404.
+            let Some(cur) = cur else { return Ok(Admitted::default()) };
+            Some(cur)
+        }
+    };
+    let mut object = match (&operation, &cur) {
+        (Operation::Create, _) => {
+            let mut v = crate::handlers::decode_body(ctx, &t.info)?;
+            crate::defaults::apply(&t.info, &mut v, None);
+            v
+        }
+        (Operation::Delete, Some(cur)) => cur.value(),
+        (_, Some(cur)) => crate::handlers::proposed(ctx, &t.info, &cur.value())?,
+        (_, None) => return Ok(Admitted::default()),
+    };
+    let before = object.clone();
+    let old = cur.as_ref().map(|c| c.value());
+    let name = match &t.name {
+        Some(n) => n.clone(),
+        None => object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_owned(),
+    };
+    let options_kind = match operation {
+        Operation::Create => "CreateOptions",
+        Operation::Delete => "DeleteOptions",
+        _ => "UpdateOptions",
+    };
+    let attrs = Attributes {
+        operation,
+        info: &t.info,
+        subresource: t.sub.as_deref(),
+        namespace: t.ns.as_deref(),
+        name: &name,
+        user: &ctx.user,
+        dry_run: ctx.dry_run(),
+        options: json!({"kind": options_kind, "apiVersion": "meta.k8s.io/v1"}),
+    };
+    let warnings = admit(shared, &attrs, &mut object, old.as_ref()).await?;
+    if operation == Operation::Delete || object == before {
+        return Ok(Admitted { ctx: None, as_update: false, warnings });
+    }
+    // Mutated: the handler runs on the webhooks' object.
+    let as_update = verb == "patch";
+    if as_update {
+        if let (Some(cur), Some(meta)) = (&cur, object.get_mut("metadata").and_then(Value::as_object_mut)) {
+            meta.insert("resourceVersion".into(), Value::String(cur.rv.to_string()));
+        }
+    }
+    let body = serde_json::to_vec(&object).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut headers = ctx.headers.clone();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    headers.remove(http::header::CONTENT_LENGTH);
+    let method = if as_update { http::Method::PUT } else { ctx.method.clone() };
+    let mutated = Ctx {
+        method,
+        path: ctx.path.clone(),
+        query: ctx.query.clone(),
+        headers,
+        body: Bytes::from(body),
+        user: ctx.user.clone(),
+    };
+    Ok(Admitted { ctx: Some(mutated), as_update, warnings })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,14 +534,21 @@ mod tests {
     #[test]
     fn denials_read_and_code_as_upstream() {
         let e = denied("deny.example.com", Some(Status::failure(403, ReasonKind::Forbidden, "no limits")));
-        assert_eq!((e.status.code, e.status.message.as_str()), (403, "admission webhook \"deny.example.com\" denied the request: no limits"));
+        assert_eq!(
+            (e.status.code, e.status.message.as_str()),
+            (403, "admission webhook \"deny.example.com\" denied the request: no limits")
+        );
         let e = denied("d", None);
-        assert_eq!((e.status.code, e.status.message.as_str()), (400, "admission webhook \"d\" denied the request without explanation"));
-        let mut s = Status::default();
-        s.reason = "Because".into();
-        s.code = 200;
+        assert_eq!(
+            (e.status.code, e.status.message.as_str()),
+            (400, "admission webhook \"d\" denied the request without explanation")
+        );
+        let s = Status { reason: "Because".into(), code: 200, ..Default::default() };
         let e = denied("d", Some(s));
-        assert_eq!((e.status.code, e.status.message.as_str()), (400, "admission webhook \"d\" denied the request: Because"));
+        assert_eq!(
+            (e.status.code, e.status.message.as_str()),
+            (400, "admission webhook \"d\" denied the request: Because")
+        );
     }
 
     #[test]

@@ -30,7 +30,7 @@ pub(super) fn api_version_of(info: &ResourceInfo) -> String {
 }
 
 /// Decodes a create/update body (415 for unknown media types, 400 for bad JSON or a wrong kind).
-pub(super) fn decode_body(ctx: &Ctx, info: &ResourceInfo) -> ApiResult<Value> {
+pub(crate) fn decode_body(ctx: &Ctx, info: &ResourceInfo) -> ApiResult<Value> {
     let ct = ctx.header("content-type");
     let media = ct.split(';').next().unwrap_or("").trim();
     let v: Value = match media {

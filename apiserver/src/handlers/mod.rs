@@ -24,7 +24,7 @@ mod update;
 
 pub use read::{parse_rv, Filter, Rv};
 
-pub(crate) use create::meta_mut;
+pub(crate) use create::{decode_body, meta_mut};
 pub(crate) use delete::{controller_update, delete_object, target_of, DeleteAnswer, DeleteOpts};
 pub(crate) use read::typed_bytes;
 
@@ -117,7 +117,12 @@ pub(crate) fn write_internal(
 
 /// Runs one resource request.
 pub async fn dispatch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> ApiResult<Resp> {
-    let resp = run_verb(shared, ctx, t, verb).await?;
+    let admitted = crate::admission::before_write(shared, ctx, t, verb).await?;
+    let (ctx, verb) = match &admitted.ctx {
+        Some(mutated) => (mutated, if admitted.as_update { "update" } else { verb }),
+        None => (ctx, verb),
+    };
+    let resp = crate::field_validation::warn(run_verb(shared, ctx, t, verb).await?, &admitted.warnings);
     let object_answer = matches!(verb, "create" | "update" | "patch" | "delete") && t.sub.as_deref() != Some("scale");
     if object_answer && ctx.wants_partial() {
         return Ok(crate::partial::object_response(&t.info, resp));
@@ -156,7 +161,11 @@ async fn run_verb(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str) -> Ap
 /// The object a PUT or PATCH of a subresource proposes (a whole object, or `cur` patched by a
 /// JSON, merge or strategic merge patch), before the subresource's strategy picks what it may
 /// change.
-fn proposed(ctx: &Ctx, info: &crate::registry::ResourceInfo, cur: &serde_json::Value) -> ApiResult<serde_json::Value> {
+pub(crate) fn proposed(
+    ctx: &Ctx,
+    info: &crate::registry::ResourceInfo,
+    cur: &serde_json::Value,
+) -> ApiResult<serde_json::Value> {
     use serde_json::Value;
     if ctx.method == http::Method::PUT {
         let v = create::decode_body(ctx, info)?;
