@@ -42,7 +42,9 @@ use rudder::apimachinery::scheduling::{
     ResourceList,
 };
 use rudder::client::{api::Api, Client};
-use rudder::controller::{Action, CancellationToken, Context, Controller, ControllerError, ObjectKey, WatchOptions};
+use rudder::controller::{
+    Action, CancellationToken, Context, Controller, ControllerError, ObjectKey, Predicate, WatchOptions,
+};
 use rudder::informer::record::EventType;
 use rudder::informer::workqueue::ItemExponentialFailureRateLimiter;
 use rudder::informer::{Indexer, Lister, SharedInformerFactory};
@@ -92,7 +94,10 @@ pub async fn run(client: Client, opts: Options, shutdown: CancellationToken) -> 
     };
     let retry_on_node = retry_all.clone();
     let pods_cache = all_pods.indexer().clone();
-    let queue = WatchOptions::new().fields(format!("spec.nodeName=,spec.schedulerName={}", opts.name));
+    // Every change of a waiting pod (tolerations, labels ...) is worth another attempt.
+    let queue = WatchOptions::new()
+        .fields(format!("spec.nodeName=,spec.schedulerName={}", opts.name))
+        .predicate(Predicate::resource_version_changed());
     let limiter = ItemExponentialFailureRateLimiter::<ObjectKey>::new(opts.initial_backoff, opts.max_backoff);
     let controller = Controller::<Pod>::with_factory(client, &factory, queue)
         // A node added or changed may fit what did not fit before.
@@ -410,7 +415,10 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn example() -> Result<(), BoxError> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "error".into());
+    // A pod that fits nowhere is a failed reconcile, which the controller logs at error level;
+    // the FailedScheduling events say the same, so those logs are off unless RUST_LOG asks.
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,rudder_controller=off".into());
     tracing_subscriber::fmt().with_env_filter(filter).init();
     let args: Vec<String> = std::env::args().collect();
     let keep_running = match args.iter().position(|a| a == "--for").map(|i| args.get(i + 1)) {

@@ -177,17 +177,18 @@ async fn quick_decisions_do_not_overcommit_and_deletions_requeue() {
     let shutdown = CancellationToken::new();
     let scheduler = tokio::spawn(example::run(client.clone(), events_only(), shutdown.clone()));
 
-    let pending = wait_for("4 bound and 2 refused", || async {
+    let pending = wait_for("every pod bound or refused", || async {
         let p = example::placements(&client, NS).await?;
         let pending: Vec<String> = p.iter().filter(|(_, n)| n.is_none()).map(|(p, _)| p.clone()).collect();
         let mut refused = 0;
         for pod in &pending {
             refused += usize::from(!events(&client, pod, "FailedScheduling").await?.is_empty());
         }
-        Ok(Some(pending).filter(|pending| pending.len() == 2 && refused == 2))
+        Ok(Some(pending).filter(|pending| pending.len() == refused))
     })
     .await;
     assert_every_node_fits(&client).await;
+    assert_eq!(pending.len(), 2, "pending: {pending:?}");
     let message = events(&client, &pending[0], "FailedScheduling").await.unwrap().remove(0);
     assert_eq!(message, "0/1 nodes are available: 1 Insufficient cpu.");
 
