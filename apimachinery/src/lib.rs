@@ -5,7 +5,8 @@
 //! ([`dynamic`]), exact-capacity JSON decoding ([`json`]), lists ([`list`]), watch events ([`watch`]), `Status` errors ([`status`]),
 //! request options ([`options`]), label and field selectors ([`labels`], [`fields`]),
 //! quantities ([`quantity`]), int-or-string ([`intstr`]), cache keys ([`keys`]), patches
-//! ([`patch`]) and Kubernetes' protobuf encoding ([`protobuf`]).
+//! ([`patch`]), Kubernetes' protobuf encoding ([`protobuf`]) and the scheduling predicates of
+//! `k8s.io/component-helpers` ([`scheduling`]: taints and tolerations, node selectors, pod requests).
 //!
 //! It performs no I/O and needs no async runtime. Built-in kinds come from `k8s-openapi`; this
 //! crate enables no version feature of it, so the final binary picks one.
@@ -27,6 +28,7 @@ pub mod patch;
 pub mod protobuf;
 pub mod quantity;
 pub mod resource;
+pub mod scheduling;
 pub mod schema;
 pub mod status;
 pub mod watch;
