@@ -10,7 +10,8 @@
 //!   [`TokenBuckets::give_back`] returns one (an attempt that did not happen after all).
 //! - [`TokenBuckets::set_qps`] changes a key's rate from now on; the tokens already earned stay
 //!   (so a rate that flaps does not hand out a fresh burst). A rate of zero (or negative, or
-//!   NaN) stops refilling: nothing more is accepted until the rate rises.
+//!   NaN) accepts nothing, stored tokens included, until the rate rises (client-go's answer to
+//!   a zero rate, a limiter that always refuses).
 //! - Every method takes the current time, so a test drives the buckets with instants it makes
 //!   up; time going backwards refills nothing.
 
@@ -74,7 +75,7 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
     /// Takes one of `key`'s tokens if there is one at `now`.
     pub fn try_accept(&self, key: &K, now: Instant) -> bool {
         self.with_bucket(key, now, |b| {
-            let ok = b.tokens >= 1.0;
+            let ok = b.qps > 0.0 && b.tokens >= 1.0;
             if ok {
                 b.tokens -= 1.0;
             }
@@ -89,15 +90,15 @@ impl<K: Hash + Eq + Clone> TokenBuckets<K> {
     }
 
     /// How long after `now` `key` has a token again: zero when it has one, `None` while its
-    /// rate is zero and its bucket empty.
+    /// rate is zero.
     pub fn next_token(&self, key: &K, now: Instant) -> Option<Duration> {
         self.with_bucket(key, now, |b| {
-            if b.tokens >= 1.0 {
-                Some(Duration::ZERO)
-            } else if b.qps > 0.0 {
-                Duration::try_from_secs_f64((1.0 - b.tokens) / b.qps).ok()
-            } else {
+            if b.qps <= 0.0 {
                 None
+            } else if b.tokens >= 1.0 {
+                Some(Duration::ZERO)
+            } else {
+                Duration::try_from_secs_f64((1.0 - b.tokens) / b.qps).ok()
             }
         })
     }
@@ -163,6 +164,14 @@ mod tests {
         assert!(b.try_accept(&"z", t0 + secs(150.0)));
         b.set_qps(&"z", f64::NAN, t0 + secs(150.0));
         assert_eq!(b.qps(&"z"), 0.0);
+
+        // A full bucket at rate zero refuses too, and keeps its token for later.
+        b.set_qps(&"full", 0.0, t0);
+        assert!(!b.try_accept(&"full", t0));
+        assert_eq!(b.next_token(&"full", t0), None);
+        b.set_qps(&"full", 1.0, t0);
+        assert!(b.try_accept(&"full", t0) && b.try_accept(&"full", t0));
+        assert!(!b.try_accept(&"full", t0));
     }
 
     #[test]
