@@ -567,6 +567,8 @@ async fn example() -> Result<(), BoxError> {
     println!("web: scaled down to 1 after {:?}", lowered.elapsed());
     let hpa = hpas.get("web").await?;
     let status = hpa.status.unwrap_or_default();
+    // currentReplicas is the scale's status.replicas, which a Deployment controller keeps (the
+    // embedded server runs none, so it stays 0 there).
     println!(
         "HPA web status: currentReplicas {:?}, desiredReplicas {}",
         status.current_replicas, status.desired_replicas

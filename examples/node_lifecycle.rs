@@ -3,7 +3,8 @@
 //!
 //! - marks a node whose Lease (or Ready heartbeat) has not changed for `grace_period` as
 //!   unreachable: its kubelet's conditions (`Ready`, the pressure conditions) turn `Unknown` with
-//!   reason `NodeStatusUnknown` through the status subresource;
+//!   reason `NodeStatusUnknown` (`NodeStatusNeverUpdated` for those it never posted) through the
+//!   status subresource;
 //! - keeps the condition taints in step with `Ready`: `node.kubernetes.io/unreachable` (Unknown)
 //!   or `node.kubernetes.io/not-ready` (False), each as NoSchedule and NoExecute (the latter with
 //!   `timeAdded`), none once `Ready` is True again (the kubelet sets it when it is back);
@@ -222,20 +223,29 @@ fn ready_status(node: &Node) -> Option<&str> {
     condition(node, "Ready").map(|c| c.status.as_str())
 }
 
-/// Sets the kubelet's conditions Unknown, as upstream does when the kubelet goes quiet.
+/// Sets the kubelet's conditions Unknown, as upstream does when the kubelet goes quiet (or
+/// never posted them: reason `NodeStatusNeverUpdated`).
 fn mark_unknown(node: &mut Node) {
     let now = Time(Timestamp::now());
+    let created = node.metadata.creation_timestamp.clone();
     let conditions = node.status.get_or_insert_with(Default::default).conditions.get_or_insert_with(Vec::new);
     for type_ in KUBELET_CONDITIONS {
-        if type_ == "Ready" && !conditions.iter().any(|c| c.type_ == type_) {
-            conditions.push(NodeCondition { type_: type_.into(), ..Default::default() });
-        }
-        let Some(c) = conditions.iter_mut().find(|c| c.type_ == type_) else { continue };
-        if c.status != "Unknown" {
-            c.status = "Unknown".into();
-            c.reason = Some("NodeStatusUnknown".into());
-            c.message = Some("Kubelet stopped posting node status.".into());
-            c.last_transition_time = Some(now.clone());
+        match conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) if c.status != "Unknown" => {
+                c.status = "Unknown".into();
+                c.reason = Some("NodeStatusUnknown".into());
+                c.message = Some("Kubelet stopped posting node status.".into());
+                c.last_transition_time = Some(now.clone());
+            }
+            Some(_) => {}
+            None => conditions.push(NodeCondition {
+                type_: type_.into(),
+                status: "Unknown".into(),
+                reason: Some("NodeStatusNeverUpdated".into()),
+                message: Some("Kubelet never posted node status.".into()),
+                last_heartbeat_time: created.clone(),
+                last_transition_time: Some(now.clone()),
+            }),
         }
     }
 }
