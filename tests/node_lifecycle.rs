@@ -30,7 +30,7 @@ const DEADLINE: Duration = Duration::from_secs(15);
 
 fn options() -> Options {
     Options {
-        grace_period: Duration::from_millis(1500),
+        grace_period: Duration::from_millis(2500), // a dozen 200 ms renewals, so a loaded machine does not miss them all
         eviction_qps: 100.0,
         secondary_eviction_qps: 0.0,
         monitor_period: Duration::from_millis(200),
