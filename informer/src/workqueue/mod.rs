@@ -35,6 +35,7 @@ mod metrics;
 mod queue;
 mod rate_limiters;
 mod rate_limiting;
+mod token_buckets;
 
 pub use delaying::DelayingQueue;
 pub use metrics::{QueueMetrics, UnfinishedWork};
@@ -44,6 +45,7 @@ pub use rate_limiters::{
     MaxOfRateLimiter, RateLimiter,
 };
 pub use rate_limiting::RateLimitingQueue;
+pub use token_buckets::TokenBuckets;
 
 /// The bound every work item satisfies.
 pub trait WorkItem: std::hash::Hash + Eq + Clone + Send + Sync + 'static {}
