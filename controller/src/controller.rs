@@ -431,5 +431,9 @@ async fn worker<S, R, Fut, E>(
         queue.done(&key);
         metrics.ended(outcome, began.elapsed().as_secs_f64());
         drop(active);
+        // A reconcile that awaits nothing and requeues at once must not monopolise the thread
+        // (on a current-thread runtime it would starve everything else): count each round
+        // against tokio's cooperative budget, which yields when it runs out.
+        tokio::task::consume_budget().await;
     }
 }

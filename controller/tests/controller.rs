@@ -5,6 +5,7 @@
 
 mod controller_common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentStatus};
@@ -17,7 +18,9 @@ use rudder_apimachinery::patch::Patch;
 use rudder_apiserver::ApiServer;
 use rudder_client::api::{Api, CreateOptions};
 use rudder_controller::owner::owner_reference;
-use rudder_controller::{fields, Controller, ControllerError, ObjectKey, Predicate, WatchOptions};
+use rudder_controller::{
+    fields, Action, CancellationToken, Controller, ControllerError, ObjectKey, Predicate, WatchOptions,
+};
 
 use controller_common::*;
 
@@ -447,4 +450,39 @@ async fn the_context_gives_the_cache_and_an_event_recorder_flushed_at_shutdown()
     let list = events.list(&Default::default()).await.expect("events");
     let reasons: Vec<_> = list.items.iter().map(|e| (e.reason.clone(), e.involved_object.name.clone())).collect();
     assert_eq!(reasons, [(Some("Synced".to_string()), Some("a".to_string()))], "written before run returned");
+}
+
+#[test]
+fn a_reconcile_that_requeues_at_once_does_not_starve_a_current_thread_runtime() {
+    // Everything (server, informers, controller, this timer) shares one thread; a worker that
+    // never yields would keep the timer below from ever firing.
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async {
+            let server = server().await;
+            let client = server.client();
+            create_cm(&client, "spin", &[]).await;
+            let rounds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let counted = rounds.clone();
+            let shutdown = CancellationToken::new();
+            let controller = Controller::<ConfigMap>::new(client.clone(), WatchOptions::new());
+            let running = tokio::spawn(controller.run(
+                move |_key: ObjectKey, _ctx: rudder_controller::Context<()>| {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    async { Ok::<_, String>(Action::requeue_after(Duration::ZERO)) }
+                },
+                (),
+                shutdown.clone(),
+            ));
+            while rounds.load(std::sync::atomic::Ordering::Relaxed) < 100 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            shutdown.cancel();
+            let _ = running.await;
+        });
+        let _ = done.send(());
+    });
+    finished.recv_timeout(Duration::from_secs(60)).expect("the timer fired and the controller stopped");
 }
