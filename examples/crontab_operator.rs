@@ -280,8 +280,18 @@ where
     poll_until(Duration::from_millis(50), DEADLINE, condition).await.map_err(|e| format!("{what}: {e}").into())
 }
 
-fn crd_name() -> Result<String, BoxError> {
-    Ok(CronTab::crd()?.metadata.name.unwrap_or_default())
+/// Deletes the schedules ConfigMap when no entry is left, and the CRD when `crd` is true.
+pub async fn cleanup(client: &Client, ns: &str, crd: bool) {
+    let cms = Api::<ConfigMap>::namespaced(client.clone(), ns);
+    if cms.get_opt(SCHEDULES).await.ok().flatten().is_some_and(|c| c.data.unwrap_or_default().is_empty()) {
+        let _ = cms.delete(SCHEDULES, &DeleteOptions::default()).await;
+    }
+    if crd {
+        if let Ok(crd) = CronTab::crd() {
+            let name = crd.metadata.name.unwrap_or_default();
+            let _ = Api::<CustomResourceDefinition>::all(client.clone()).delete(&name, &DeleteOptions::default()).await;
+        }
+    }
 }
 
 /// Installs the CRD (server-side apply) and waits until it is served; `true` when it was new.
@@ -336,16 +346,9 @@ async fn example() -> Result<(), BoxError> {
     let cts = Api::<CronTab>::namespaced(client.clone(), &ns);
     let _ = cts.delete(&name, &DeleteOptions::default()).await;
     let _ = check("cleanup", || async { Ok::<_, BoxError>(cts.get_opt(&name).await?.is_none().then_some(())) }).await;
-    let cms = Api::<ConfigMap>::namespaced(client.clone(), &ns);
-    if cms.get_opt(SCHEDULES).await?.is_some_and(|c| c.data.unwrap_or_default().is_empty()) {
-        let _ = cms.delete(SCHEDULES, &DeleteOptions::default()).await;
-    }
     shutdown.cancel();
     let stopped = tokio::time::timeout(DEADLINE, running).await;
-    if created_crd {
-        let crds = Api::<CustomResourceDefinition>::all(client.clone());
-        let _ = crds.delete(&crd_name()?, &DeleteOptions::default()).await;
-    }
+    cleanup(&client, &ns, created_crd).await;
     checked?;
     match stopped {
         Ok(Ok(Ok(()))) => {}

@@ -43,7 +43,7 @@ use rudder_apimachinery::options::{DeleteOptions, PatchOptions};
 use rudder_apimachinery::Patch;
 use rudder_client::{api::Api, Client};
 use rudder_controller::{wait::poll_until, Action, CancellationToken, Context, Controller, ObjectKey, Predicate};
-use rudder_controller::{ControllerError, WatchOptions};
+use rudder_controller::{ControllerError, Manager, WatchOptions};
 use rudder_informer::record::EventType;
 use rudder_informer::workqueue::TokenBuckets;
 use serde_json::json;
@@ -110,18 +110,36 @@ struct Probe {
 
 /// Runs the controller until `shutdown` is cancelled.
 pub async fn run(client: Client, opts: Options, shutdown: CancellationToken) -> Result<(), ControllerError> {
-    let state = State { zones: TokenBuckets::new(opts.eviction_qps, 1), opts, probes: Mutex::new(HashMap::new()) };
-    // Status changes matter here, so every Node update reconciles (the default predicate would
-    // skip them).
-    Controller::<Node>::new(client, WatchOptions::new().predicate(Predicate::resource_version_changed()))
-        .watches::<Lease>(WatchOptions::new().namespace(LEASE_NAMESPACE), |l| vec![ObjectKey::cluster(l.name())])
+    let state = State::new(opts);
+    controller(Controller::<Node>::new(client, watch_nodes())).run(reconcile, state, shutdown).await
+}
+
+/// Adds the controller to `manager` (which then runs it only while it leads, with leader
+/// election), sharing the manager's informers.
+pub fn add_to(manager: &mut Manager, opts: Options) {
+    let c = controller(manager.controller::<Node>(watch_nodes()));
+    manager.add(c, reconcile, State::new(opts));
+}
+
+/// Status changes matter here, so every Node update reconciles (the default predicate would
+/// skip them).
+fn watch_nodes() -> WatchOptions {
+    WatchOptions::new().predicate(Predicate::resource_version_changed())
+}
+
+fn controller(c: Controller<Node>) -> Controller<Node> {
+    c.watches::<Lease>(WatchOptions::new().namespace(LEASE_NAMESPACE), |l| vec![ObjectKey::cluster(l.name())])
         .watches::<Pod>(WatchOptions::new(), |p| {
             p.spec.as_ref().and_then(|s| s.node_name.clone()).map(ObjectKey::cluster).into_iter().collect()
         })
         .watches::<DaemonSet>(WatchOptions::new(), |_| Vec::new()) // a cache to recognise DaemonSet pods
         .name("node-lifecycle")
-        .run(reconcile, state, shutdown)
-        .await
+}
+
+impl State {
+    fn new(opts: Options) -> Self {
+        State { zones: TokenBuckets::new(opts.eviction_qps, 1), opts, probes: Mutex::new(HashMap::new()) }
+    }
 }
 
 async fn reconcile(key: ObjectKey, ctx: Context<State>) -> Result<Action, rudder_client::Error> {
