@@ -92,4 +92,27 @@ mod tests {
         let odd = vec![("rudder", Ok(FoundCrate::Name("not a name".into())))];
         assert!(path(odd).contains("not an identifier"));
     }
+
+    /// The real search over a user's `Cargo.toml`: a renamed dependency is followed, and a crate
+    /// with neither dependency gets the error. (The one test that sets `CARGO_MANIFEST_DIR`, which
+    /// no other test reads.)
+    #[test]
+    fn the_search_reads_the_users_manifest() {
+        let manifest = |deps: &str| {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let toml = format!("[package]\nname = \"user\"\nversion = \"0.1.0\"\n\n[dependencies]\n{deps}\n");
+            std::fs::write(dir.path().join("Cargo.toml"), toml).expect("write Cargo.toml");
+            std::env::set_var("CARGO_MANIFEST_DIR", dir.path());
+            let found =
+                find().map(|p| p.to_token_stream().to_string().replace(' ', "")).unwrap_or_else(|e| e.to_string());
+            (dir, found)
+        };
+        let (_dir, found) = manifest("am = { package = \"rudder-apimachinery\", version = \"0.1\" }");
+        assert_eq!(found, "::am::__private");
+        let (_dir, found) =
+            manifest("rudder-apimachinery = \"0.1\"\nkube = { package = \"rudder\", version = \"0.1\" }");
+        assert_eq!(found, "::kube::__private");
+        let (_dir, found) = manifest("serde = \"1\"");
+        assert!(found.contains("needs `rudder` or `rudder-apimachinery`"), "{found}");
+    }
 }

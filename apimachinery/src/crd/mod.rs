@@ -6,7 +6,7 @@
 //!   version, or fails with [`CrdBuildError::Versions`].
 //! - With the `derive` feature, `#[derive(CustomResource)]` (re-exported as
 //!   `rudder_apimachinery::CustomResource`) generates `Kind::crd()`, which builds the CRD of one
-//!   version with a schema made structural by the [`schema`] submodule, or fails with
+//!   version with a schema made structural by the `schema` submodule, or fails with
 //!   [`CrdBuildError::NotStructural`] (a type with no structural form, such as a recursive one).
 //! - Installing a CRD and waiting until it is served needs a client: see the facade's
 //!   `rudder::crd::{apply_crd, wait_established}`, whose `CrdError` wraps [`CrdBuildError`].
