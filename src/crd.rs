@@ -9,10 +9,11 @@
 //!   and fails with [`CrdError::Timeout`] when `timeout` passes first; the whole wait, every
 //!   request and watch included, is bounded by `timeout`. It watches the one CRD (field selector
 //!   on its name) and, when a watch ends, lists again 100 ms later.
-//! - [`merge_versions`] joins the single-version CRDs of one kind (what `Kind::crd()` of the
-//!   derive returns for each version) into one CRD with exactly one storage version.
-//! - With the `derive` feature, `#[derive(CustomResource)]` (`rudder::CustomResource`) builds a
-//!   CRD whose schema is made structural by the `schema` submodule.
+//! - Building CRDs needs no client and lives in `rudder_apimachinery::crd`, re-exported here:
+//!   [`merge_versions`] joins the single-version CRDs of one kind into one CRD with exactly one
+//!   storage version; with the `derive` feature, `#[derive(CustomResource)]`
+//!   (`rudder::CustomResource`) builds a CRD whose schema is made structural by `schema` (feature `derive`). Both
+//!   fail with [`CrdBuildError`], which [`CrdError::Build`] wraps.
 
 use std::time::Duration;
 
@@ -24,36 +25,16 @@ use rudder_client::api::Api;
 use rudder_client::Client;
 
 #[cfg(feature = "derive")]
-pub(crate) mod build;
-#[cfg(feature = "derive")]
-pub mod schema;
+pub use rudder_apimachinery::crd::schema;
+pub use rudder_apimachinery::crd::{merge_versions, CrdBuildError};
 
 /// Why a CRD could not be built, installed or waited for.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CrdError {
-    /// A type's schema cannot be made structural (see the apiextensions docs on structural
-    /// schemas); `path` is where in the schema, e.g. `.spec.properties.items`.
-    #[error("the schema of {kind} is not structural at {path}: {reason}")]
-    NotStructural {
-        /// The kind whose schema it is.
-        kind: String,
-        /// Where in the schema.
-        path: String,
-        /// What is wrong there.
-        reason: String,
-    },
-    /// The generated CRD does not decode as a `CustomResourceDefinition`.
-    #[error("the generated CustomResourceDefinition of {kind} is invalid: {reason}")]
-    Invalid {
-        /// The kind.
-        kind: String,
-        /// What the decoder said.
-        reason: String,
-    },
-    /// The CRDs given to [`merge_versions`] do not describe versions of one kind.
-    #[error("cannot merge CRD versions: {0}")]
-    Versions(String),
+    /// Building the CRD failed (a schema that cannot be structural, versions that do not merge).
+    #[error(transparent)]
+    Build(#[from] CrdBuildError),
     /// The CRD has no `metadata.name`.
     #[error("the CustomResourceDefinition has no metadata.name")]
     NoName,
@@ -88,7 +69,7 @@ pub async fn apply_crd(
     let name = crd.metadata.name.as_deref().filter(|n| !n.is_empty()).ok_or(CrdError::NoName)?;
     let api: Api<CustomResourceDefinition> = Api::all(client.clone());
     let body = serde_json::to_value(crd)
-        .map_err(|e| CrdError::Invalid { kind: crd.spec.names.kind.clone(), reason: e.to_string() })?;
+        .map_err(|e| CrdBuildError::Invalid { kind: crd.spec.names.kind.clone(), reason: e.to_string() })?;
     Ok(api.patch(name, &PatchOptions::apply(field_manager).force(), &Patch::Apply(body)).await?)
 }
 
@@ -159,38 +140,4 @@ pub async fn wait_established(
         Ok(result) => result,
         Err(_) => Err(CrdError::Timeout { name: name.into(), timeout }),
     }
-}
-
-/// Joins single- or multi-version CRDs of one kind into one CRD serving every version, with
-/// `storage` the one storage version. Group, scope and names must agree (the first CRD's names,
-/// metadata and conversion are kept); a version given twice is an error.
-pub fn merge_versions(
-    crds: impl IntoIterator<Item = CustomResourceDefinition>,
-    storage: &str,
-) -> Result<CustomResourceDefinition, CrdError> {
-    let mut crds = crds.into_iter();
-    let mut merged = crds.next().ok_or_else(|| CrdError::Versions("no CRD given".into()))?;
-    for crd in crds {
-        let (a, b) = (&merged.spec, &crd.spec);
-        if a.group != b.group || a.scope != b.scope || a.names.kind != b.names.kind || a.names.plural != b.names.plural
-        {
-            return Err(CrdError::Versions(format!(
-                "{}/{} ({}) and {}/{} ({}) are not the same kind",
-                a.group, a.names.kind, a.scope, b.group, b.names.kind, b.scope
-            )));
-        }
-        for v in crd.spec.versions {
-            if merged.spec.versions.iter().any(|m| m.name == v.name) {
-                return Err(CrdError::Versions(format!("version {} is given twice", v.name)));
-            }
-            merged.spec.versions.push(v);
-        }
-    }
-    if !merged.spec.versions.iter().any(|v| v.name == storage) {
-        return Err(CrdError::Versions(format!("the storage version {storage} is not among the versions")));
-    }
-    for v in &mut merged.spec.versions {
-        v.storage = v.name == storage;
-    }
-    Ok(merged)
 }

@@ -20,23 +20,18 @@ pub use rudder_informer as informer;
 
 pub mod crd;
 
-#[cfg(feature = "derive")]
-pub use rudder_derive::CustomResource;
 /// The `schemars` the derive uses: `#[derive(JsonSchema)]` on spec and status types must come
 /// from this version (depend on it, or write `#[schemars(crate = "rudder::schemars")]`).
 #[cfg(feature = "derive")]
-pub use schemars;
+pub use rudder_apimachinery::schemars;
+#[cfg(feature = "derive")]
+pub use rudder_apimachinery::CustomResource;
 
-/// What the code `#[derive(CustomResource)]` generates names; not a public API.
+/// What the code `#[derive(CustomResource)]` generates names: apimachinery's hidden module, so
+/// the derive works the same through the facade and through `rudder-apimachinery`.
 #[cfg(feature = "derive")]
 #[doc(hidden)]
-pub mod __private {
-    pub use crate::crd::build::{build_crd, schema_of, CrdParts, PrinterColumn, Rule, ScalePaths};
-    pub use crate::crd::CrdError;
-    pub use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    pub use rudder_apimachinery;
-    pub use serde;
-}
+pub use rudder_apimachinery::__private;
 
 /// The README's Rust samples, compiled as doctests so they cannot drift from the API.
 #[doc = include_str!("../README.md")]

@@ -5,8 +5,14 @@
 //! ([`dynamic`]), exact-capacity JSON decoding ([`json`]), lists ([`list`]), watch events ([`watch`]), `Status` errors ([`status`]),
 //! request options ([`options`]), label and field selectors ([`labels`], [`fields`]),
 //! quantities ([`quantity`]), int-or-string ([`intstr`]), cache keys ([`keys`]), patches
-//! ([`patch`]), Kubernetes' protobuf encoding ([`protobuf`]) and the scheduling predicates of
+//! ([`patch`]), Kubernetes' protobuf encoding ([`protobuf`]), admission webhook reviews
+//! ([`admission`]) and the scheduling predicates of
 //! `k8s.io/component-helpers` ([`scheduling`]: taints and tolerations, node selectors, pod requests).
+//!
+//! Custom resources from Rust types ([`crd`]): with the `derive` feature,
+//! `#[derive(CustomResource)]` on a spec struct generates the kind, its `Resource` impl and
+//! `Kind::crd()`, its CustomResourceDefinition with a structural schema; no need for the `rudder`
+//! facade (depend on this crate, `k8s-openapi`, `serde` and `schemars`).
 //!
 //! It performs no I/O and needs no async runtime. Built-in kinds come from `k8s-openapi`; this
 //! crate enables no version feature of it, so the final binary picks one.
@@ -14,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod admission;
+pub mod crd;
 pub mod dynamic;
 pub mod fields;
 pub mod intstr;
@@ -42,3 +49,22 @@ pub use resource::{ApiResource, Resource, Scope};
 pub use schema::{GroupResource, GroupVersion, GroupVersionKind, GroupVersionResource};
 pub use status::{ReasonKind, Status};
 pub use watch::WatchEvent;
+
+#[cfg(feature = "derive")]
+pub use rudder_derive::CustomResource;
+/// The `schemars` the derive uses: `#[derive(JsonSchema)]` on spec and status types must come
+/// from this version (depend on it, or write `#[schemars(crate = "rudder_apimachinery::schemars")]`).
+#[cfg(feature = "derive")]
+pub use schemars;
+
+/// What the code `#[derive(CustomResource)]` generates names (the facade re-exports this module
+/// as `rudder::__private`); not a public API.
+#[cfg(feature = "derive")]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate as rudder_apimachinery;
+    pub use crate::crd::build::{build_crd, schema_of, CrdParts, PrinterColumn, Rule, ScalePaths};
+    pub use crate::crd::CrdBuildError;
+    pub use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    pub use serde;
+}

@@ -50,7 +50,8 @@ pub struct Options {
     pub served: bool,
     pub storage: bool,
     pub derives: Vec<Path>,
-    pub krate: Path,
+    /// `crate = "..."`, when given (else [`crate::krate::find`] looks for the dependency).
+    pub krate: Option<Path>,
 }
 
 const EXPECTED: &str = "expected one of: group, version, kind, namespaced, status, plural, singular, shortname, \
@@ -255,7 +256,7 @@ impl Options {
             served: served.unwrap_or(true),
             storage: storage.unwrap_or(true),
             derives,
-            krate: krate.unwrap_or_else(|| syn::parse_quote!(::rudder::__private)),
+            krate,
         })
     }
 }

@@ -3,7 +3,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use syn::{DeriveInput, Ident};
+use syn::{DeriveInput, Ident, Path};
 
 use crate::attrs::Options;
 
@@ -14,8 +14,8 @@ fn opt_str(v: &Option<String>) -> TokenStream {
     }
 }
 
-pub fn expand(input: &DeriveInput, o: &Options) -> TokenStream {
-    let p = &o.krate;
+/// The generated items; `p` is the path of the hidden re-exports (`::rudder::__private` ...).
+pub fn expand(input: &DeriveInput, o: &Options, p: &Path) -> TokenStream {
     let vis = &input.vis;
     let spec = &input.ident;
     let kind_ident = Ident::new(&o.kind, o.kind_span);
@@ -136,7 +136,7 @@ pub fn expand(input: &DeriveInput, o: &Options) -> TokenStream {
             /// This version's `CustomResourceDefinition` (apiextensions.k8s.io/v1), its schema
             /// generated from the spec and status types and made structural; an error when a type
             /// has no structural schema (a recursive type, a tuple, an untagged mix of kinds).
-            #vis fn crd() -> ::core::result::Result<#p::CustomResourceDefinition, #p::CrdError> {
+            #vis fn crd() -> ::core::result::Result<#p::CustomResourceDefinition, #p::CrdBuildError> {
                 #p::build_crd(&#p::CrdParts {
                     group: #group,
                     version: #version,

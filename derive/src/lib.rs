@@ -12,13 +12,17 @@
 //!   `JsonSchema`, and the spec `Serialize`, `Deserialize`, `Clone` and `Debug`).
 //!
 //! Every wrong, missing or repeated option is a compile error on that option, saying what is
-//! expected. Generated code names its dependencies through `::rudder::__private` (the facade's
-//! hidden re-exports) unless `crate = "path"` names another path to the same items. The derive
-//! is re-exported as `rudder::CustomResource` (facade feature `derive`), whose docs list every
-//! option.
+//! expected. Generated code names its dependencies through a hidden `__private` module: the
+//! facade's (`::rudder::__private`) when the crate depends on `rudder`, else
+//! `::rudder_apimachinery::__private`, each under the name the crate's `Cargo.toml` gives it
+//! (found with `proc-macro-crate`; neither being a dependency is a compile error), unless
+//! `crate = "path"` names another path to the same items. The derive is re-exported as
+//! `rudder::CustomResource` and `rudder_apimachinery::CustomResource` (feature `derive` of
+//! either), whose docs list every option.
 
 mod attrs;
 mod expand;
+mod krate;
 mod names;
 
 use proc_macro::TokenStream;
@@ -48,7 +52,7 @@ use proc_macro::TokenStream;
 /// #[schemars(crate = "rudder::schemars")]
 /// struct CronTabStatus { replicas: i32 }
 ///
-/// # fn main() -> Result<(), rudder::crd::CrdError> {
+/// # fn main() -> Result<(), rudder::crd::CrdBuildError> {
 /// let crd = CronTab::crd()?; // apply it with rudder::crd::apply_crd
 /// assert_eq!(crd.metadata.name.as_deref(), Some("crontabs.stable.example.com"));
 /// let ct = CronTab::new("nightly", CronTabSpec { cron_spec: "0 3 * * *".into(), replicas: 1, image: "busybox".into() });
@@ -58,7 +62,10 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// The spec (and status) types must implement `Serialize`, `Deserialize`, `Clone`, `Debug` and
-/// `schemars::JsonSchema` (rudder re-exports its `schemars` as `rudder::schemars`). Field
+/// `schemars::JsonSchema` (re-exported as `rudder::schemars` and `rudder_apimachinery::schemars`).
+/// The same derive works with only `rudder-apimachinery` as a dependency (its feature `derive`):
+/// then `Kind::crd()` and `rudder_apimachinery::crd::merge_versions` build CRDs without a client,
+/// and the example above reads `rudder_apimachinery::` where it says `rudder::`. Field
 /// validation comes from schemars' attributes, which the CRD schema keeps: `range(min, max)`,
 /// `regex(pattern)`, `length(min, max)` (`maxItems` on a list), Rust enums (`enum`), serde
 /// defaults (`default`), and CEL rules as
@@ -83,12 +90,19 @@ use proc_macro::TokenStream;
 /// | `validation(rule = "self.spec.x > 0", message = "...")` | repeatable: a CEL rule on the whole object (`x-kubernetes-validations`) |
 /// | `served = false`, `storage = false` | this version's flags in the CRD (default: both true) |
 /// | `derive = "PartialEq"` | repeatable: an extra derive on the generated type |
-/// | `crate = "::rudder::__private"` | where the generated code finds its dependencies |
+/// | `crate = "::rudder::__private"` | where the generated code finds its dependencies (default: `rudder`'s or else `rudder-apimachinery`'s, under its dependency name) |
 #[proc_macro_derive(CustomResource, attributes(resource))]
 pub fn derive_custom_resource(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
-    match attrs::Options::from_input(&input) {
-        Ok(opts) => expand::expand(&input, &opts).into(),
+    let expanded = attrs::Options::from_input(&input).and_then(|opts| {
+        let krate = match &opts.krate {
+            Some(path) => path.clone(),
+            None => krate::find()?,
+        };
+        Ok(expand::expand(&input, &opts, &krate))
+    });
+    match expanded {
+        Ok(tokens) => tokens.into(),
         Err(e) => e.to_compile_error().into(),
     }
 }

@@ -39,14 +39,14 @@ fn crontab_two_versions() {
 
 #[test]
 fn merging_versions_checks_them() {
-    use rudder::crd::CrdError;
+    use rudder::crd::CrdBuildError;
     let v1 = || types::CronTab::crd().unwrap();
     let err = merge_versions([v1(), v1()], "v1").unwrap_err();
-    assert!(matches!(&err, CrdError::Versions(m) if m.contains("v1 is given twice")), "{err}");
+    assert!(matches!(&err, CrdBuildError::Versions(m) if m.contains("v1 is given twice")), "{err}");
     let err = merge_versions([v1(), types::v1beta1::CronTab::crd().unwrap()], "v2").unwrap_err();
-    assert!(matches!(&err, CrdError::Versions(m) if m.contains("v2 is not among")), "{err}");
+    assert!(matches!(&err, CrdBuildError::Versions(m) if m.contains("v2 is not among")), "{err}");
     let err = merge_versions([v1(), types::Mirror::crd().unwrap()], "v1").unwrap_err();
-    assert!(matches!(&err, CrdError::Versions(m) if m.contains("not the same kind")), "{err}");
+    assert!(matches!(&err, CrdBuildError::Versions(m) if m.contains("not the same kind")), "{err}");
     // The storage flag follows the argument, whatever each CRD said.
     let merged = merge_versions([v1(), types::v1beta1::CronTab::crd().unwrap()], "v1beta1").unwrap();
     let storage: Vec<(&str, bool)> = merged.spec.versions.iter().map(|v| (v.name.as_str(), v.storage)).collect();
@@ -55,10 +55,10 @@ fn merging_versions_checks_them() {
 
 #[test]
 fn a_recursive_type_is_an_error_not_a_ref() {
-    use rudder::crd::CrdError;
+    use rudder::crd::CrdBuildError;
     let err = types::Tree::crd().unwrap_err();
     match &err {
-        CrdError::NotStructural { kind, path, reason } => {
+        CrdBuildError::NotStructural { kind, path, reason } => {
             assert_eq!(kind, "Tree");
             assert!(path.starts_with(".spec.properties.root"), "{path}");
             assert!(reason.contains("recursive"), "{reason}");

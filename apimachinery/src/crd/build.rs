@@ -1,6 +1,7 @@
 //! What `#[derive(CustomResource)]`'s generated `Kind::crd()` calls (through
-//! `rudder::__private`): the static description of one version of a kind, and the
-//! CustomResourceDefinition built from it with a structural schema.
+//! `rudder_apimachinery::__private`, or the facade's `rudder::__private` re-exporting it): the
+//! static description of one version of a kind, and the CustomResourceDefinition built from it
+//! with a structural schema.
 //!
 //! Not a public API: the derive is its only caller, and it may change with the derive.
 
@@ -9,47 +10,73 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema};
 use serde_json::{json, Map, Value};
 
-use super::CrdError;
+use super::CrdBuildError;
 
 /// One additional printer column.
 pub struct PrinterColumn {
+    /// The column's header.
     pub name: &'static str,
+    /// What it shows, a JSONPath into the object.
     pub json_path: &'static str,
+    /// The OpenAPI type of the value (`string`, `integer`, `date` ...).
     pub type_: &'static str,
+    /// The column's description.
     pub description: Option<&'static str>,
+    /// The OpenAPI format of the value.
     pub format: Option<&'static str>,
+    /// 0 (shown by default) or more (shown with `-o wide`).
     pub priority: Option<i32>,
 }
 
 /// The scale subresource's paths.
 pub struct ScalePaths {
+    /// `specReplicasPath`.
     pub spec_replicas: &'static str,
+    /// `statusReplicasPath`.
     pub status_replicas: &'static str,
+    /// `labelSelectorPath`.
     pub label_selector: Option<&'static str>,
 }
 
 /// A CEL rule on the whole object.
 pub struct Rule {
+    /// The CEL expression.
     pub rule: &'static str,
+    /// The message when it fails.
     pub message: Option<&'static str>,
 }
 
 /// Everything the derive knows about one version of a kind.
 pub struct CrdParts {
+    /// The API group.
     pub group: &'static str,
+    /// This version's name.
     pub version: &'static str,
+    /// The kind.
     pub kind: &'static str,
+    /// The resource name.
     pub plural: &'static str,
+    /// The singular name.
     pub singular: &'static str,
+    /// Namespaced, else cluster-scoped.
     pub namespaced: bool,
+    /// `kubectl` short names.
     pub short_names: &'static [&'static str],
+    /// Categories (`all` ...).
     pub categories: &'static [&'static str],
+    /// Additional printer columns.
     pub printer_columns: &'static [PrinterColumn],
+    /// The scale subresource, if any.
     pub scale: Option<ScalePaths>,
+    /// CEL rules on the whole object.
     pub rules: &'static [Rule],
+    /// This version is served.
     pub served: bool,
+    /// This version is the storage version.
     pub storage: bool,
+    /// The spec type's schema.
     pub spec: fn() -> Schema,
+    /// The status type's schema, when the kind has a status (and the status subresource).
     pub status: Option<fn() -> Schema>,
 }
 
@@ -66,12 +93,12 @@ pub fn schema_of<T: JsonSchema>() -> Schema {
 
 /// A root schema of a type as a plain subschema: no title (the Rust type's name), no
 /// definitions (inlining leaves some only for recursive types, whose `$ref`s then fail).
-fn subschema(kind: &str, f: fn() -> Schema, path: &str) -> Result<Value, CrdError> {
+fn subschema(kind: &str, f: fn() -> Schema, path: &str) -> Result<Value, CrdBuildError> {
     let mut v = f().to_value();
     if let Value::Object(m) = &mut v {
         m.remove("title");
     }
-    super::schema::structural(&mut v).map_err(|e| CrdError::NotStructural {
+    super::schema::structural(&mut v).map_err(|e| CrdBuildError::NotStructural {
         kind: kind.into(),
         path: format!("{path}{}", e.path),
         reason: e.reason,
@@ -80,7 +107,7 @@ fn subschema(kind: &str, f: fn() -> Schema, path: &str) -> Result<Value, CrdErro
 }
 
 /// The CustomResourceDefinition of one version.
-pub fn build_crd(p: &CrdParts) -> Result<CustomResourceDefinition, CrdError> {
+pub fn build_crd(p: &CrdParts) -> Result<CustomResourceDefinition, CrdBuildError> {
     let mut properties = Map::new();
     properties.insert("spec".into(), subschema(p.kind, p.spec, ".spec")?);
     if let Some(status) = p.status {
@@ -167,5 +194,5 @@ pub fn build_crd(p: &CrdParts) -> Result<CustomResourceDefinition, CrdError> {
             "versions": [version],
         },
     });
-    serde_json::from_value(crd).map_err(|e| CrdError::Invalid { kind: p.kind.into(), reason: e.to_string() })
+    serde_json::from_value(crd).map_err(|e| CrdBuildError::Invalid { kind: p.kind.into(), reason: e.to_string() })
 }
