@@ -95,3 +95,90 @@ async fn kubectl_attach_connects_to_the_main_process() {
     assert!(out.ok, "{out:?}");
     assert!(out.stdout.contains("echoed back"), "{out:?}");
 }
+
+/// A TCP server standing in for a container port: answers each read with `tag: ` + the bytes.
+async fn echo_server(tag: &'static str) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                while let Ok(n) = c.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    let mut reply = format!("{tag}: ").into_bytes();
+                    reply.extend_from_slice(&buf[..n]);
+                    if c.write_all(&reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn kubectl_port_forward_tunnels_tcp_through_spdy_in_a_websocket() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let Some(env) = env_with_pod().await else { return };
+    let pods: rudder_client::api::Api<k8s_openapi::api::core::v1::Pod> =
+        rudder_client::api::Api::namespaced(env.server.client(), "default");
+    // kubectl port-forward refuses pods that are not Running.
+    pods.patch_status(
+        "web",
+        &Default::default(),
+        &rudder_client::apimachinery::Patch::Merge(json!({"status": {"phase": "Running"}})),
+    )
+    .await
+    .unwrap();
+    env.server.control().forward_port("default", "web", 8080, echo_server("web").await);
+    let mut child = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(env.dir.path().join("kubeconfig"))
+        .args(["port-forward", "pod/web", ":8080", ":9090"])
+        .env("HOME", env.dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("kubectl port-forward starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut local = std::collections::HashMap::new();
+    while local.len() < 2 {
+        let line = tokio::time::timeout(kubectl_env::TIMEOUT, lines.next_line())
+            .await
+            .expect("kubectl port-forward reports its ports")
+            .unwrap()
+            .expect("kubectl port-forward is running");
+        // "Forwarding from 127.0.0.1:41234 -> 8080"
+        if let Some(rest) = line.strip_prefix("Forwarding from 127.0.0.1:") {
+            let (l, remote) = rest.split_once(" -> ").unwrap();
+            local.insert(remote.trim().to_string(), l.parse::<u16>().unwrap());
+        }
+    }
+    let talk = |port: u16, msg: String| async move {
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        c.write_all(msg.as_bytes()).await.unwrap();
+        let mut got = vec![0u8; msg.len() + 5];
+        tokio::time::timeout(kubectl_env::TIMEOUT, c.read_exact(&mut got)).await.expect("reply").unwrap();
+        String::from_utf8(got).unwrap()
+    };
+    let replies = futures::future::join_all((0..4).map(|i| talk(local["8080"], format!("conn {i}\n")))).await;
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(*r, format!("web: conn {i}\n"));
+    }
+    // Port 9090 has nothing behind it: the connection is closed and kubectl reports the error.
+    let mut c = tokio::net::TcpStream::connect(("127.0.0.1", local["9090"])).await.unwrap();
+    let mut buf = [0u8; 8];
+    let n = tokio::time::timeout(kubectl_env::TIMEOUT, c.read(&mut buf)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0);
+    let _ = child.start_kill();
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("error forwarding port 9090 to pod"), "{stderr}");
+}

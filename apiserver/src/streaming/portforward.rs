@@ -10,7 +10,9 @@
 //!   every target connection has closed (or failed), the WebSocket is closed.
 //! - `SPDY/3.1+portforward.k8s.io` (kubectl 1.31+): the SPDY session of [`super::spdy`] carried
 //!   in binary WebSocket messages; each (error, data) stream pair with the same `requestID` is
-//!   one connection to the `port` header's port.
+//!   one connection to the `port` header's port (every SYN_STREAM is answered with a
+//!   SYN_REPLY; a pair not complete within [`PAIR_TIMEOUT`] is reset; PINGs are echoed;
+//!   when the target closes, both streams get FIN; a failure is written on the error stream).
 //! - A port with no registered address is refused: the message goes on that port's error
 //!   channel (stream), shaped as the kubelet's (`error forwarding port P to pod UID, uid : ...
 //!   connection refused`). Connecting is bounded by [`CONNECT_TIMEOUT`].
@@ -19,11 +21,15 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashMap;
+
 use futures::future::join_all;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 
+use super::spdy::{Decoder, Encoder, Frame};
 use super::state::Streams;
 use super::ws::{self, Conn};
 use super::{Query, Target};
@@ -31,7 +37,7 @@ use crate::control::Control;
 use crate::errors::ApiError;
 
 /// The subprotocols port-forward accepts, in the server's order.
-pub(crate) const PROTOCOLS: &[&str] = &[V4, "portforward.k8s.io"];
+pub(crate) const PROTOCOLS: &[&str] = &[SPDY_TUNNEL, V4, "portforward.k8s.io"];
 pub(crate) const SPDY_TUNNEL: &str = "SPDY/3.1+portforward.k8s.io";
 const V4: &str = "v4.channel.k8s.io";
 
@@ -79,7 +85,7 @@ pub(crate) async fn connect(streams: &Streams, target: &Target, port: u16) -> Re
 /// Runs one session to its end (see the module docs).
 pub(crate) async fn run(conn: Conn, protocol: &'static str, ports: Vec<u16>, target: Target, streams: Arc<Streams>) {
     if protocol == SPDY_TUNNEL {
-        return super::spdy::serve_portforward(conn, target, streams).await;
+        return spdy_session(conn, target, streams).await;
     }
     let (out, mut input) = ws::split(conn);
     if ports.is_empty() {
@@ -144,6 +150,179 @@ pub(crate) async fn run(conn: Conn, protocol: &'static str, ports: Vec<u16>, tar
         _ = join_all(copies) => {}
         _ = read => {}
     }
+}
+
+/// How long the (error, data) stream pair of one SPDY request may take to be complete.
+pub const PAIR_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// SPDY's RST_STREAM status PROTOCOL_ERROR.
+const PROTOCOL_ERROR: u32 = 1;
+
+/// A SPDY request whose stream pair is not complete yet.
+struct Pending {
+    error: Option<u32>,
+    data: Option<u32>,
+    port: u16,
+    since: tokio::time::Instant,
+}
+
+/// The kubelet's SPDY port-forward server, behind the API server's WebSocket tunnel.
+async fn spdy_session(conn: Conn, target: Target, streams: Arc<Streams>) {
+    let (out, mut input) = ws::split(conn);
+    let target = Arc::new(target);
+    // One writer owns the header compression context of the server's direction.
+    let (frames, mut frame_rx) = mpsc::channel::<Frame>(32);
+    tokio::spawn(async move {
+        let mut enc = Encoder::new();
+        while let Some(f) = frame_rx.recv().await {
+            let mut buf = bytes::BytesMut::new();
+            enc.encode(&f, &mut buf);
+            if !out.send_raw(buf.freeze()).await {
+                return;
+            }
+        }
+    });
+    let mut dec = Decoder::new();
+    let mut pending: HashMap<String, Pending> = HashMap::new();
+    let mut to_target: HashMap<u32, mpsc::Sender<bytes::Bytes>> = HashMap::new();
+    let mut conns = JoinSet::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    'session: loop {
+        tokio::select! {
+            msg = ws::next_binary(&mut input) => {
+                let Some(b) = msg else { break };
+                dec.push(&b);
+                loop {
+                    let frame = match dec.decode() {
+                        Ok(Some(f)) => f,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::debug!("embedded API server: port-forward session: {e}");
+                            let _ = frames.send(Frame::GoAway { last_good: 0, status: PROTOCOL_ERROR }).await;
+                            break 'session;
+                        }
+                    };
+                    match frame {
+                        Frame::SynStream { stream, headers, .. } => {
+                            let _ = frames.send(Frame::SynReply { stream, fin: false, headers: Vec::new() }).await;
+                            let get = |k: &str| headers.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                            let port = get("port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0);
+                            let (Some(kind), Some(port)) = (get("streamtype"), port) else {
+                                let _ = frames.send(Frame::RstStream { stream, status: PROTOCOL_ERROR }).await;
+                                continue;
+                            };
+                            let id = get("requestid").unwrap_or_default();
+                            let p = pending.entry(id.clone()).or_insert(Pending {
+                                error: None,
+                                data: None,
+                                port,
+                                since: tokio::time::Instant::now(),
+                            });
+                            match kind.as_str() {
+                                "error" => p.error = Some(stream),
+                                "data" => p.data = Some(stream),
+                                _ => {
+                                    let _ = frames.send(Frame::RstStream { stream, status: PROTOCOL_ERROR }).await;
+                                    continue;
+                                }
+                            }
+                            if let (Some(error), Some(data)) = (p.error, p.data) {
+                                let port = p.port;
+                                pending.remove(&id);
+                                let (tx, rx) = mpsc::channel(16);
+                                to_target.insert(data, tx);
+                                let (frames, streams, target) = (frames.clone(), streams.clone(), target.clone());
+                                conns.spawn(async move {
+                                    spdy_connection(frames, error, data, port, rx, &streams, &target).await
+                                });
+                            }
+                        }
+                        Frame::Data { stream, fin, data } => {
+                            if let Some(tx) = to_target.get(&stream) {
+                                if !data.is_empty() && tx.send(data).await.is_err() {
+                                    to_target.remove(&stream);
+                                }
+                            }
+                            if fin {
+                                to_target.remove(&stream);
+                            }
+                        }
+                        Frame::RstStream { stream, .. } => {
+                            to_target.remove(&stream);
+                        }
+                        Frame::Ping(id) => {
+                            let _ = frames.send(Frame::Ping(id)).await;
+                        }
+                        Frame::GoAway { .. } => break 'session,
+                        _ => {}
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                let now = tokio::time::Instant::now();
+                let expired: Vec<String> =
+                    pending.iter().filter(|(_, p)| now - p.since > PAIR_TIMEOUT).map(|(k, _)| k.clone()).collect();
+                for id in expired {
+                    if let Some(p) = pending.remove(&id) {
+                        for stream in p.error.into_iter().chain(p.data) {
+                            let _ = frames.send(Frame::RstStream { stream, status: PROTOCOL_ERROR }).await;
+                        }
+                    }
+                }
+            }
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+/// One forwarded connection of a SPDY session: the target's bytes go out on `data`, the
+/// client's (from `rx`) go to the target; a failure to connect is written on `error`. Both
+/// streams are half-closed (FIN) when the target closes.
+async fn spdy_connection(
+    frames: mpsc::Sender<Frame>,
+    error: u32,
+    data: u32,
+    port: u16,
+    mut rx: mpsc::Receiver<bytes::Bytes>,
+    streams: &Streams,
+    target: &Target,
+) {
+    let fin = |stream| Frame::Data { stream, fin: true, data: bytes::Bytes::new() };
+    let tcp = match connect(streams, target, port).await {
+        Ok(tcp) => tcp,
+        Err(msg) => {
+            let _ = frames.send(Frame::Data { stream: error, fin: false, data: msg.into() }).await;
+            let _ = frames.send(fin(error)).await;
+            let _ = frames.send(fin(data)).await;
+            return;
+        }
+    };
+    let (mut rd, mut wr) = tcp.into_split();
+    let to_target = async move {
+        while let Some(b) = rx.recv().await {
+            if wr.write_all(&b).await.is_err() {
+                break;
+            }
+        }
+        let _ = wr.shutdown().await;
+    };
+    let from_target = async {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let chunk = bytes::Bytes::copy_from_slice(&buf[..n]);
+                    if frames.send(Frame::Data { stream: data, fin: false, data: chunk }).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = frames.send(fin(data)).await;
+        let _ = frames.send(fin(error)).await;
+    };
+    tokio::join!(to_target, from_target);
 }
 
 impl Control {

@@ -120,6 +120,11 @@ impl Out {
         self.tx.send(Message::Binary(frame(ch, data))).await.is_ok()
     }
 
+    /// Queues a raw binary message (the SPDY tunnel); false when the client is gone.
+    pub(crate) async fn send_raw(&self, data: Bytes) -> bool {
+        self.tx.send(Message::Binary(data)).await.is_ok()
+    }
+
     /// An `AsyncWrite` whose every write is one message on channel `ch`.
     pub(crate) fn writer(&self, ch: u8) -> ChannelWriter {
         ChannelWriter { ch, tx: PollSender::new(self.tx.clone()) }
