@@ -182,3 +182,38 @@ async fn kubectl_port_forward_tunnels_tcp_through_spdy_in_a_websocket() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("error forwarding port 9090 to pod"), "{stderr}");
 }
+
+#[tokio::test]
+async fn kubectl_cp_copies_both_ways_through_the_containers_tar() {
+    let Some(env) = env_with_pod().await else { return };
+    let local = tempfile::tempdir().unwrap();
+    let src = local.path().join("conf");
+    std::fs::create_dir_all(src.join("sub")).unwrap();
+    std::fs::write(src.join("app.yaml"), "key: value\n").unwrap();
+    std::fs::write(src.join("sub/data.bin"), vec![7u8; 100_000]).unwrap();
+
+    let to = "web:/etc/app";
+    let out = env.run(&["cp", src.to_str().unwrap(), to], None).await;
+    assert!(out.ok, "{out:?}");
+    let files = env.server.control().container_files("default", "web", "main");
+    assert_eq!(files.lock().read("/etc/app/app.yaml").unwrap(), b"key: value\n");
+    assert_eq!(files.lock().read("/etc/app/sub/data.bin").unwrap().len(), 100_000);
+
+    let back = local.path().join("back");
+    let out = env.run(&["cp", "web:/etc/app", back.to_str().unwrap()], None).await;
+    assert!(out.ok, "{out:?}");
+    assert_eq!(std::fs::read_to_string(back.join("app.yaml")).unwrap(), "key: value\n");
+    assert_eq!(std::fs::read(back.join("sub/data.bin")).unwrap(), vec![7u8; 100_000]);
+
+    // A single file, and one the container does not have.
+    let out = env.run(&["cp", "web:/etc/app/app.yaml", local.path().join("one.yaml").to_str().unwrap()], None).await;
+    assert!(out.ok, "{out:?}");
+    assert_eq!(std::fs::read_to_string(local.path().join("one.yaml")).unwrap(), "key: value\n");
+    // kubectl 1.32 shows tar's complaint (and creates nothing) but exits 0.
+    let out = env.run(&["cp", "web:/nope", local.path().join("x").to_str().unwrap()], None).await;
+    assert!(
+        format!("{}{}", out.stdout, out.stderr).contains("/nope: Cannot stat: No such file or directory"),
+        "{out:?}"
+    );
+    assert!(!local.path().join("x").exists());
+}
