@@ -325,7 +325,54 @@ async fn spdy_connection(
     tokio::join!(to_target, from_target);
 }
 
+/// How long the demo responder waits for a request head, and the most it reads of it.
+const HTTP_READ_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_HTTP_HEAD: usize = 16 * 1024;
+
+/// Answers one connection of [`Control::serve_http`].
+async fn answer_http(mut c: TcpStream, body: Arc<str>) {
+    let mut head = Vec::new();
+    let mut buf = [0u8; 2048];
+    let read = async {
+        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < MAX_HTTP_HEAD {
+            match c.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => head.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    };
+    if !matches!(tokio::time::timeout(HTTP_READ_TIMEOUT, read).await, Ok(true)) {
+        return;
+    }
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = c.write_all(reply.as_bytes()).await;
+    let _ = c.shutdown().await;
+}
+
 impl Control {
+    /// Starts a tiny HTTP responder standing in for `port` of `namespace/pod` (every request is
+    /// answered `200` with `body` as text, then the connection is closed) and connects the port
+    /// to it, as [`Control::forward_port`] does. It runs as long as the server's registrations
+    /// (the process, at most).
+    pub async fn serve_http(&self, namespace: &str, pod: &str, port: u16, body: &str) -> std::io::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let body: Arc<str> = Arc::from(body);
+        let task = tokio::spawn(async move {
+            while let Ok((c, _)) = listener.accept().await {
+                tokio::spawn(answer_http(c, body.clone()));
+            }
+        });
+        let state = super::state::of(&self.shared);
+        state.responders.lock().push(task.abort_handle());
+        self.forward_port(namespace, pod, port, addr);
+        Ok(addr)
+    }
+
     /// Connects `port` of `namespace/pod` to `to` (e.g. a local TCP echo server standing in for
     /// the container): every port-forwarded connection to that port opens a connection there.
     pub fn forward_port(&self, namespace: &str, pod: &str, port: u16, to: SocketAddr) {

@@ -27,6 +27,16 @@ pub(crate) struct Streams {
     pub(crate) ports: Mutex<HashMap<(String, String, u16), SocketAddr>>,
     /// Each container's files (created on first use).
     pub(crate) files: Mutex<HashMap<ContainerKey, Arc<Mutex<Fs>>>>,
+    /// Responders started by `Control::serve_http`, stopped with these registrations.
+    pub(crate) responders: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl Drop for Streams {
+    fn drop(&mut self) {
+        for r in self.responders.get_mut().drain(..) {
+            r.abort();
+        }
+    }
 }
 
 impl Streams {
