@@ -171,6 +171,8 @@ pub struct AttachedProcess {
     resize: Option<mpsc::Sender<TerminalSize>>,
     status: oneshot::Receiver<Result<ExitStatus>>,
     protocol: String,
+    /// The subresource path (never the query: it holds the command line).
+    url: String,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -221,7 +223,7 @@ impl AttachedProcess {
         let rx = &mut self.status;
         match rx.await {
             Ok(r) => r,
-            Err(_) => Err(Error::Body { url: String::new(), message: "the exec session ended abnormally".into() }),
+            Err(_) => Err(Error::Body { url: self.url.clone(), message: "the exec session ended abnormally".into() }),
         }
     }
 }
@@ -277,7 +279,7 @@ impl Api<Pod> {
     /// Runs `command` in a container of the pod `name` (see [`crate::remote::exec`]).
     ///
     /// ```no_run
-    /// # async fn f(pods: rudder_client::api::Api<k8s_openapi::api::core::v1::Pod>) -> rudder_client::Result<()> {
+    /// # async fn f(pods: rudder_client::api::Api<k8s_openapi::api::core::v1::Pod>) -> Result<(), Box<dyn std::error::Error>> {
     /// use rudder_client::remote::ExecOptions;
     /// use tokio::io::AsyncReadExt;
     /// let mut p = pods.exec("web-0", ["sh", "-c", "echo hi; exit 3"], &ExecOptions::default()).await?;
@@ -340,11 +342,12 @@ fn spawn(socket: Socket, protocol: String, opts: &ExecOptions, url: String) -> A
         (None, None)
     };
     let (status_tx, status) = oneshot::channel();
-    let session = Session { v5: protocol.starts_with("v5."), stdin_rx, resize_rx, stdout_w, stderr_w, url };
+    let session =
+        Session { v5: protocol.starts_with("v5."), stdin_rx, resize_rx, stdout_w, stderr_w, url: url.clone() };
     let task = tokio::spawn(async move {
         let _ = status_tx.send(session.run(socket).await);
     });
-    AttachedProcess { stdin, stdout, stderr, resize, status, protocol, task }
+    AttachedProcess { stdin, stdout, stderr, resize, status, protocol, url, task }
 }
 
 struct Session {

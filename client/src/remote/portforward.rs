@@ -143,7 +143,7 @@ impl Api<Pod> {
     /// Opens connections to `ports` of the pod `name` (see [`crate::remote::portforward`]).
     ///
     /// ```no_run
-    /// # async fn f(pods: rudder_client::api::Api<k8s_openapi::api::core::v1::Pod>) -> rudder_client::Result<()> {
+    /// # async fn f(pods: rudder_client::api::Api<k8s_openapi::api::core::v1::Pod>) -> Result<(), Box<dyn std::error::Error>> {
     /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
     /// let mut pf = pods.portforward("web-0", &[80]).await?;
     /// let mut conn = pf.take_stream(80).unwrap();
