@@ -12,7 +12,10 @@
 //!
 //! The kubelet stand-in is on unless `--no-kubelet` is given: it registers one Ready node,
 //! `node-1` (and any node created later), renews node Leases, runs pods bound to those nodes
-//! (there is no scheduler: set `spec.nodeName`), and serves `kubectl top` a small usage.
+//! (there is no scheduler: set `spec.nodeName`), and serves `kubectl top` a small usage. It
+//! also runs a demo pod, `demo-web`, whose container accepts `kubectl exec` and `kubectl cp`
+//! (a few shell built-ins and `tar`) and whose port 8080 answers HTTP through
+//! `kubectl port-forward`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -82,6 +85,22 @@ fn random_token() -> String {
     out
 }
 
+/// A pod on `node-1` (so the kubelet stand-in runs it) whose port 8080 answers HTTP; exec and
+/// cp work on every pod with a node.
+async fn demo_pod(server: &ApiServer) -> Result<(), Box<dyn std::error::Error>> {
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "demo-web", "namespace": "default", "labels": {"app": "demo-web"}},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "web", "image": "nginx",
+            "ports": [{"containerPort": 8080, "name": "http"}]}]}
+    });
+    let pods: rudder_client::api::Api<k8s_openapi::api::core::v1::Pod> =
+        rudder_client::api::Api::namespaced(server.client(), "default");
+    pods.create(&Default::default(), &serde_json::from_value(pod)?).await?;
+    server.control().serve_http("default", "demo-web", 8080, "hello from demo-web:8080\n").await?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let opts = match parse_args() {
@@ -108,6 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     if opts.kubelet {
         server.control().add_node("node-1", &[]);
+        demo_pod(&server).await?;
     }
     let url = server.url().to_string();
     let url = url.trim_end_matches('/');
@@ -140,6 +160,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  kubectl get pods -o wide");
     if opts.kubelet {
         println!("  kubectl get nodes; kubectl top node");
+        println!("  kubectl exec demo-web -- sh -c 'echo hello from $HOSTNAME; ls /'");
+        println!("  kubectl port-forward pod/demo-web 8080:8080 & curl http://127.0.0.1:8080/");
+        println!("  kubectl cp ./Cargo.toml demo-web:/tmp/Cargo.toml; kubectl cp demo-web:/tmp ./from-pod");
     }
     println!();
     println!("state lives in memory only; press Ctrl-C to stop");

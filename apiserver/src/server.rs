@@ -446,7 +446,7 @@ async fn serve_conn<I>(
         .initial_stream_window_size(4 << 20)
         .initial_connection_window_size(8 << 20)
         .max_concurrent_streams(1000);
-    let conn = builder.serve_connection(io, svc);
+    let conn = builder.serve_connection_with_upgrades(io, svc);
     tokio::select! {
         _ = conn => {}
         _ = epoch.changed() => {}

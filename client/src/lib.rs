@@ -5,7 +5,8 @@
 //! limiting and retries ([`transport`]), the [`Client`] that executes requests, pure request
 //! building ([`request`]), typed access to any kind ([`api`]) and client-go-style group
 //! accessors ([`clientset`]), the [`dynamic`] client, [`discovery`], a [`restmapper`], the
-//! list [`pager`], and incremental list and watch decoding ([`decode`]).
+//! list [`pager`], incremental list and watch decoding ([`decode`]), and exec, attach,
+//! port-forward and cp into pods ([`remote`]).
 //!
 //! The embedded API server that tests, examples and benchmarks run against is its own crate,
 //! `rudder-apiserver`.
@@ -25,6 +26,7 @@ pub mod dynamic;
 pub mod error;
 pub mod metrics;
 pub mod pager;
+pub mod remote;
 pub mod request;
 pub mod restmapper;
 pub mod transport;

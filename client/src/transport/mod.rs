@@ -69,6 +69,7 @@ mod proxy;
 pub mod rate_limit;
 mod retry;
 mod tls;
+mod upgrade;
 
 use rate_limit::RateLimiter;
 
@@ -101,6 +102,8 @@ struct Inner {
     /// The hyper client; replaced (with a fresh pool) when an exec plugin hands out a new
     /// client certificate.
     http: RwLock<HyperClient<Connector, Full<Bytes>>>,
+    /// The connector for HTTP/1.1 upgrades (ALPN `http/1.1` only), replaced with `http`.
+    upgrade: RwLock<Connector>,
     /// The client certificate (PEM cert, PEM key) the current `http` presents, from an exec
     /// plugin.
     exec_cert: Mutex<Option<(Vec<u8>, Vec<u8>)>>,
@@ -140,7 +143,7 @@ impl Transport {
             }
             _ => None,
         };
-        let http = build_client(config, client_cert)?;
+        let (http, upgrade) = build_client(config, client_cert)?;
         let impersonation = match &config.impersonate {
             Some(imp) => auth::impersonation_headers(imp)?,
             None => Vec::new(),
@@ -157,6 +160,7 @@ impl Transport {
             inner: Arc::new(Inner {
                 config: config.clone(),
                 http: RwLock::new(http),
+                upgrade: RwLock::new(upgrade),
                 exec_cert: Mutex::new(None),
                 user_agent,
                 auth: auth::Auth::new(config)?,
@@ -324,32 +328,37 @@ impl Transport {
         *req.method_mut() = parts.method.clone();
         *req.uri_mut() = without_user_info(&parts.uri);
         *req.version_mut() = http::Version::HTTP_11;
-        *req.headers_mut() = parts.headers.clone();
-        let headers = req.headers_mut();
+        *req.headers_mut() = self.request_headers(parts).await.map_err(Failure::fatal)?;
+        let http = inner.http.read().clone();
+        let url = redact::uri(&parts.uri);
+        let host = tls::host_of(&parts.uri);
+        http.request(req).await.map_err(|e| classify(e, url, host))
+    }
+
+    /// The headers a request is sent with: its own, the user agent (unless set), impersonation,
+    /// and credentials (https only; an exec plugin's client certificate is switched to here) or
+    /// `Proxy-Authorization` for a plain proxy (http).
+    pub(crate) async fn request_headers(&self, parts: &http::request::Parts) -> Result<http::HeaderMap> {
+        let inner = &self.inner;
+        let mut headers = parts.headers.clone();
         headers.entry(http::header::USER_AGENT).or_insert_with(|| inner.user_agent.clone());
         for (name, value) in &inner.impersonation {
             headers.append(name.clone(), value.clone());
         }
-        let http = if parts.uri.scheme_str() == Some("https") {
-            let creds = inner.auth.credentials(false).await.map_err(Failure::fatal)?;
+        if parts.uri.scheme_str() == Some("https") {
+            let creds = inner.auth.credentials(false).await?;
             if let Some(v) = creds.authorization {
                 if !headers.contains_key(http::header::AUTHORIZATION) {
                     headers.insert(http::header::AUTHORIZATION, v);
                 }
             }
             if let Some(cert) = creds.client_cert {
-                self.use_exec_cert(cert).map_err(Failure::fatal)?;
+                self.use_exec_cert(cert)?;
             }
-            inner.http.read().clone()
-        } else {
-            if let Some(v) = &inner.proxy_authorization {
-                headers.insert(http::header::PROXY_AUTHORIZATION, v.clone());
-            }
-            inner.http.read().clone()
-        };
-        let url = redact::uri(&parts.uri);
-        let host = tls::host_of(&parts.uri);
-        http.request(req).await.map_err(|e| classify(e, url, host))
+        } else if let Some(v) = &inner.proxy_authorization {
+            headers.insert(http::header::PROXY_AUTHORIZATION, v.clone());
+        }
+        Ok(headers)
     }
 
     /// Switches to the exec plugin's client certificate if it changed (new pool).
@@ -358,8 +367,9 @@ impl Transport {
         if current.as_ref() == Some(&cert) {
             return Ok(());
         }
-        let http = build_client(&self.inner.config, Some((&cert.0, &cert.1)))?;
+        let (http, upgrade) = build_client(&self.inner.config, Some((&cert.0, &cert.1)))?;
         *self.inner.http.write() = http;
+        *self.inner.upgrade.write() = upgrade;
         *current = Some(cert);
         Ok(())
     }
@@ -460,6 +470,14 @@ fn classify(e: hyper_util::client::legacy::Error, url: String, host: String) -> 
     Failure { error: Error::Connect { url, message: error_chain(&e), source: Some(Box::new(e)) }, connection }
 }
 
+/// Maps a connector failure of an upgrade to ours (as [`classify`] does for pooled requests).
+fn classify_connect(e: ConnectError, url: String) -> Error {
+    match e {
+        ConnectError::Tls { host, reason } => Error::Tls { host, reason },
+        e => Error::Connect { url, message: e.to_string(), source: Some(Box::new(e)) },
+    }
+}
+
 /// Reads (a bounded part of) a response body so its connection can be reused, then drops it.
 async fn drain(resp: http::Response<Incoming>) {
     let body = http_body_util::Limited::new(resp.into_body(), MAX_DRAIN);
@@ -514,8 +532,12 @@ fn parse_warnings(v: &str) -> Vec<String> {
     out
 }
 
-/// Builds the pooled hyper client (h2 via ALPN, HTTP/1.1 otherwise).
-fn build_client(config: &Config, client_cert: Option<(&[u8], &[u8])>) -> Result<HyperClient<Connector, Full<Bytes>>> {
+/// Builds the pooled hyper client (h2 via ALPN, HTTP/1.1 otherwise) and the connector for
+/// upgrades (the same, offering only `http/1.1`).
+fn build_client(
+    config: &Config,
+    client_cert: Option<(&[u8], &[u8])>,
+) -> Result<(HyperClient<Connector, Full<Bytes>>, Connector)> {
     let tls = if config.is_https() { Some(tls::client_config(config, client_cert)?) } else { None };
     let server_name = match &config.tls_server_name {
         Some(_) => Some(tls::server_name(config)?),
@@ -529,10 +551,11 @@ fn build_client(config: &Config, client_cert: Option<(&[u8], &[u8])>) -> Result<
         proxy,
         connect_timeout: config.connect_timeout,
     };
+    let upgrade = Connector { tls: connector.tls.as_ref().map(tls::http1_only), ..connector.clone() };
     let mut builder = HyperClient::builder(TokioExecutor::new());
     builder.pool_timer(TokioTimer::new()).timer(TokioTimer::new()).pool_idle_timeout(Duration::from_secs(90));
     builder.http2_keep_alive_interval(Duration::from_secs(30)).http2_keep_alive_while_idle(false);
-    Ok(builder.build(connector))
+    Ok((builder.build(connector), upgrade))
 }
 
 /// Why a connection could not be made. Mapped to [`Error`] by `Transport::send`.

@@ -47,6 +47,13 @@ pub(crate) fn server_name(config: &Config) -> Result<ServerName<'static>> {
         .map_err(|e| Error::Tls { host, reason: format!("{name:?} is not a valid TLS server name: {e}") })
 }
 
+/// `tls` offering only `http/1.1` (an HTTP/1.1 upgrade cannot run over HTTP/2).
+pub(crate) fn http1_only(tls: &Arc<ClientConfig>) -> Arc<ClientConfig> {
+    let mut c = ClientConfig::clone(tls);
+    c.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(c)
+}
+
 /// Builds the rustls client config for `config`, with the client certificate `client_cert`
 /// (PEM chain, PEM key) when given.
 pub(crate) fn client_config(config: &Config, client_cert: Option<(&[u8], &[u8])>) -> Result<Arc<ClientConfig>> {
