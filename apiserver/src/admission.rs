@@ -4,7 +4,7 @@
 //! `ValidatingAdmissionWebhook` plugins do, so webhooks are testable end to end without a
 //! cluster.
 //!
-//! Contract of [`admit`]:
+//! Contract of `admit`:
 //! - A webhook is called when one of its `rules` matches the write (operations, apiGroups,
 //!   apiVersions, resources with `*`, `*/*`, `res/*`, `*/sub` forms, scope), its
 //!   `namespaceSelector` matches the namespace's labels (a Namespace's own labels; always for
@@ -26,7 +26,7 @@
 //! - Dry runs call only webhooks with `sideEffects` `None` or `NoneOnDryRun`; any other fails the
 //!   write with 400, as upstream.
 //!
-//! Webhooks are called with no store lock held: [`before_write`] reads the current object,
+//! Webhooks are called with no store lock held: `before_write` reads the current object,
 //! computes what the write proposes (a PATCH applied to it), runs the webhooks, and hands the
 //! handler the webhooks' object; a mutated PATCH becomes a PUT at the resourceVersion the
 //! webhooks saw, so a concurrent write in between is a 409 Conflict rather than a lost change.
