@@ -268,7 +268,12 @@ fn subresource_spec(parent: &ResourceInfo, sub: &str) -> SubresourceSpec {
         "ephemeralcontainers" | "resize" => own(&["get", "patch", "update"]),
         "exec" | "attach" | "portforward" => SubresourceSpec {
             group_version: None,
-            kind: format!("{}{}Options", parent.api.kind, capitalize(sub)),
+            // PodExecOptions, PodAttachOptions, PodPortForwardOptions.
+            kind: format!(
+                "{}{}Options",
+                parent.api.kind,
+                if sub == "portforward" { "PortForward".into() } else { capitalize(sub) }
+            ),
             verbs: &["create", "get"],
         },
         _ => own(&["get"]),
@@ -447,8 +452,23 @@ mod tests {
         assert_eq!(names, sorted);
         let pods = names.iter().position(|n| *n == "pods").unwrap();
         assert_eq!(
-            &names[pods..pods + 6],
-            &["pods", "pods/binding", "pods/ephemeralcontainers", "pods/eviction", "pods/log", "pods/status"]
+            &names[pods..pods + 9],
+            &[
+                "pods",
+                "pods/attach",
+                "pods/binding",
+                "pods/ephemeralcontainers",
+                "pods/eviction",
+                "pods/exec",
+                "pods/log",
+                "pods/portforward",
+                "pods/status"
+            ]
+        );
+        let pf = find(&ours["resources"], "name", "pods/portforward");
+        assert_eq!(
+            (pf["kind"].as_str(), &pf["verbs"]),
+            (Some("PodPortForwardOptions"), &serde_json::json!(["create", "get"]))
         );
         // Decodes as the typed APIResourceList.
         let typed: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList =

@@ -80,7 +80,9 @@ pub struct Registry {
 /// Short names, categories and subresources of built-in kinds that have them.
 fn decorate(info: &mut ResourceInfo) {
     let (short, sub): (&[&str], &[&str]) = match (info.api.group.as_ref(), info.api.plural.as_ref()) {
-        ("", "pods") => (&["po"], &["status", "binding", "eviction", "log", "ephemeralcontainers"]),
+        ("", "pods") => {
+            (&["po"], &["status", "binding", "eviction", "log", "ephemeralcontainers", "exec", "attach", "portforward"])
+        }
         ("", "services") => (&["svc"], &["status"]),
         ("", "namespaces") => (&["ns"], &["status"]),
         ("", "nodes") => (&["no"], &["status"]),
