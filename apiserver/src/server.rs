@@ -5,7 +5,9 @@
 //! Contract: every answer carries `Audit-Id`, `Cache-Control: no-cache, private` and (for JSON)
 //! `Content-Type: application/json`; JSON is compact and ends with `\n` (pretty with
 //! `?pretty=true` or a curl/Wget/Mozilla user agent); every failure is a `Status`; a panic in
-//! a handler becomes a 500 Status and the server keeps serving.
+//! a handler becomes a 500 Status and the server keeps serving. API answers are re-encoded as
+//! protobuf when `Accept` asks for it, and refused with 406 when nothing in it can be served
+//! (`crate::negotiate`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -543,13 +545,19 @@ async fn route(shared: &Arc<Shared>, ctx: &Ctx) -> Response<Body> {
     let (verb, resource) = target.verb_and_resource(ctx);
     *shared.counts.lock().entry((verb.to_string(), resource.clone())).or_default() += 1;
     let control = shared.control();
-    if let Some(f) = control.take_fault(verb, &resource) {
-        return super::handlers::fault_response(shared, ctx, &target, verb, &f);
-    }
-    match super::handlers::dispatch(shared, ctx, &target, verb).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
-    }
+    let output = match super::negotiate::output(ctx.header("accept"), &target.info) {
+        Ok(o) => o,
+        Err(e) => return error_response(&e),
+    };
+    let resp = if let Some(f) = control.take_fault(verb, &resource) {
+        super::handlers::fault_response(shared, ctx, &target, verb, &f)
+    } else {
+        match super::handlers::dispatch(shared, ctx, &target, verb).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        }
+    };
+    super::negotiate::encode_response(output, resp).await
 }
 
 /// Discovery and version documents, or `None` when the path is not a discovery path.
