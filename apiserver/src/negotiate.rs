@@ -22,16 +22,24 @@
 //!   `Status` errors; a body with no protobuf message (e.g. `metrics.k8s.io`) stays JSON. A watch
 //!   in protobuf is `application/vnd.kubernetes.protobuf;stream=watch`: each event one
 //!   length-prefixed `WatchEvent` frame whose object is enveloped ([`line_to_frame`]).
+//! - Lists of stored objects and watch events encode each object version once: its message is
+//!   kept in an [`EncodeCache`] keyed by uid and resourceVersion (as the real watch cache keeps
+//!   each object's serializations), at most [`ENCODE_CACHE_ENTRIES`] entries (then emptied).
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderValue, Response};
 use http_body_util::BodyExt;
+use parking_lot::Mutex;
 use rudder_apimachinery::protobuf;
 use serde_json::Value;
 
 use crate::errors::{ApiError, ApiResult};
 use crate::registry::ResourceInfo;
 use crate::server::{Body, Ctx};
+use crate::store::Obj;
 
 /// The protobuf media type.
 pub const PROTOBUF: &str = protobuf::CONTENT_TYPE;
@@ -252,6 +260,93 @@ pub fn single_event(out: Output, line: &[u8]) -> Response<Body> {
             line_to_frame(line, &mut buf);
             crate::server::response(200, PROTOBUF_WATCH, Body::Full(Some(buf.freeze())))
         }
+    }
+}
+
+/// The most object messages an [`EncodeCache`] keeps before it starts over.
+pub const ENCODE_CACHE_ENTRIES: usize = 200_000;
+
+/// Each stored object version's protobuf message (no envelope), by (uid, resourceVersion).
+#[derive(Debug, Default)]
+pub struct EncodeCache {
+    messages: Mutex<HashMap<(String, u64), Bytes>>,
+}
+
+impl EncodeCache {
+    /// The message of `obj` (a stored object of `info`), encoded once per version; `None`
+    /// when it does not encode (no message for the kind).
+    pub fn message(&self, info: &ResourceInfo, obj: &Obj) -> Option<Bytes> {
+        let key = (obj.uid.clone(), obj.rv);
+        if let Some(m) = self.messages.lock().get(&key) {
+            return Some(m.clone());
+        }
+        let value: Value = serde_json::from_slice(&obj.body).ok()?;
+        let enveloped = protobuf::to_vec_as(&value, &info.api.api_version, &info.api.kind).ok()?;
+        let raw = protobuf::Unknown::decode(&enveloped).ok()?.raw;
+        let message = Bytes::copy_from_slice(raw);
+        let mut messages = self.messages.lock();
+        if messages.len() >= ENCODE_CACHE_ENTRIES {
+            messages.clear();
+        }
+        messages.insert(key, message.clone());
+        Some(message)
+    }
+
+    /// `obj` enveloped (`k8s\0` + `runtime.Unknown`), as a response or watch event object.
+    pub fn enveloped(&self, info: &ResourceInfo, obj: &Obj) -> Option<Vec<u8>> {
+        let raw = self.message(info, obj)?;
+        Some(
+            protobuf::Unknown {
+                api_version: &info.api.api_version,
+                kind: &info.api.kind,
+                raw: &raw,
+                ..Default::default()
+            }
+            .encode(),
+        )
+    }
+}
+
+fn put_varint(out: &mut BytesMut, mut v: u64) {
+    while v >= 0x80 {
+        out.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.put_u8(v as u8);
+}
+
+fn put_len_field(out: &mut BytesMut, number: u64, bytes: &[u8]) {
+    put_varint(out, number << 3 | 2);
+    put_varint(out, bytes.len() as u64);
+    out.put_slice(bytes);
+}
+
+/// A list of stored objects in protobuf (`k8s\0` + `Unknown` around `<Kind>List`: metadata
+/// 1, items 2), each item's message from `cache`; `None` when an item does not encode.
+pub fn list_body(cache: &EncodeCache, info: &ResourceInfo, meta: &Value, items: &[Arc<Obj>]) -> Option<Bytes> {
+    let list_kind = format!("{}List", info.api.kind);
+    let meta_msg = protobuf::to_vec_as(meta, "v1", "ListMeta").ok()?;
+    let meta_raw = protobuf::Unknown::decode(&meta_msg).ok()?.raw;
+    let messages: Vec<Bytes> = items.iter().map(|o| cache.message(info, o)).collect::<Option<_>>()?;
+    let mut list = BytesMut::with_capacity(messages.iter().map(|m| m.len() + 6).sum::<usize>() + meta_raw.len() + 8);
+    put_len_field(&mut list, 1, meta_raw);
+    for m in &messages {
+        put_len_field(&mut list, 2, m);
+    }
+    let unknown =
+        protobuf::Unknown { api_version: &info.api.api_version, kind: &list_kind, raw: &list, ..Default::default() };
+    Some(Bytes::from(unknown.encode()))
+}
+
+/// Appends the frame of one watch event about a stored object; false when it does not encode.
+pub fn put_object_frame(cache: &EncodeCache, info: &ResourceInfo, event: &str, obj: &Obj, out: &mut BytesMut) -> bool {
+    let Some(object) = cache.enveloped(info, obj) else { return false };
+    match protobuf::encode_frame(&protobuf::watch_frame(event, &object)) {
+        Ok(frame) => {
+            out.put_slice(&frame);
+            true
+        }
+        Err(_) => false,
     }
 }
 

@@ -92,6 +92,8 @@ pub struct Shared {
     pub conn_epoch: watch::Sender<u64>,
     /// Options.
     pub opts: Options,
+    /// Protobuf messages of stored object versions (`crate::negotiate`).
+    pub encode_cache: super::negotiate::EncodeCache,
 }
 
 impl Shared {
@@ -114,6 +116,7 @@ impl Shared {
             watch_epoch: watch::channel(0).0,
             conn_epoch: watch::channel(0).0,
             opts,
+            encode_cache: Default::default(),
         });
         for info in Registry::builtin().iter().chain(super::reviews::infos().iter()) {
             shared.register(info.clone());

@@ -42,11 +42,19 @@ struct Formatter {
     info: ResourceInfo,
     /// Frames of `WatchEvent`s instead of JSON lines (`crate::negotiate`).
     protobuf: bool,
+    /// The server (for its encode cache).
+    shared: Arc<Shared>,
 }
 
 impl Formatter {
     /// Appends one event in the watcher's encoding.
     fn put(&self, out: &mut BytesMut, kind: &str, obj: &Obj) {
+        if self.protobuf
+            && !self.partial
+            && negotiate::put_object_frame(&self.shared.encode_cache, &self.info, kind, obj, out)
+        {
+            return;
+        }
         if self.protobuf {
             let mut line = BytesMut::new();
             self.put_json(&mut line, kind, obj);
@@ -183,6 +191,7 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
         prefix: type_prefix(&t.info.api.kind, &t.info.api.api_version),
         info: t.info.clone(),
         protobuf: output == Output::Protobuf,
+        shared: shared.clone(),
     };
     let mut initial = BytesMut::new();
     let (id, rx, min_rv, initial_end_rv) = {

@@ -202,6 +202,12 @@ async fn built_in_answers_come_in_protobuf_when_asked() {
         list["items"].as_array().unwrap().iter().map(|i| i["metadata"]["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["c0", "c1", "c2"]);
     assert_eq!(list["items"][0]["data"]["k"], "v");
+    // Item for item what the JSON list holds (the protobuf list encodes each stored object once
+    // and reuses it).
+    let json_list = h.get(CMS, "application/json").await.value();
+    assert_eq!((&list["items"], &list["metadata"]), (&json_list["items"], &json_list["metadata"]));
+    let again = h.get(CMS, accept).await.value();
+    assert_eq!(again, list);
 
     // Errors are protobuf Status.
     let missing = h.get(&format!("{CMS}/nope"), accept).await;
@@ -250,6 +256,7 @@ async fn watches_in_protobuf_are_length_prefixed_watch_events() {
     let added = next().await;
     assert_eq!((added["type"].as_str(), added["object"]["metadata"]["name"].as_str()), (Some("ADDED"), Some("first")));
     assert_eq!(added["object"]["kind"], "ConfigMap");
+    assert_eq!(added["object"], h.get(&format!("{CMS}/first"), "application/json").await.value());
     assert_eq!(h.post_protobuf(CMS, &cm("second")).await.code, 201);
     let second = next().await;
     assert_eq!((second["type"].as_str(), second["object"]["data"]["k"].as_str()), (Some("ADDED"), Some("v")));
