@@ -5,6 +5,8 @@
 //! - A 2xx response is a success. Any other response becomes [`Error::Api`] when its body is a
 //!   `Status` (the HTTP `Retry-After` header is copied into `details.retryAfterSeconds` when the
 //!   body lacks it), else [`Error::UnexpectedResponse`] with the start of the body.
+//! - Bodies are decoded as what arrived: Kubernetes' protobuf envelope (`k8s\0`, the answer to
+//!   a protobuf `Accept`, see [`crate::config::ContentType`]) or JSON; error `Status` bodies too.
 //! - Typed decoding failures are [`Error::Decode`] naming what was decoded and from where.
 //! - Bodies read whole hold at most `Config.max_body_bytes`; one watch event or streamed line
 //!   at most `Config.max_object_bytes`. Beyond either the answer is [`Error::TooLarge`] naming

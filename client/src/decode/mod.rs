@@ -9,6 +9,10 @@
 //!   lines are skipped, a malformed line is an [`Error::Decode`] item and the stream goes on, an
 //!   ERROR event is an [`Error::Api`] item and ends the stream, as does a broken body or a line
 //!   over the limit.
+//! - Both read JSON and Kubernetes' protobuf, told apart by the body's first byte
+//!   ([`Sniffed`]): a protobuf list is split by [`ProtoListSplitter`] (items are bare messages,
+//!   decoded as the list's kind minus `List`), a protobuf watch by [`FrameStream`] (each frame a
+//!   `WatchEvent`); both decode straight into the same types, with the same errors and limits.
 //! - [`ListItems`] and [`WatchEvents`] are the one list stream and the one watch stream: `Api`,
 //!   the DynamicClient and the informers' reflector all use them. A pool of no threads
 //!   (`DecodePool::new(0)`) decodes on the task that polls them.
