@@ -190,6 +190,11 @@ impl ApiError {
         )
     }
 
+    /// 406 when no media type of `Accept` can be served (`supported` lists those that can).
+    pub fn not_acceptable(supported: &str) -> Self {
+        Self::plain(406, ReasonKind::NotAcceptable, format!("only the following media types are accepted: {supported}"))
+    }
+
     /// 415 for a PATCH with a non-patch content type (or SMP on a custom resource).
     pub fn unsupported_patch(content_type: &str) -> Self {
         let msg = if content_type.is_empty() {

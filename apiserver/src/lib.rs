@@ -61,6 +61,7 @@ pub mod kubelet;
 pub mod limits;
 pub mod metrics_api;
 pub mod namespaces;
+pub mod negotiate;
 pub mod openapi;
 pub mod partial;
 pub mod registry;

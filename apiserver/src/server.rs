@@ -5,7 +5,9 @@
 //! Contract: every answer carries `Audit-Id`, `Cache-Control: no-cache, private` and (for JSON)
 //! `Content-Type: application/json`; JSON is compact and ends with `\n` (pretty with
 //! `?pretty=true` or a curl/Wget/Mozilla user agent); every failure is a `Status`; a panic in
-//! a handler becomes a 500 Status and the server keeps serving.
+//! a handler becomes a 500 Status and the server keeps serving. API answers are re-encoded as
+//! protobuf when `Accept` asks for it, and refused with 406 when nothing in it can be served
+//! (`crate::negotiate`).
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -90,6 +92,8 @@ pub struct Shared {
     pub conn_epoch: watch::Sender<u64>,
     /// Options.
     pub opts: Options,
+    /// Protobuf messages of stored object versions (`crate::negotiate`).
+    pub encode_cache: super::negotiate::EncodeCache,
 }
 
 impl Shared {
@@ -112,6 +116,7 @@ impl Shared {
             watch_epoch: watch::channel(0).0,
             conn_epoch: watch::channel(0).0,
             opts,
+            encode_cache: Default::default(),
         });
         for info in Registry::builtin().iter().chain(super::reviews::infos().iter()) {
             shared.register(info.clone());
@@ -543,13 +548,19 @@ async fn route(shared: &Arc<Shared>, ctx: &Ctx) -> Response<Body> {
     let (verb, resource) = target.verb_and_resource(ctx);
     *shared.counts.lock().entry((verb.to_string(), resource.clone())).or_default() += 1;
     let control = shared.control();
-    if let Some(f) = control.take_fault(verb, &resource) {
-        return super::handlers::fault_response(shared, ctx, &target, verb, &f);
-    }
-    match super::handlers::dispatch(shared, ctx, &target, verb).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
-    }
+    let output = match super::negotiate::output(ctx.header("accept"), &target.info) {
+        Ok(o) => o,
+        Err(e) => return error_response(&e),
+    };
+    let resp = if let Some(f) = control.take_fault(verb, &resource) {
+        super::handlers::fault_response(shared, ctx, &target, verb, &f)
+    } else {
+        match super::handlers::dispatch(shared, ctx, &target, verb).await {
+            Ok(r) => r,
+            Err(e) => error_response(&e),
+        }
+    };
+    super::negotiate::encode_response(output, resp).await
 }
 
 /// Discovery and version documents, or `None` when the path is not a discovery path.

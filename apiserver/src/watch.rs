@@ -10,7 +10,9 @@
 //! before `timeoutSeconds`; at `timeoutSeconds` the body ends cleanly. `sendInitialEvents=true`
 //! with `resourceVersionMatch=NotOlderThan` sends the current objects and then a bookmark
 //! annotated `k8s.io/initial-events-end: "true"`. A watcher that falls so far behind that its
-//! queue fills (see `limits.rs`) is closed: its stream ends without an ERROR event.
+//! queue fills (see `limits.rs`) is closed: its stream ends without an ERROR event. When
+//! `Accept` negotiates protobuf (`crate::negotiate`) the same events are length-prefixed
+//! `WatchEvent` frames under `application/vnd.kubernetes.protobuf;stream=watch`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +25,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::errors::{ApiError, ApiResult};
 use super::handlers::{parse_rv, Filter, Rv};
+use super::negotiate::{self, Output};
 use super::registry::ResourceInfo;
-use super::server::{json, response, Body, Ctx, Shared, Target};
+use super::server::{response, Body, Ctx, Shared, Target};
 use super::store::{put_event_line, type_prefix, Event, EventKind, Obj};
 
 /// Flush threshold when many events are queued.
@@ -37,10 +40,42 @@ struct Formatter {
     table_started: std::cell::Cell<bool>,
     prefix: Bytes,
     info: ResourceInfo,
+    /// Frames of `WatchEvent`s instead of JSON lines (`crate::negotiate`).
+    protobuf: bool,
+    /// The server (for its encode cache).
+    shared: Arc<Shared>,
 }
 
 impl Formatter {
+    /// Appends one event in the watcher's encoding.
     fn put(&self, out: &mut BytesMut, kind: &str, obj: &Obj) {
+        if self.protobuf
+            && !self.partial
+            && negotiate::put_object_frame(&self.shared.encode_cache, &self.info, kind, obj, out)
+        {
+            return;
+        }
+        if self.protobuf {
+            let mut line = BytesMut::new();
+            self.put_json(&mut line, kind, obj);
+            negotiate::line_to_frame(&line, out);
+        } else {
+            self.put_json(out, kind, obj);
+        }
+    }
+
+    /// Appends a bookmark in the watcher's encoding.
+    fn bookmark(&self, out: &mut BytesMut, rv: u64, initial_end: bool) {
+        if self.protobuf {
+            let mut line = BytesMut::new();
+            self.bookmark_json(&mut line, rv, initial_end);
+            negotiate::line_to_frame(&line, out);
+        } else {
+            self.bookmark_json(out, rv, initial_end);
+        }
+    }
+
+    fn put_json(&self, out: &mut BytesMut, kind: &str, obj: &Obj) {
         if let Some(include) = self.table {
             let first = !self.table_started.replace(true);
             let t = super::table::table(&self.info, serde_json::json!({}), &[Arc::new(obj.clone())], include, first);
@@ -62,7 +97,7 @@ impl Formatter {
         put_event_line(out, kind, &self.prefix, &obj.body);
     }
 
-    fn bookmark(&self, out: &mut BytesMut, rv: u64, initial_end: bool) {
+    fn bookmark_json(&self, out: &mut BytesMut, rv: u64, initial_end: bool) {
         if self.table.is_some() {
             let line = format!(
                 "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"Table\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":{{\"resourceVersion\":\"{rv}\"}},\"columnDefinitions\":null,\"rows\":null}}}}\n"
@@ -148,12 +183,15 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
     let bookmarks = ctx.flag("allowWatchBookmarks");
     let name_only = t.name.clone();
     let pass = move |o: &Obj| filter.matches(o) && name_only.as_ref().is_none_or(|n| &o.name == n);
+    let output = negotiate::output_of(ctx, &t.info);
     let fmt = Formatter {
         partial: ctx.wants_partial(),
         table: ctx.wants_table(),
         table_started: std::cell::Cell::new(false),
         prefix: type_prefix(&t.info.api.kind, &t.info.api.api_version),
         info: t.info.clone(),
+        protobuf: output == Output::Protobuf,
+        shared: shared.clone(),
     };
     let mut initial = BytesMut::new();
     let (id, rx, min_rv, initial_end_rv) = {
@@ -179,7 +217,7 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
                 }
                 Err(_) => {
                     let line = too_old_line(n, st.store.compacted + 1);
-                    return Ok(json(200, line));
+                    return Ok(negotiate::single_event(output, line.as_bytes()));
                 }
             },
         }
@@ -199,7 +237,11 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
             ws.retain(|w| w.id != id);
         }
     });
-    Ok(response(200, "application/json", Body::Chan(body_rx)))
+    let content_type = match output {
+        Output::Json => "application/json",
+        Output::Protobuf => negotiate::PROTOBUF_WATCH,
+    };
+    Ok(response(200, content_type, Body::Chan(body_rx)))
 }
 
 struct WatchOpts {

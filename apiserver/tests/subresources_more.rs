@@ -308,21 +308,6 @@ async fn the_new_subresources_are_in_discovery() {
     );
 }
 
-/// kubectl 1.32 sends built-in kinds' bodies as protobuf, which the server does not decode yet
-/// (the protobuf issue; issue 15 §7). Until it does, such a write must get the real 415, and
-/// the rest of the check is skipped; once it does, the full check runs.
-fn protobuf_refused(out: &kubectl_env::Output) -> bool {
-    const REFUSED: &str = "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf";
-    let refused = !out.ok && out.stderr.contains(REFUSED);
-    if refused {
-        println!(
-            "kubectl {:?} sent protobuf, refused with the real 415: the rest of this check waits for protobuf bodies",
-            out.args
-        );
-    }
-    refused
-}
-
 #[tokio::test]
 async fn kubectl_create_token_and_certificate_approve() {
     let server = ApiServer::builder().tls().token("kubectl-sub-token").start().await.unwrap();
@@ -330,35 +315,24 @@ async fn kubectl_create_token_and_certificate_approve() {
     let control = env.server.control();
     let sa = GroupVersionResource::new("", "v1", "serviceaccounts");
     control.insert_many(&sa, vec![json!({"metadata": {"name": "robot", "namespace": "default"}})]);
+    // kubectl sends both bodies as protobuf (TokenRequest, CertificateSigningRequest).
     let out = env.run(&["create", "token", "robot", "--duration", "20m", "--audience", "vault"]).await;
-    let token_refused = protobuf_refused(&out);
-    if !token_refused {
-        let c = claims(out.ok().trim());
-        assert_eq!(
-            (c["sub"].as_str(), c["aud"].clone()),
-            (Some("system:serviceaccount:default:robot"), json!(["vault"]))
-        );
-        assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 1200);
-        let short = env.run(&["create", "token", "robot", "--duration", "1m"]).await;
-        assert!(
-            !short.ok && short.stderr.contains("may not specify a duration less than 10 minutes"),
-            "{}",
-            short.stderr
-        );
-    }
+    let c = claims(out.ok().trim());
+    assert_eq!((c["sub"].as_str(), c["aud"].clone()), (Some("system:serviceaccount:default:robot"), json!(["vault"])));
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 1200);
+    let short = env.run(&["create", "token", "robot", "--duration", "1m"]).await;
+    assert!(!short.ok && short.stderr.contains("may not specify a duration less than 10 minutes"), "{}", short.stderr);
 
     let gvr = GroupVersionResource::new("certificates.k8s.io", "v1", "certificatesigningrequests");
     control.insert_many(&gvr, vec![csr("kubectl-csr")]);
     let out = env.run(&["certificate", "approve", "kubectl-csr"]).await;
-    if !protobuf_refused(&out) {
-        assert_eq!(out.ok().trim(), "certificatesigningrequest.certificates.k8s.io/kubectl-csr approved");
-        let stored = control.objects(&gvr).pop().unwrap();
-        assert_eq!(stored["status"]["conditions"][0]["type"], "Approved");
-        assert_eq!(stored["status"]["conditions"][0]["reason"], "KubectlApprove");
-        let get = env.ok(&["get", "csr", "kubectl-csr", "--no-headers"]).await;
-        assert!(get.contains("Approved"), "{get}");
-    }
-    // kubectl reaches both subresources (its reads are JSON).
-    assert_eq!(control.request_count("create", "serviceaccounts/token"), if token_refused { 1 } else { 2 });
+    assert_eq!(out.ok().trim(), "certificatesigningrequest.certificates.k8s.io/kubectl-csr approved");
+    let stored = control.objects(&gvr).pop().unwrap();
+    assert_eq!(stored["status"]["conditions"][0]["type"], "Approved");
+    assert_eq!(stored["status"]["conditions"][0]["reason"], "KubectlApprove");
+    let get = env.ok(&["get", "csr", "kubectl-csr", "-o", "jsonpath={.status.conditions[0].type}"]).await;
+    assert_eq!(get, "Approved");
+    // kubectl reaches both subresources.
+    assert_eq!(control.request_count("create", "serviceaccounts/token"), 2);
     assert_eq!(control.request_count("update", "certificatesigningrequests/approval"), 1);
 }

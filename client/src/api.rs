@@ -114,7 +114,8 @@ impl<K> Api<K> {
     /// Access to `resource` decoded as `K`, for any `K` (a view bound at run time, a
     /// `PartialObjectMetadata`, a `DynamicObject`).
     pub fn from_parts(client: Client, resource: ApiResource, ns: Option<&str>) -> Self {
-        Self { client, request: Request::new(resource, ns), metadata_only: false, _k: PhantomData }
+        let request = Request::new(resource, ns).content_type(client.config().content_type);
+        Self { client, request, metadata_only: false, _k: PhantomData }
     }
 
     /// The resource this handle talks to.

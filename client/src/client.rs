@@ -5,6 +5,8 @@
 //! - A 2xx response is a success. Any other response becomes [`Error::Api`] when its body is a
 //!   `Status` (the HTTP `Retry-After` header is copied into `details.retryAfterSeconds` when the
 //!   body lacks it), else [`Error::UnexpectedResponse`] with the start of the body.
+//! - Bodies are decoded as what arrived: Kubernetes' protobuf envelope (`k8s\0`, the answer to
+//!   a protobuf `Accept`, see [`crate::config::ContentType`]) or JSON; error `Status` bodies too.
 //! - Typed decoding failures are [`Error::Decode`] naming what was decoded and from where.
 //! - Bodies read whole hold at most `Config.max_body_bytes`; one watch event or streamed line
 //!   at most `Config.max_object_bytes`. Beyond either the answer is [`Error::TooLarge`] naming
@@ -182,7 +184,7 @@ impl Client {
     pub async fn request<T: DeserializeOwned>(&self, req: http::Request<Bytes>) -> Result<T> {
         let what = format!("{} from {} {}", short_type_name::<T>(), req.method(), path_of(req.uri()));
         let bytes = self.request_bytes(req).await?;
-        rudder_apimachinery::json::from_slice(&bytes).map_err(|source| Error::Decode { what, source })
+        decode_whole(&bytes).map_err(|source| Error::Decode { what, source })
     }
 
     /// Sends a request whose success answer is either a `T` or a `Status` (DELETE).
@@ -192,18 +194,11 @@ impl Client {
     ) -> Result<ObjectOrStatus<T>> {
         let what = format!("{} from {} {}", short_type_name::<T>(), req.method(), path_of(req.uri()));
         let bytes = self.request_bytes(req).await?;
-        #[derive(serde::Deserialize)]
-        struct KindOnly<'a> {
-            #[serde(borrow, default)]
-            kind: Option<std::borrow::Cow<'a, str>>,
-        }
-        let probe: KindOnly<'_> =
-            serde_json::from_slice(&bytes).map_err(|source| Error::Decode { what: what.clone(), source })?;
-        if probe.kind.as_deref() == Some("Status") {
-            let s: Status = serde_json::from_slice(&bytes).map_err(|source| Error::Decode { what, source })?;
+        if is_status(&bytes).map_err(|source| Error::Decode { what: what.clone(), source })? {
+            let s: Status = decode_whole(&bytes).map_err(|source| Error::Decode { what, source })?;
             return Ok(ObjectOrStatus::Status(s));
         }
-        serde_json::from_slice(&bytes).map(ObjectOrStatus::Object).map_err(|source| Error::Decode { what, source })
+        decode_whole(&bytes).map(ObjectOrStatus::Object).map_err(|source| Error::Decode { what, source })
     }
 
     /// Sends a request and returns the body as text.
@@ -259,6 +254,32 @@ impl Client {
     }
 }
 
+/// Decodes a whole body as `T`: Kubernetes' protobuf envelope when it starts with the `k8s\0`
+/// magic (a server answering a protobuf `Accept`), else JSON.
+pub(crate) fn decode_whole<T: DeserializeOwned>(bytes: &[u8]) -> std::result::Result<T, serde_json::Error> {
+    if bytes.starts_with(&rudder_apimachinery::protobuf::MAGIC) {
+        rudder_apimachinery::protobuf::from_slice(bytes).map_err(<serde_json::Error as serde::de::Error>::custom)
+    } else {
+        rudder_apimachinery::json::from_slice(bytes)
+    }
+}
+
+/// Whether a whole body (JSON or protobuf) is a `Status`.
+pub(crate) fn is_status(bytes: &[u8]) -> std::result::Result<bool, serde_json::Error> {
+    if bytes.starts_with(&rudder_apimachinery::protobuf::MAGIC) {
+        let unknown = rudder_apimachinery::protobuf::Unknown::decode(bytes)
+            .map_err(<serde_json::Error as serde::de::Error>::custom)?;
+        return Ok(unknown.kind == "Status");
+    }
+    #[derive(serde::Deserialize)]
+    struct KindOnly<'a> {
+        #[serde(borrow, default)]
+        kind: Option<std::borrow::Cow<'a, str>>,
+    }
+    let probe: KindOnly<'_> = serde_json::from_slice(bytes)?;
+    Ok(probe.kind.as_deref() == Some("Status"))
+}
+
 /// The last path segment of a type's name, without generics (`Pod`), for error messages.
 pub(crate) fn short_type_name<T>() -> &'static str {
     let full = std::any::type_name::<T>();
@@ -307,7 +328,7 @@ pub(crate) async fn error_from_response(
         Ok(Err(e)) => return Error::Body { url, message: format!("reading HTTP {code} error body: {e}") },
         Err(_) => Bytes::new(),
     };
-    match serde_json::from_slice::<Status>(&body) {
+    match decode_whole::<Status>(&body) {
         Ok(mut status) if status.kind == "Status" || !status.reason.is_empty() => {
             if status.code == 0 {
                 status.code = code;

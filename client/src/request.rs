@@ -10,12 +10,14 @@
 //!   cluster-scoped kind is ignored (as client-go does).
 //! - Query strings are exactly the option structs' encodings; option fields at their defaults
 //!   are not sent.
-//! - Bodies are JSON. Objects written to the main resource (create, replace) get `apiVersion`
+//! - Bodies are JSON, or protobuf for object bodies when [`Request::content_type`] chose it
+//!   for a kind with a protobuf message (see [`ContentType`]). Objects written to the main resource (create, replace) get `apiVersion`
 //!   and `kind` from the `ApiResource` when they lack them (views and dynamic objects often do).
 //!   DELETE carries `DeleteOptions` as its body.
 //! - Patches carry `Patch::content_type()`; server-side apply without a field manager, and
 //!   `force` on anything but apply, are rejected locally (the server would answer 422).
-//! - `Accept` is `application/json`; the metadata-only forms ask for `PartialObjectMetadata`
+//! - `Accept` is `application/json` (with protobuf: `application/vnd.kubernetes.protobuf,
+//!   application/json` for gets, lists, watches, creates and replaces); the metadata-only forms ask for `PartialObjectMetadata`
 //!   (single objects) or `PartialObjectMetadataList` (lists and watches).
 
 use bytes::Bytes;
@@ -27,10 +29,13 @@ use rudder_apimachinery::options::{encode_query, DeleteOptions, GetOptions, List
 use rudder_apimachinery::patch::Patch;
 use rudder_apimachinery::resource::{ApiResource, Scope};
 
+use crate::config::ContentType;
 use crate::error::{Error, Result};
 
 /// `Accept` for ordinary JSON requests.
 pub const ACCEPT_JSON: &str = "application/json";
+/// `Accept` preferring protobuf, with JSON as the fallback (client-go's for protobuf clients).
+pub const ACCEPT_PROTOBUF: &str = "application/vnd.kubernetes.protobuf, application/json";
 /// `Accept` asking for one object's metadata only.
 pub const ACCEPT_METADATA: &str = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
 /// `Accept` asking for a list (or watch) of metadata only.
@@ -98,12 +103,35 @@ impl LogOptions {
 pub struct Request {
     resource: ApiResource,
     namespace: Option<String>,
+    /// Protobuf for objects of this kind (chosen and available).
+    protobuf: bool,
 }
 
 impl Request {
     /// Requests for `resource` in `namespace` (`None`: all namespaces, or cluster scope).
     pub fn new(resource: ApiResource, namespace: Option<&str>) -> Self {
-        Self { resource, namespace: namespace.map(str::to_string) }
+        Self { resource, namespace: namespace.map(str::to_string), protobuf: false }
+    }
+
+    /// Uses `content_type` for object requests; protobuf applies only to kinds with a protobuf
+    /// message (built-in kinds), the others stay JSON.
+    pub fn content_type(mut self, content_type: ContentType) -> Self {
+        self.protobuf = content_type == ContentType::Protobuf
+            && rudder_apimachinery::protobuf::has_message(&self.resource.api_version, &self.resource.kind);
+        self
+    }
+
+    /// Whether object requests use protobuf.
+    pub fn is_protobuf(&self) -> bool {
+        self.protobuf
+    }
+
+    fn accept(&self) -> &'static str {
+        if self.protobuf {
+            ACCEPT_PROTOBUF
+        } else {
+            ACCEPT_JSON
+        }
     }
 
     /// The resource.
@@ -146,7 +174,7 @@ impl Request {
 
     /// GET one object.
     pub fn get(&self, name: &str, opts: &GetOptions) -> Result<http::Request<Bytes>> {
-        build(Method::GET, &self.object(name, None)?, opts.query(), ACCEPT_JSON, None)
+        build(Method::GET, &self.object(name, None)?, opts.query(), self.accept(), None)
     }
 
     /// GET one object's metadata only (`PartialObjectMetadata`).
@@ -156,7 +184,7 @@ impl Request {
 
     /// LIST the collection.
     pub fn list(&self, opts: &ListOptions) -> Result<http::Request<Bytes>> {
-        build(Method::GET, &self.collection()?, opts.list_query(), ACCEPT_JSON, None)
+        build(Method::GET, &self.collection()?, opts.list_query(), self.accept(), None)
     }
 
     /// LIST the collection's metadata only (`PartialObjectMetadataList`).
@@ -166,7 +194,7 @@ impl Request {
 
     /// WATCH the collection (`watch=1`).
     pub fn watch(&self, opts: &ListOptions) -> Result<http::Request<Bytes>> {
-        build(Method::GET, &self.collection()?, opts.watch_query(), ACCEPT_JSON, None)
+        build(Method::GET, &self.collection()?, opts.watch_query(), self.accept(), None)
     }
 
     /// WATCH the collection's metadata only.
@@ -177,13 +205,13 @@ impl Request {
     /// POST a new object to the collection.
     pub fn create<T: Serialize>(&self, opts: &WriteOptions, obj: &T) -> Result<http::Request<Bytes>> {
         let body = self.object_body(obj)?;
-        build(Method::POST, &self.collection()?, opts.query(), ACCEPT_JSON, Some((ACCEPT_JSON, body)))
+        build(Method::POST, &self.collection()?, opts.query(), self.accept(), Some(body))
     }
 
     /// PUT an object (client-go's Update).
     pub fn replace<T: Serialize>(&self, name: &str, opts: &WriteOptions, obj: &T) -> Result<http::Request<Bytes>> {
         let body = self.object_body(obj)?;
-        build(Method::PUT, &self.object(name, None)?, opts.query(), ACCEPT_JSON, Some((ACCEPT_JSON, body)))
+        build(Method::PUT, &self.object(name, None)?, opts.query(), self.accept(), Some(body))
     }
 
     /// PATCH an object.
@@ -230,9 +258,13 @@ impl Request {
         opts: &WriteOptions,
         body: &T,
     ) -> Result<http::Request<Bytes>> {
-        let body = if subresource == "status" { self.object_body(body)? } else { json(body, subresource)? };
+        let (accept, body) = if subresource == "status" {
+            (self.accept(), self.object_body(body)?)
+        } else {
+            (ACCEPT_JSON, (ACCEPT_JSON, json(body, subresource)?))
+        };
         let path = self.object(name, Some(subresource))?;
-        build(Method::PUT, &path, opts.query(), ACCEPT_JSON, Some((ACCEPT_JSON, body)))
+        build(Method::PUT, &path, opts.query(), accept, Some(body))
     }
 
     /// PATCH a subresource.
@@ -274,8 +306,9 @@ impl Request {
         build(Method::PATCH, &path, opts.query(), ACCEPT_JSON, Some((patch.content_type(), body)))
     }
 
-    /// Serializes an object for the main resource, adding `apiVersion`/`kind` when absent.
-    fn object_body<T: Serialize>(&self, obj: &T) -> Result<Bytes> {
+    /// Serializes an object for the main resource, adding `apiVersion`/`kind` when absent:
+    /// its content type and bytes.
+    fn object_body<T: Serialize>(&self, obj: &T) -> Result<(&'static str, Bytes)> {
         let mut v = serde_json::to_value(obj)
             .map_err(|e| Error::InvalidRequest(format!("cannot serialize the {} object: {e}", self.resource.kind)))?;
         let Some(m) = v.as_object_mut() else {
@@ -291,7 +324,13 @@ impl Request {
         if m.get("kind").and_then(|a| a.as_str()).is_none_or(str::is_empty) {
             m.insert("kind".into(), self.resource.kind.to_string().into());
         }
-        json(&v, &self.resource.kind)
+        if self.protobuf {
+            let bytes = rudder_apimachinery::protobuf::to_vec(&v).map_err(|e| {
+                Error::InvalidRequest(format!("cannot encode the {} body as protobuf: {e}", self.resource.kind))
+            })?;
+            return Ok((rudder_apimachinery::protobuf::CONTENT_TYPE, Bytes::from(bytes)));
+        }
+        Ok((ACCEPT_JSON, json(&v, &self.resource.kind)?))
     }
 }
 
@@ -389,6 +428,32 @@ mod tests {
         // Even an empty one: it is not used.
         let r = Request::new(ApiResource::of::<Namespace>(), Some(""));
         assert!(r.list(&ListOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn protobuf_applies_to_built_in_kinds_only() {
+        let r = pods(Some("ns")).content_type(ContentType::Protobuf);
+        assert!(r.is_protobuf());
+        let get = r.get("a", &GetOptions::default()).unwrap();
+        assert_eq!(header(&get, ACCEPT), Some(ACCEPT_PROTOBUF));
+        let create = r.create(&WriteOptions::default(), &json!({"metadata": {"name": "a"}})).unwrap();
+        assert_eq!(header(&create, CONTENT_TYPE), Some("application/vnd.kubernetes.protobuf"));
+        let back: serde_json::Value = rudder_apimachinery::protobuf::from_slice(create.body()).unwrap();
+        assert_eq!((back["kind"].as_str(), back["metadata"]["name"].as_str()), (Some("Pod"), Some("a")));
+        // Patches, deletes and metadata-only requests stay JSON.
+        let patch = r.patch("a", &PatchOptions::default(), &Patch::Merge(json!({}))).unwrap();
+        assert_eq!(header(&patch, ACCEPT), Some(ACCEPT_JSON));
+        assert_eq!(header(&r.list_metadata(&ListOptions::default()).unwrap(), ACCEPT), Some(ACCEPT_METADATA_LIST));
+        // A custom resource has no protobuf message.
+        let widgets = ApiResource::from_gvk(
+            &rudder_apimachinery::GroupVersionKind::new("example.com", "v1", "Widget"),
+            "widgets",
+            Scope::Namespaced,
+        );
+        let w = Request::new(widgets, Some("ns")).content_type(ContentType::Protobuf);
+        assert!(!w.is_protobuf());
+        assert_eq!(header(&w.list(&ListOptions::default()).unwrap(), ACCEPT), Some(ACCEPT_JSON));
+        assert!(!pods(None).content_type(ContentType::Json).is_protobuf());
     }
 
     #[test]

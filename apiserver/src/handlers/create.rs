@@ -43,6 +43,7 @@ pub(crate) fn decode_body(ctx: &Ctx, info: &ResourceInfo) -> ApiResult<Value> {
         })?,
         "application/yaml" => serde_yaml_ng::from_slice(&ctx.body)
             .map_err(|e| ApiError::bad_request(format!("the object provided is unrecognized (must be of type {}): {e}", info.api.kind)))?,
+        crate::negotiate::PROTOBUF => crate::negotiate::decode_body(&ctx.body, info)?,
         _ => return Err(ApiError::unsupported_body()),
     };
     if !v.is_object() {

@@ -34,7 +34,7 @@ use rudder_apimachinery::status::{ReasonKind, Status, StatusCause, StatusDetails
 
 use crate::control::Fault;
 use crate::errors::{ApiError, ApiResult};
-use crate::server::{error_response, json, Body, Ctx, Shared, Target};
+use crate::server::{error_response, Body, Ctx, Shared, Target};
 
 use create::*;
 use delete::*;
@@ -50,7 +50,7 @@ pub fn discovery(shared: &Arc<Shared>, ctx: &Ctx) -> Option<Resp> {
 }
 
 /// The answer to a request hit by an injected fault.
-pub fn fault_response(shared: &Arc<Shared>, _ctx: &Ctx, t: &Target, verb: &str, f: &Fault) -> Resp {
+pub fn fault_response(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, verb: &str, f: &Fault) -> Resp {
     let status = match f.code {
         429 => Status::failure(429, ReasonKind::TooManyRequests, "Too many requests, please try again later.")
             .with_details(StatusDetails {
@@ -83,8 +83,7 @@ pub fn fault_response(shared: &Arc<Shared>, _ctx: &Ctx, t: &Target, verb: &str, 
         let mut s = Status::failure(410, ReasonKind::Expired, format!("too old resource version: 1 ({rv})"));
         s.details = None;
         let line = format!("{{\"type\":\"ERROR\",\"object\":{}}}\n", serde_json::to_string(&s).unwrap_or_default());
-        let _ = t;
-        return json(200, line);
+        return crate::negotiate::single_event(crate::negotiate::output_of(ctx, &t.info), line.as_bytes());
     }
     error_response(&ApiError::from(status))
 }

@@ -312,7 +312,13 @@ pub(super) async fn list(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResu
     if let Some(include) = ctx.wants_table() {
         return Ok(json_value(200, &crate::table::table(&t.info, Value::Object(meta), &items, include, true)));
     }
-    Ok(list_response(&t.info, ctx.wants_partial(), Value::Object(meta), items))
+    let meta = Value::Object(meta);
+    if !ctx.wants_partial() && crate::negotiate::output_of(ctx, &t.info) == crate::negotiate::Output::Protobuf {
+        if let Some(body) = crate::negotiate::list_body(&shared.encode_cache, &t.info, &meta, &items) {
+            return Ok(response(200, crate::negotiate::PROTOBUF, Body::Full(Some(body))));
+        }
+    }
+    Ok(list_response(&t.info, ctx.wants_partial(), meta, items))
 }
 
 /// A list response, streamed in chunks when large.

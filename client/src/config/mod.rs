@@ -105,6 +105,23 @@ pub struct Impersonation {
     pub extra: Vec<(String, Vec<String>)>,
 }
 
+/// The encoding a client asks for and sends, as client-go's `ContentConfig`.
+///
+/// With [`ContentType::Protobuf`], requests for kinds that have a protobuf message (the
+/// built-in kinds of the generated descriptor table,
+/// [`rudder_apimachinery::protobuf::has_message`]) send `Accept:
+/// application/vnd.kubernetes.protobuf, application/json` and encode create/replace bodies in
+/// protobuf; custom resources, unknown kinds, patches and metadata-only requests stay JSON.
+/// Answers are decoded by what the server sent, so a JSON fallback is always read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ContentType {
+    /// JSON only (the default).
+    #[default]
+    Json,
+    /// Protobuf for built-in kinds, JSON for the rest.
+    Protobuf,
+}
+
 /// Everything needed to talk to one API server as one identity. `Debug` hides every secret.
 #[derive(Clone, PartialEq)]
 pub struct Config {
@@ -155,6 +172,8 @@ pub struct Config {
     /// The cluster's `client.authentication.k8s.io/exec` extension, passed to exec plugins as
     /// `spec.cluster.config` when they ask for cluster info.
     pub exec_cluster_config: Option<serde_json::Value>,
+    /// The encoding of requests and answers (default [`ContentType::Json`]).
+    pub content_type: ContentType,
 }
 
 impl fmt::Debug for Config {
@@ -178,6 +197,7 @@ impl fmt::Debug for Config {
             .field("user_agent", &self.user_agent)
             .field("context", &self.context)
             .field("exec_cluster_config", &self.exec_cluster_config.as_ref().map(|_| redact::Hidden))
+            .field("content_type", &self.content_type)
             .finish()
     }
 }
@@ -224,7 +244,14 @@ impl Config {
             user_agent: default_user_agent(),
             context: None,
             exec_cluster_config: None,
+            content_type: ContentType::Json,
         }
+    }
+
+    /// Sets the encoding of requests and answers (builder style; see [`ContentType`]).
+    pub fn content_type(mut self, content_type: ContentType) -> Self {
+        self.content_type = content_type;
+        self
     }
 
     /// Disables the client-side rate limiter (builder style).

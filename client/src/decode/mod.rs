@@ -9,6 +9,10 @@
 //!   lines are skipped, a malformed line is an [`Error::Decode`] item and the stream goes on, an
 //!   ERROR event is an [`Error::Api`] item and ends the stream, as does a broken body or a line
 //!   over the limit.
+//! - Both read JSON and Kubernetes' protobuf, told apart by the body's first byte
+//!   ([`Sniffed`]): a protobuf list is split by [`ProtoListSplitter`] (items are bare messages,
+//!   decoded as the list's kind minus `List`), a protobuf watch by [`FrameStream`] (each frame a
+//!   `WatchEvent`); both decode straight into the same types, with the same errors and limits.
 //! - [`ListItems`] and [`WatchEvents`] are the one list stream and the one watch stream: `Api`,
 //!   the DynamicClient and the informers' reflector all use them. A pool of no threads
 //!   (`DecodePool::new(0)`) decodes on the task that polls them.
@@ -26,12 +30,13 @@
 
 pub mod lines;
 pub mod parallel;
+pub mod proto;
 pub mod reclaim;
 pub mod split;
 
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -47,6 +52,7 @@ use crate::error::{Error, Result};
 
 pub use lines::LineStream;
 pub use parallel::{decode_ordered, reserve_heap_bytes, DecodeFn, DecodeOptions, DecodePool, OrderedDecode};
+pub use proto::{FrameStream, ProtoListSplitter, Sniffed};
 pub use reclaim::{drop_where_decoded, reclaimed};
 pub use split::{ListSplitter, Split, SplitError};
 
@@ -80,13 +86,67 @@ enum Advance {
 pub struct ListRecords<B = Incoming> {
     body: B,
     url: String,
-    splitter: ListSplitter,
+    splitter: AnySplitter,
     /// Items split while looking for the metadata, not yet handed out.
     early: VecDeque<Bytes>,
     meta: Option<ListMeta>,
     body_done: bool,
     failure: Option<Failure>,
     failure_reported: bool,
+    /// Set before the first record is handed out: `None` for JSON items, the items'
+    /// `(apiVersion, kind)` for protobuf ones (their messages carry no type).
+    item_type: Arc<OnceLock<Option<(String, String)>>>,
+}
+
+/// The splitter of a list body, chosen by its first byte.
+enum AnySplitter {
+    /// No byte yet; the item limit.
+    Undecided(usize),
+    Json(Box<ListSplitter>),
+    Protobuf(ProtoListSplitter),
+}
+
+impl AnySplitter {
+    fn push(&mut self, data: Bytes) {
+        if let (AnySplitter::Undecided(max), Some(first)) = (&*self, data.first()) {
+            *self = match Sniffed::of(*first) {
+                Sniffed::Json => AnySplitter::Json(Box::new(ListSplitter::new().with_max_value_bytes(*max))),
+                Sniffed::Protobuf => AnySplitter::Protobuf(ProtoListSplitter::new(*max)),
+            };
+        }
+        match self {
+            AnySplitter::Undecided(_) => {}
+            AnySplitter::Json(s) => s.push(data),
+            AnySplitter::Protobuf(s) => s.push(data),
+        }
+    }
+
+    fn end_of_input(&mut self) {
+        if let AnySplitter::Undecided(max) = self {
+            *self = AnySplitter::Json(Box::new(ListSplitter::new().with_max_value_bytes(*max)));
+        }
+        match self {
+            AnySplitter::Undecided(_) => {}
+            AnySplitter::Json(s) => s.end_of_input(),
+            AnySplitter::Protobuf(s) => s.end_of_input(),
+        }
+    }
+
+    fn next(&mut self) -> std::result::Result<Option<Split>, SplitError> {
+        match self {
+            AnySplitter::Undecided(_) => Ok(None),
+            AnySplitter::Json(s) => s.next(),
+            AnySplitter::Protobuf(s) => s.next(),
+        }
+    }
+
+    /// What [`ListRecords::item_type`] holds for this body.
+    fn item_type(&self) -> Option<(String, String)> {
+        let AnySplitter::Protobuf(s) = self else { return None };
+        let api_version = s.api_version().unwrap_or_default().to_string();
+        let list_kind = s.kind().unwrap_or_default();
+        Some((api_version, list_kind.strip_suffix("List").unwrap_or(list_kind).to_string()))
+    }
 }
 
 impl<B> ListRecords<B>
@@ -99,18 +159,19 @@ where
         Self {
             body,
             url: url.into(),
-            splitter: ListSplitter::new().with_max_value_bytes(crate::config::DEFAULT_MAX_OBJECT_BYTES),
+            splitter: AnySplitter::Undecided(crate::config::DEFAULT_MAX_OBJECT_BYTES),
             early: VecDeque::new(),
             meta: None,
             body_done: false,
             failure: None,
             failure_reported: false,
+            item_type: Arc::new(OnceLock::new()),
         }
     }
 
     /// Sets the largest item (or envelope field) accepted, in bytes.
     pub fn with_max_item_bytes(mut self, limit: usize) -> Self {
-        self.splitter = std::mem::take(&mut self.splitter).with_max_value_bytes(limit);
+        self.splitter = AnySplitter::Undecided(limit);
         self
     }
 
@@ -119,9 +180,31 @@ where
         self.meta.as_ref()
     }
 
-    /// The splitter (for `kind`, `apiVersion`, progress).
-    pub fn splitter(&self) -> &ListSplitter {
-        &self.splitter
+    /// The list's `kind`, once read.
+    pub fn kind(&self) -> Option<&str> {
+        match &self.splitter {
+            AnySplitter::Undecided(_) => None,
+            AnySplitter::Json(s) => s.kind(),
+            AnySplitter::Protobuf(s) => s.kind(),
+        }
+    }
+
+    /// The list's `apiVersion`, once read.
+    pub fn api_version(&self) -> Option<&str> {
+        match &self.splitter {
+            AnySplitter::Undecided(_) => None,
+            AnySplitter::Json(s) => s.api_version(),
+            AnySplitter::Protobuf(s) => s.api_version(),
+        }
+    }
+
+    /// The body's encoding, once its first byte has arrived.
+    pub fn encoding(&self) -> Option<Sniffed> {
+        match &self.splitter {
+            AnySplitter::Undecided(_) => None,
+            AnySplitter::Json(_) => Some(Sniffed::Json),
+            AnySplitter::Protobuf(_) => Some(Sniffed::Protobuf),
+        }
     }
 
     fn error(&self) -> Error {
@@ -147,7 +230,12 @@ where
                 return Poll::Ready(Advance::Failed);
             }
             match self.splitter.next() {
-                Ok(Some(Split::Item(b))) => return Poll::Ready(Advance::Item(b)),
+                Ok(Some(Split::Item(b))) => {
+                    if self.item_type.get().is_none() {
+                        let _ = self.item_type.set(self.splitter.item_type());
+                    }
+                    return Poll::Ready(Advance::Item(b));
+                }
                 Ok(Some(Split::Meta(m))) => {
                     self.meta = Some(m);
                     return Poll::Ready(Advance::Meta);
@@ -299,14 +387,22 @@ where
     {
         let url = url.into();
         let what_url = url.clone();
+        let records = ListRecords::new(body, url).with_max_item_bytes(opts.max_object_bytes);
+        let item_type = records.item_type.clone();
         let map: DecodeFn<T, Error> = Arc::new(move |i, b: Bytes| {
-            let item = rudder_apimachinery::json::from_slice::<K>(&b).map_err(|source| Error::Decode {
+            let item = match item_type.get() {
+                Some(Some((api_version, kind))) => {
+                    rudder_apimachinery::protobuf::from_message::<K>(&b, api_version, kind)
+                        .map_err(<serde_json::Error as serde::de::Error>::custom)
+                }
+                _ => rudder_apimachinery::json::from_slice::<K>(&b),
+            }
+            .map_err(|source| Error::Decode {
                 what: format!("{} #{i} of the list from {what_url}", crate::client::short_type_name::<K>()),
                 source,
             })?;
             Ok(finish(item))
         });
-        let records = ListRecords::new(body, url).with_max_item_bytes(opts.max_object_bytes);
         Self { inner: OrderedDecode::new(records, map, pool, opts) }
     }
 
@@ -323,12 +419,12 @@ where
 
     /// The list's `kind`, if already read.
     pub fn kind(&self) -> Option<&str> {
-        self.inner.get_ref().splitter().kind()
+        self.inner.get_ref().kind()
     }
 
     /// The list's `apiVersion`, if already read.
     pub fn api_version(&self) -> Option<&str> {
-        self.inner.get_ref().splitter().api_version()
+        self.inner.get_ref().api_version()
     }
 }
 
@@ -365,9 +461,108 @@ where
     }
 }
 
+/// A body whose first chunk was already read.
+pub struct Prefixed<B> {
+    first: Option<Bytes>,
+    body: B,
+}
+
+impl<B> Body for Prefixed<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+{
+    type Data = Bytes;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<std::result::Result<http_body::Frame<Bytes>, B::Error>>> {
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(http_body::Frame::data(first))));
+        }
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+}
+
+enum WatchState<B> {
+    Undecided { body: B, url: String, max: usize },
+    Lines(NonBlankLines<Prefixed<B>>),
+    Frames(FrameStream<Prefixed<B>>),
+    Done,
+}
+
+/// The records of a watch body: its non-blank JSON lines, or its protobuf frames, told apart
+/// by the first byte ([`Sniffed`]). Each record is at most the given limit.
+pub struct WatchRecords<B = Incoming> {
+    state: WatchState<B>,
+    encoding: Arc<OnceLock<Sniffed>>,
+}
+
+impl<B> WatchRecords<B> {
+    /// The records of `body`, read from `url`, each at most `max` bytes.
+    pub fn new(body: B, url: impl Into<String>, max: usize) -> Self {
+        Self { state: WatchState::Undecided { body, url: url.into(), max }, encoding: Arc::new(OnceLock::new()) }
+    }
+
+    /// The body's encoding, once its first byte has arrived.
+    pub fn encoding(&self) -> Option<Sniffed> {
+        self.encoding.get().copied()
+    }
+}
+
+impl<B> Stream for WatchRecords<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    type Item = Result<Bytes>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        loop {
+            let this = &mut *self;
+            match &mut this.state {
+                WatchState::Lines(l) => return Pin::new(l).poll_next(cx),
+                WatchState::Frames(f) => return Pin::new(f).poll_next(cx),
+                WatchState::Done => return Poll::Ready(None),
+                WatchState::Undecided { body, url, .. } => match Pin::new(body).poll_frame(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Some(Ok(frame))) => {
+                        let Ok(data) = frame.into_data() else { continue };
+                        let Some(&first) = data.first() else { continue };
+                        let WatchState::Undecided { body, url, max } =
+                            std::mem::replace(&mut this.state, WatchState::Done)
+                        else {
+                            continue;
+                        };
+                        let encoding = Sniffed::of(first);
+                        let _ = this.encoding.set(encoding);
+                        let body = Prefixed { first: Some(data), body };
+                        this.state = match encoding {
+                            Sniffed::Json => {
+                                WatchState::Lines(NonBlankLines(LineStream::new(body, url).with_max_line_bytes(max)))
+                            }
+                            Sniffed::Protobuf => WatchState::Frames(FrameStream::new(body, url, max)),
+                        };
+                    }
+                    Poll::Ready(Some(Err(e))) => {
+                        let err = Error::Body { url: url.clone(), message: e.to_string() };
+                        this.state = WatchState::Done;
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    Poll::Ready(None) => {
+                        this.state = WatchState::Done;
+                        return Poll::Ready(None);
+                    }
+                },
+            }
+        }
+    }
+}
+
 /// Watch events decoded in parallel, in order. Build with [`watch_events`].
 pub struct WatchEvents<T, B = Incoming> {
-    inner: Option<OrderedDecode<NonBlankLines<B>, WatchEvent<T>, Error>>,
+    inner: Option<OrderedDecode<WatchRecords<B>, WatchEvent<T>, Error>>,
 }
 
 /// Decodes a watch response body in parallel on the global pool.
@@ -420,16 +615,23 @@ where
     {
         let url = url.into();
         let map_url = url.clone();
-        let map: DecodeFn<WatchEvent<T>, Error> =
-            Arc::new(move |_, line: Bytes| match rudder_apimachinery::json::from_slice::<WatchEvent<K>>(&line) {
+        let records = WatchRecords::new(body, url, opts.max_object_bytes);
+        let encoding = records.encoding.clone();
+        let map: DecodeFn<WatchEvent<T>, Error> = Arc::new(move |_, record: Bytes| {
+            let event = match encoding.get() {
+                Some(Sniffed::Protobuf) => rudder_apimachinery::protobuf::from_watch_frame::<WatchEvent<K>>(&record)
+                    .map_err(<serde_json::Error as serde::de::Error>::custom),
+                _ => rudder_apimachinery::json::from_slice::<WatchEvent<K>>(&record),
+            };
+            match event {
                 Ok(WatchEvent::Error(status)) => {
                     Err(Error::Api { status: Box::new(status), method: "GET".into(), url: map_url.clone() })
                 }
                 Ok(ev) => Ok(ev.map(&finish)),
                 Err(source) => Err(Error::Decode { what: format!("watch event from {map_url}"), source }),
-            });
-        let lines = NonBlankLines(LineStream::new(body, url).with_max_line_bytes(opts.max_object_bytes));
-        Self { inner: Some(OrderedDecode::new(lines, map, pool, opts)) }
+            }
+        });
+        Self { inner: Some(OrderedDecode::new(records, map, pool, opts)) }
     }
 }
 
