@@ -67,6 +67,11 @@ const MAX_ERROR_BODY: usize = 1 << 20;
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Client {
+    /// The shared transport (upgraded connections use it too).
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
     /// Builds a client for `config` (no I/O happens until the first request).
     pub fn new(config: Config) -> Result<Self> {
         let transport = Transport::new(&config)?;

@@ -8,7 +8,6 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use crate::error::{Error, Result};
-use crate::transport::Transport;
 use crate::Client;
 
 /// A connected WebSocket.
@@ -33,10 +32,9 @@ pub(crate) async fn connect(client: &Client, path_and_query: &str, protocols: &[
         .header(http::header::SEC_WEBSOCKET_PROTOCOL, protocols.join(","))
         .body(())
         .map_err(|e| Error::InvalidRequest(format!("bad upgrade request: {e}")))?;
-    // The client's own transport is private to it; one built from the same configuration
-    // sends exactly the same credentials, TLS and proxy settings.
-    let transport = Transport::new(client.config())?;
-    let (head, upgraded) = transport.upgrade(req).await?;
+    // The client's own transport: the same credentials (a cached exec-plugin token included),
+    // TLS and proxy settings as every other request.
+    let (head, upgraded) = client.transport().upgrade(req).await?;
     let url = uri.path().to_string();
     let protocol_error = |message: String| Error::Body { url: url.clone(), message };
     let expected = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
