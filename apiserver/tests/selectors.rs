@@ -314,3 +314,26 @@ async fn table_responses_for_get_list_and_watch() {
     assert!(ev["object"]["columnDefinitions"].is_null(), "{ev}");
     assert_eq!(ev["object"]["rows"][0]["cells"][0], "c2");
 }
+
+#[tokio::test]
+async fn bindings_check_target_kind_and_uid_and_copy_annotations() {
+    let s = ApiServer::start().await.unwrap();
+    let h = Http::new(&s);
+    assert_eq!(h.post(PODS, &pod("b", None, "Pending", None)).await.code, 201);
+    let bind = |meta: Value, kind: &str| json!({"apiVersion":"v1","kind":"Binding","metadata":meta,"target":{"kind":kind,"name":"n1"}});
+    let r = h.post(&format!("{PODS}/b/binding"), &bind(json!({"name":"b"}), "Service")).await;
+    assert_eq!(r.code, 422, "only Nodes are targets: {}", r.body);
+    let r = h.post(&format!("{PODS}/b/binding"), &bind(json!({"name":"b","uid":"not-its-uid"}), "Node")).await;
+    assert_eq!(r.code, 409, "a uid in the Binding is a precondition: {}", r.body);
+    assert!(r.body.contains("Precondition failed: UID in precondition: not-its-uid"), "{}", r.body);
+    let uid = h.get(&format!("{PODS}/b")).await.json()["metadata"]["uid"].clone();
+    let meta = json!({"name":"b","uid":uid,"annotations":{"scheduler.example.com/score":"7"}});
+    let r = h.post(&format!("{PODS}/b/binding"), &bind(meta, "Node")).await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    let p = h.get(&format!("{PODS}/b")).await.json();
+    assert_eq!(p["spec"]["nodeName"], "n1");
+    assert_eq!(
+        p["metadata"]["annotations"]["scheduler.example.com/score"], "7",
+        "the Binding's annotations are copied"
+    );
+}

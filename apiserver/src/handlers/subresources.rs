@@ -126,6 +126,37 @@ pub(super) fn binding(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<
         .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
         .ok_or_else(|| ApiError::not_found(&t.info, &name))?;
     let mut v = cur.value();
+    // The registry's checks (pod storage's setPodHostAndAnnotations): only Nodes are targets,
+    // a uid in the Binding is a precondition, the Binding's annotations are copied.
+    let target_kind = b.pointer("/target/kind").and_then(Value::as_str).unwrap_or_default();
+    if !target_kind.is_empty() && target_kind != "Node" {
+        return Err(ApiError::invalid(
+            &t.info,
+            &name,
+            "target.kind",
+            "FieldValueNotSupported",
+            &format!("Unsupported value: {target_kind:?}: supported values: \"Node\""),
+            false,
+        ));
+    }
+    if let Some(uid) = b.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty()) {
+        let actual = v.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+        if uid != actual {
+            return Err(ApiError::conflict_msg(
+                &t.info,
+                &name,
+                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
+            ));
+        }
+    }
+    if let Some(annotations) = b.pointer("/metadata/annotations").and_then(Value::as_object).filter(|a| !a.is_empty()) {
+        if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+            let target = meta.entry("annotations").or_insert_with(|| json!({}));
+            if let Some(t) = target.as_object_mut() {
+                t.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+        }
+    }
     let bound = v.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default().to_string();
     if !bound.is_empty() {
         return Err(Status::failure(
