@@ -14,7 +14,6 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use base64::Engine as _;
 use k8s_openapi::api::admissionregistration::v1::{MutatingWebhookConfiguration, ValidatingWebhookConfiguration};
@@ -135,22 +134,13 @@ pub fn pod(name: &str, limits: bool) -> Pod {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match example().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("admission_webhook FAILED: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit_code("admission_webhook", example().await)
 }
 
 async fn example() -> Result<(), BoxError> {
     let args: Vec<String> = std::env::args().collect();
     let arg = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
-    let keep = arg("--for")
-        .map(|n| n.parse().map(Duration::from_secs))
-        .transpose()
-        .map_err(|_| "--for takes whole seconds")?;
+    let keep = common::for_seconds()?;
     let (conn, ns) = common::connect_to_write().await.map_err(|e| e.to_string())?;
     let client = conn.client.clone();
     let host = arg("--host").unwrap_or_else(|| "127.0.0.1".into());

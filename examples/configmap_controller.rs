@@ -170,24 +170,14 @@ async fn cleanup(client: &Client, g: &Greeting) -> Result<Action, BoxError> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match example().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("configmap_controller FAILED: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit_code("configmap_controller", example().await)
 }
 
 async fn example() -> Result<(), BoxError> {
     // Reconcile errors (retried with back-off) and leader election are logged; RUST_LOG=info shows more.
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).init();
-    let args: Vec<String> = std::env::args().collect();
-    let keep_running = match args.iter().position(|a| a == "--for").map(|i| args.get(i + 1)) {
-        None => Duration::ZERO,
-        Some(n) => n.and_then(|n| n.parse().ok()).map(Duration::from_secs).ok_or("--for takes whole seconds")?,
-    };
+    let keep_running = common::for_seconds()?.unwrap_or_default();
     let (conn, ns) = common::connect_to_write().await.map_err(|e| e.to_string())?;
     let client = conn.client.clone();
     let crds = ClientSet::new(client.clone()).apiextensions_v1().custom_resource_definitions();

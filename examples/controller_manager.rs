@@ -156,21 +156,11 @@ pub async fn drive_and_check(client: &Client, namespace: &str) -> Result<Vec<Rep
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match example().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("controller_manager FAILED: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit_code("controller_manager", example().await)
 }
 
 async fn example() -> Result<(), BoxError> {
-    let args: Vec<String> = std::env::args().collect();
-    let keep = match args.iter().position(|a| a == "--for").map(|i| args.get(i + 1)) {
-        None => Duration::ZERO,
-        Some(n) => n.and_then(|n| n.parse().ok()).map(Duration::from_secs).ok_or("--for takes whole seconds")?,
-    };
+    let keep = common::for_seconds()?.unwrap_or_default();
     let (conn, ns) = common::connect_to_write().await.map_err(|e| e.to_string())?;
     let client = conn.client.clone();
     let created_crd = crontab_operator::install_crd(&client).await?;

@@ -307,21 +307,11 @@ pub async fn install_crd(client: &Client) -> Result<bool, BoxError> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match example().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("crontab_operator FAILED: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit_code("crontab_operator", example().await)
 }
 
 async fn example() -> Result<(), BoxError> {
-    let args: Vec<String> = std::env::args().collect();
-    let keep_running = match args.iter().position(|a| a == "--for").map(|i| args.get(i + 1)) {
-        None => Duration::ZERO,
-        Some(n) => n.and_then(|n| n.parse().ok()).map(Duration::from_secs).ok_or("--for takes whole seconds")?,
-    };
+    let keep_running = common::for_seconds()?.unwrap_or_default();
     let (conn, ns) = common::connect_to_write().await.map_err(|e| e.to_string())?;
     let client = conn.client.clone();
     let created_crd = install_crd(&client).await?;

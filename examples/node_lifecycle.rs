@@ -461,21 +461,11 @@ pub fn condition_taints(node: &Node) -> Vec<String> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match example().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("node_lifecycle FAILED: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit_code("node_lifecycle", example().await)
 }
 
 async fn example() -> Result<(), BoxError> {
-    let args: Vec<String> = std::env::args().collect();
-    let keep_running = match args.iter().position(|a| a == "--for").map(|i| args.get(i + 1)) {
-        None => None,
-        Some(n) => Some(n.and_then(|n| n.parse().ok()).map(Duration::from_secs).ok_or("--for takes whole seconds")?),
-    };
+    let keep_running = common::for_seconds()?;
     let (conn, ns) = common::connect_to_write().await.map_err(|e| e.to_string())?;
     let client = conn.client.clone();
     let shutdown = CancellationToken::new();

@@ -275,23 +275,13 @@ pub fn slice(
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match example().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("proxy FAILED: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::exit_code("proxy", example().await)
 }
 
 async fn example() -> Result<(), BoxError> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).init();
-    let args: Vec<String> = std::env::args().collect();
-    let keep_running = match args.iter().position(|a| a == "--for").map(|i| args.get(i + 1)) {
-        None => Duration::ZERO,
-        Some(n) => n.and_then(|n| n.parse().ok()).map(Duration::from_secs).ok_or("--for takes whole seconds")?,
-    };
+    let keep_running = common::for_seconds()?.unwrap_or_default();
     let conn = common::connect().await.map_err(|e| e.to_string())?;
     let (tx, mut rx) = watch::channel(String::new());
     let shutdown = CancellationToken::new();

@@ -8,6 +8,8 @@
 //! cluster, context and namespace they would write to, and go on only when run with `--yes`;
 //! each deletes what it created before it ends.
 
+use std::time::Duration;
+
 use rudder_apiserver::ApiServer;
 use rudder_client::{Client, Config};
 
@@ -56,6 +58,33 @@ async fn infer_config() -> Option<Config> {
         Err(e) => {
             eprintln!("no cluster configuration ({e})");
             None
+        }
+    }
+}
+
+/// The `--for N` argument (whole seconds): `None` when absent, an error when N is not a whole
+/// number of seconds.
+#[allow(dead_code)] // not every example runs on
+pub fn for_seconds() -> Result<Option<Duration>, String> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.iter().position(|a| a == "--for") {
+        None => Ok(None),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .map(|n| Some(Duration::from_secs(n)))
+            .ok_or_else(|| "--for takes whole seconds".to_owned()),
+    }
+}
+
+/// An example's exit: 0, or `<name> FAILED: <error>` on stderr and 1.
+#[allow(dead_code)] // examples that cannot fail do not call it
+pub fn exit_code(name: &str, result: Result<(), impl std::fmt::Display>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name} FAILED: {e}");
+            std::process::ExitCode::FAILURE
         }
     }
 }
