@@ -34,6 +34,7 @@ pub mod options;
 pub mod patch;
 pub mod protobuf;
 pub mod quantity;
+pub mod remotecommand;
 pub mod resource;
 pub mod scheduling;
 pub mod schema;

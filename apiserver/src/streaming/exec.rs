@@ -32,19 +32,12 @@ use super::ws::{self, Conn};
 use super::{Kind, Query, Target};
 use crate::control::Control;
 use crate::errors::ApiError;
+use rudder_apimachinery::remotecommand::{
+    CLOSE, ERROR, RESIZE, STDERR, STDIN, STDOUT, V4_CHANNEL as V4, V5_CHANNEL as V5,
+};
 
 /// The subprotocols exec and attach accept, newest first (`""` when the client offers none).
 pub(crate) const PROTOCOLS: &[&str] = &[V5, V4, "channel.k8s.io", ""];
-const V5: &str = "v5.channel.k8s.io";
-const V4: &str = "v4.channel.k8s.io";
-
-/// Channel numbers.
-const STDIN: u8 = 0;
-const STDOUT: u8 = 1;
-const STDERR: u8 = 2;
-const ERROR: u8 = 3;
-const RESIZE: u8 = 4;
-const CLOSE: u8 = 255;
 
 /// What stdin's pipe buffers between the client and the process.
 const STDIN_BUFFER: usize = 64 * 1024;

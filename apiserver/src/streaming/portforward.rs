@@ -35,11 +35,11 @@ use super::ws::{self, Conn};
 use super::{Query, Target};
 use crate::control::Control;
 use crate::errors::ApiError;
+use rudder_apimachinery::remotecommand::V4_CHANNEL as V4;
 
 /// The subprotocols port-forward accepts, in the server's order.
 pub(crate) const PROTOCOLS: &[&str] = &[SPDY_TUNNEL, V4, "portforward.k8s.io"];
 pub(crate) const SPDY_TUNNEL: &str = "SPDY/3.1+portforward.k8s.io";
-const V4: &str = "v4.channel.k8s.io";
 
 /// How long connecting to a registered target may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -34,19 +34,15 @@ use tokio_util::sync::PollSender;
 use super::socket::{self, frame, Socket};
 use crate::api::Api;
 use crate::error::{Error, Result};
+use rudder_apimachinery::remotecommand::{
+    CLOSE, ERROR as STATUS, RESIZE, STDERR, STDIN, STDOUT, V4_CHANNEL, V5_CHANNEL,
+};
 
 /// Output (stdout, stderr) buffered per stream before the process is held up: 64 KiB.
 pub const OUTPUT_BUFFER: usize = 64 * 1024;
 
 /// The subprotocols offered, most preferred first.
-const PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io"];
-
-const STDIN: u8 = 0;
-const STDOUT: u8 = 1;
-const STDERR: u8 = 2;
-const STATUS: u8 = 3;
-const RESIZE: u8 = 4;
-const CLOSE: u8 = 255;
+const PROTOCOLS: &[&str] = &[V5_CHANNEL, V4_CHANNEL];
 
 /// Which streams to attach, in which container (client-go's `PodExecOptions`).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -44,7 +44,7 @@ use crate::error::{Error, Result};
 pub const STREAM_BUFFER: usize = 64 * 1024;
 
 /// The subprotocols offered.
-const PROTOCOLS: &[&str] = &["v4.channel.k8s.io"];
+const PROTOCOLS: &[&str] = &[rudder_apimachinery::remotecommand::V4_CHANNEL];
 
 /// The most one message to the pod carries.
 const MAX_SEND: usize = 32 * 1024;
