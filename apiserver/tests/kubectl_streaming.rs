@@ -209,11 +209,11 @@ async fn kubectl_cp_copies_both_ways_through_the_containers_tar() {
     let out = env.run(&["cp", "web:/etc/app/app.yaml", local.path().join("one.yaml").to_str().unwrap()], None).await;
     assert!(out.ok, "{out:?}");
     assert_eq!(std::fs::read_to_string(local.path().join("one.yaml")).unwrap(), "key: value\n");
-    // kubectl 1.32 shows tar's complaint (and creates nothing) but exits 0.
+    // kubectl 1.32 creates nothing and exits 0; tar's complaint reaches its output only when
+    // the goroutine printing the exec's stderr wins the race against kubectl's exit (it loses
+    // on a loaded machine), so when there is output it must be that complaint.
     let out = env.run(&["cp", "web:/nope", local.path().join("x").to_str().unwrap()], None).await;
-    assert!(
-        format!("{}{}", out.stdout, out.stderr).contains("/nope: Cannot stat: No such file or directory"),
-        "{out:?}"
-    );
-    assert!(!local.path().join("x").exists());
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.is_empty() || said.contains("/nope: Cannot stat: No such file or directory"), "{out:?}");
+    assert!(!local.path().join("x").exists(), "nothing is created for a missing source");
 }
