@@ -312,7 +312,15 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
             .into_iter()
             .map(|o| {
                 let key = key_of(&*o);
-                let o = self.transform(&key, o)?;
+                // The known object itself (the reflector reuses unchanged objects on a
+                // relist) went through the transformer when it entered.
+                let known = self.transformer.is_some()
+                    && self
+                        .known_objects
+                        .as_ref()
+                        .and_then(|k| k.get_by_key(&key))
+                        .is_some_and(|k| Arc::ptr_eq(&k, &o));
+                let o = if known { o } else { self.transform(&key, o)? };
                 Ok((key, o))
             })
             .collect::<Result<Vec<_>, FifoError>>()?;
@@ -373,6 +381,13 @@ impl<K: HasMetadata + Send + Sync + 'static> DeltaFIFO<K> {
         }
         self.notify.notify_waiters();
         Ok(())
+    }
+
+    /// The known object's copy of `obj` when it is the same object at the same
+    /// resourceVersion (see [`ReflectorStore::cached`](crate::reflector::ReflectorStore::cached)).
+    pub(crate) fn cached(&self, obj: &K) -> Option<Arc<K>> {
+        let known = self.known_objects.as_ref()?.get_by_key(&key_of(obj));
+        crate::reflector::same_version(known, obj)
     }
 
     /// Queues a `Sync` delta for every known object whose key has nothing queued.
@@ -856,5 +871,33 @@ mod tests {
         f.replace(vec![obj("ns", "a", 2)], "1").unwrap();
         let k = f.get_by_key("ns/k").unwrap();
         assert_eq!(k.last().unwrap().object.object().unwrap().v, 1, "tombstone object untouched");
+    }
+
+    #[test]
+    fn a_relisted_known_object_is_not_transformed_again() {
+        let meta = |name: &str| {
+            let mut o = (*obj("ns", name, 1)).clone();
+            o.metadata.resource_version = Some("7".into());
+            o.metadata.uid = Some(format!("uid-{name}"));
+            Arc::new(o)
+        };
+        let (cached, other) = (meta("k"), meta("j"));
+        let idx = known(&[cached.clone(), other.clone()]);
+        let t: TransformFunc<Obj> = Arc::new(|o: Arc<Obj>| {
+            let mut c = (*o).clone();
+            c.v += 100;
+            Ok(Arc::new(c))
+        });
+        let f = fifo_with(&idx).with_transformer(t);
+        // What the reflector does with a listed copy: the same version is the cached object.
+        let listed = Arc::new((*cached).clone());
+        let reused = f.cached(&listed).expect("same uid and resourceVersion");
+        assert!(Arc::ptr_eq(&reused, &cached));
+        let mut newer = (*other).clone();
+        newer.metadata.resource_version = Some("8".into());
+        assert!(f.cached(&newer).is_none(), "another resourceVersion is a new state");
+        f.replace(vec![reused, Arc::new(newer)], "8").unwrap();
+        assert_eq!(f.get_by_key("ns/k").unwrap()[0].object.object().unwrap().v, 1, "not transformed twice");
+        assert_eq!(f.get_by_key("ns/j").unwrap()[0].object.object().unwrap().v, 101, "a new copy is transformed");
     }
 }

@@ -197,6 +197,12 @@ impl<K: HasMetadata + Send + Sync + 'static> RealFIFO<K> {
         self.push_delta(DeltaType::Deleted, obj)
     }
 
+    /// Nothing: this FIFO does not know the cache its consumer keeps, so a relist through it
+    /// holds the new list beside the cache (the reflector's reuse needs the DeltaFIFO).
+    pub(crate) fn cached(&self, _obj: &K) -> Option<Arc<K>> {
+        None
+    }
+
     /// Queues one `ReplacedAll` item. Transformation happens first; on error nothing is queued.
     pub fn replace(&self, list: Vec<Arc<K>>, resource_version: &str) -> Result<(), FifoError> {
         let objects = list.into_iter().map(|o| self.transform(o)).collect::<Result<Vec<_>, _>>()?;

@@ -10,6 +10,12 @@
 //!   paging is off so the server's cache can answer. An expired continue token falls back to
 //!   one full list at the same resourceVersion (client-go's pager `FullListIfExpired`).
 //! - After a list, the store is replaced with the items and the list's resourceVersion.
+//! - A relist holds one copy of each unchanged object, not two: every listed object the store
+//!   already holds at the same uid and resourceVersion is swapped for the store's copy as it
+//!   arrives (page by page, event by event), and the new copy is dropped then
+//!   ([`ReflectorStore::cached`]). A resourceVersion names one state of one object, so the two
+//!   are equal; only the allocation differs. Without this a relist after a 410 holds the old
+//!   cache and the whole new list at once (client-go and kube-rs do), twice the steady state.
 //! - Watches start at the last-synced resourceVersion with bookmarks on and a server timeout
 //!   drawn uniformly from [min, 2*min) (min = 5 minutes). ADDED/MODIFIED/DELETED go to the
 //!   store; BOOKMARK only advances the last-synced resourceVersion; an ERROR ends the watch.
@@ -70,6 +76,23 @@ pub trait ReflectorStore<K>: Send + Sync {
     fn replace(&self, objs: Vec<Arc<K>>, resource_version: &str);
     /// Periodic resync.
     fn resync(&self);
+    /// The copy of `obj` this store already holds, when it holds the same object (same uid)
+    /// at the same resourceVersion; the reflector keeps that copy instead of a newly listed
+    /// one, so a relist does not hold two copies of every unchanged object. The default
+    /// holds nothing (a store that keeps no objects, or one that wants every copy).
+    fn cached(&self, obj: &K) -> Option<Arc<K>> {
+        let _ = obj;
+        None
+    }
+}
+
+/// `known` when it is the same object as `obj` (uid) at the same resourceVersion; both must
+/// have a resourceVersion (an object without one is never treated as unchanged).
+pub(crate) fn same_version<K: HasMetadata>(known: Option<Arc<K>>, obj: &K) -> Option<Arc<K>> {
+    let known = known?;
+    let (a, b) = (known.metadata(), obj.metadata());
+    let rv = a.resource_version.as_deref().filter(|rv| !rv.is_empty())?;
+    (Some(rv) == b.resource_version.as_deref() && a.uid == b.uid).then_some(known)
 }
 
 pub use crate::list_watch::Transform;
@@ -468,6 +491,16 @@ where
         Ok(())
     }
 
+    /// `items` with every object the store holds unchanged replaced by the store's copy.
+    fn reuse_cached(&self, mut items: Vec<Arc<K>>) -> Vec<Arc<K>> {
+        for item in &mut items {
+            if let Some(known) = self.store.cached(item) {
+                *item = known;
+            }
+        }
+        items
+    }
+
     /// One complete list at `rv`, following continue tokens.
     async fn list_at(&self, rv: &str) -> Result<(Vec<Arc<K>>, String), Error> {
         let paged = rv.is_empty() || rv == "0";
@@ -491,7 +524,7 @@ where
                     };
                     let p = list(full).await?;
                     list_rv = p.resource_version().to_string();
-                    return Ok((p.items, list_rv));
+                    return Ok((self.reuse_cached(p.items), list_rv));
                 }
                 Err(e) => return Err(e),
             };
@@ -499,10 +532,11 @@ where
                 list_rv = page.resource_version().to_string();
             }
             let next = page.continue_token().map(str::to_string);
+            let page_items = self.reuse_cached(page.items);
             if items.is_empty() {
-                items = page.items;
+                items = page_items;
             } else {
-                items.extend(page.items);
+                items.extend(page_items);
             }
             match next {
                 Some(c) => {
@@ -607,12 +641,14 @@ where
                     return Err(WatchListFailure::Failed(e));
                 }
                 Some(Ok(WatchEvent::Added(o))) => {
+                    let o = self.store.cached(&o).unwrap_or(o);
                     if let Some(idx) = index.as_mut() {
                         idx.insert(key_of(o.as_ref()), items.len());
                     }
                     items.push(Some(o));
                 }
                 Some(Ok(WatchEvent::Modified(o))) => {
+                    let o = self.store.cached(&o).unwrap_or(o);
                     let mut idx = index_of(&items, &mut index);
                     let key = key_of(o.as_ref());
                     match idx.get(&key) {
@@ -739,6 +775,9 @@ macro_rules! queue_is_reflector_store {
                 if let Err(e) = crate::store::Queue::resync(self) {
                     tracing::error!(error = %e, "queue rejected a resync");
                 }
+            }
+            fn cached(&self, obj: &K) -> Option<Arc<K>> {
+                self.cached(obj)
             }
         }
     };

@@ -308,3 +308,44 @@ async fn quiet_watch_with_bookmarks_is_not_restarted() {
     converges(&s, &inf).await;
     f.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_relist_keeps_the_cached_copy_of_every_unchanged_object() {
+    for streaming in [false, true] {
+        let s = server().await;
+        let api = Api::<ConfigMap>::namespaced(s.client(), "default");
+        for i in 0..5 {
+            create(&api, &format!("same{i}")).await;
+        }
+        create(&api, "changed").await;
+        let f = SharedInformerFactory::new(s.client()).namespace("default").use_watch_list(streaming);
+        let inf = f.informer::<ConfigMap>();
+        f.start();
+        f.wait_for_cache_sync(Duration::from_secs(10)).await.unwrap();
+        converges(&s, &inf).await;
+        let before: BTreeMap<String, Arc<ConfigMap>> =
+            inf.indexer().list().into_iter().map(|o| (o.name().to_string(), o)).collect();
+        let (lists, watches) = counts(&s);
+        // Missed while the watch is stalled, then history is lost: the informer must relist.
+        s.control().stall_watches();
+        let mut c = cm("changed");
+        c.data = Some([("k".to_string(), "new".to_string())].into());
+        api.replace("changed", &Default::default(), &c).await.expect("replace");
+        s.control().compact();
+        s.control().drop_watches();
+        s.control().release_watches();
+        converges(&s, &inf).await;
+        let (lists2, watches2) = counts(&s);
+        assert!(lists2 > lists || watches2 > watches + 1, "the informer relisted (streaming {streaming})");
+        for (name, old) in &before {
+            let now = inf.indexer().get_by_key(&format!("default/{name}")).expect("still cached");
+            if name == "changed" {
+                assert!(!Arc::ptr_eq(old, &now), "the changed object is the listed copy");
+                assert_eq!(now.data.as_ref().and_then(|d| d.get("k")).map(String::as_str), Some("new"));
+            } else {
+                assert!(Arc::ptr_eq(old, &now), "{name}: the relist kept the cached copy (streaming {streaming})");
+            }
+        }
+        f.shutdown().await;
+    }
+}
