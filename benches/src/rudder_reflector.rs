@@ -25,7 +25,7 @@ use rudder_apimachinery::list::ObjectList;
 use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::options::ListOptions;
 use rudder_client::{Client, Config, Error};
-use rudder_informer::list_watch::{share_events, share_list, ListerWatcher, WatchEvents};
+use rudder_informer::list_watch::{share_events, share_list, ItemOptions, ListerWatcher, WatchEvents};
 use rudder_informer::reflector::{Reflector, ReflectorOptions, ReflectorStore, Transform};
 
 use crate::pods::{strip_managed_fields, PodView};
@@ -60,11 +60,11 @@ where
     fn list<'a>(
         &'a self,
         opts: &'a ListOptions,
-        transform: Option<&'a Transform<K>>,
+        items: &'a ItemOptions<K>,
     ) -> BoxFuture<'a, Result<ObjectList<Arc<K>>, Error>> {
         async move {
             let page = self.client.request::<ObjectList<K>>(get("/api/v1/pods", opts.list_query())?).await?;
-            Ok(share_list(page, transform))
+            Ok(share_list(page, items))
         }
         .boxed()
     }
@@ -72,11 +72,11 @@ where
     fn watch<'a>(
         &'a self,
         opts: &'a ListOptions,
-        transform: Option<&'a Transform<K>>,
+        items: &'a ItemOptions<K>,
     ) -> BoxFuture<'a, Result<WatchEvents<K>, Error>> {
         async move {
             let s = self.client.request_watch::<K>(get("/api/v1/pods", opts.watch_query())?).await?;
-            Ok(share_events(s, transform))
+            Ok(share_events(s, items))
         }
         .boxed()
     }

@@ -264,11 +264,8 @@ impl<K: DeserializeOwned + HasMetadata + Send + 'static> Api<K> {
     ) -> Result<ObjectList<T>> {
         let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
         let url = crate::client::path_of(req.uri());
-        let Decoding { transform, wrap, unwrap_mut, pool } = decoding;
-        let finish = {
-            let keep = crate::decode::transform_or_keep(transform);
-            move |item: K| wrap(keep(item))
-        };
+        let Decoding { transform, wrap, unwrap_mut, reuse, pool } = decoding;
+        let finish = finish_item(transform, wrap, reuse);
         let decode_options = self.client.decode_options();
         let pool = pool.unwrap_or_else(|| DecodePool::global().clone());
         // One deadline (`Config.timeout`) for the request and the whole body.
@@ -311,10 +308,9 @@ impl<K: DeserializeOwned + HasMetadata + Send + 'static> Api<K> {
         decoding: Decoding<K, T>,
     ) -> Result<WatchEvents<T>> {
         let req = if self.metadata_only { self.request.watch_metadata(opts)? } else { self.request.watch(opts)? };
-        let Decoding { transform, wrap, pool, .. } = decoding;
-        let keep = crate::decode::transform_or_keep(transform);
+        let Decoding { transform, wrap, reuse, pool, .. } = decoding;
         let pool = pool.unwrap_or_else(|| DecodePool::global().clone());
-        self.client.watch_decoded(req, pool, move |item: K| wrap(keep(item))).await
+        self.client.watch_decoded(req, pool, finish_item(transform, wrap, reuse)).await
     }
 
     /// Deletes every object `list` selects; the answer is the list of deleted objects (or a
@@ -505,12 +501,17 @@ pub struct Decoding<K, T = K> {
     transform: Option<ItemTransform<K>>,
     wrap: fn(K) -> T,
     unwrap_mut: fn(&mut T) -> Option<&mut K>,
+    reuse: Option<Reuse<K, T>>,
     pool: Option<DecodePool>,
 }
 
+/// Asked with every decoded (and transformed) object: a value to hand out instead of it, or
+/// `None` to hand out the object itself. See [`Decoding::reuse`].
+pub type Reuse<K, T> = Arc<dyn Fn(&K) -> Option<T> + Send + Sync>;
+
 impl<K> Default for Decoding<K, K> {
     fn default() -> Self {
-        Self { transform: None, wrap: |k| k, unwrap_mut: |k| Some(k), pool: None }
+        Self { transform: None, wrap: |k| k, unwrap_mut: |k| Some(k), reuse: None, pool: None }
     }
 }
 
@@ -518,7 +519,7 @@ impl<K> Decoding<K, K> {
     /// Hands every object out in an `Arc` made on the thread that decoded it, so a list of
     /// large structs reaches the caller as pointers and is never moved by value there.
     pub fn shared(self) -> Decoding<K, Arc<K>> {
-        Decoding { transform: self.transform, wrap: Arc::new, unwrap_mut: Arc::get_mut, pool: self.pool }
+        Decoding { transform: self.transform, wrap: Arc::new, unwrap_mut: Arc::get_mut, reuse: None, pool: self.pool }
     }
 }
 
@@ -535,6 +536,35 @@ impl<K, T> Decoding<K, T> {
     pub fn pool(mut self, pool: DecodePool) -> Self {
         self.pool = Some(pool);
         self
+    }
+
+    /// Asks `reuse` about every object right after it is decoded and transformed, on the
+    /// decoding thread: when it answers with a value, that value is handed out and the new
+    /// object is dropped there and then. An informer passes its cache's copy of objects it
+    /// already holds at the same resourceVersion, so a relist never holds two copies of them.
+    pub fn reuse(mut self, reuse: Reuse<K, T>) -> Self {
+        self.reuse = Some(reuse);
+        self
+    }
+}
+
+/// The per-object step of a decoding: transform, then the reused value or the wrapped object.
+fn finish_item<K, T>(
+    transform: Option<ItemTransform<K>>,
+    wrap: fn(K) -> T,
+    reuse: Option<Reuse<K, T>>,
+) -> impl Fn(K) -> T + Send + Sync + 'static
+where
+    K: 'static,
+    T: 'static,
+{
+    let keep = crate::decode::transform_or_keep(transform);
+    move |item: K| {
+        let item = keep(item);
+        match reuse.as_ref().and_then(|r| r(&item)) {
+            Some(reused) => reused,
+            None => wrap(item),
+        }
     }
 }
 

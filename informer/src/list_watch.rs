@@ -4,9 +4,12 @@
 //! options) with the list's resourceVersion, every item transformed (when a transform is given)
 //! and in an `Arc`: what the reflector caches. [`ListerWatcher::watch`] returns a stream of
 //! events, objects likewise, that ends when the server ends the watch, with ERROR events
-//! surfaced as `Err` items. [`ApiListWatch`] (typed kinds, views, dynamic objects and
-//! metadata-only access, over an `Api`) transforms and wraps each object on the decode thread
-//! that decoded it; other implementations can use [`share_list`] and [`share_events`].
+//! surfaced as `Err` items. Both take the reflector's [`ItemOptions`]: the transform, and the
+//! cache's copy to hand out instead of a decoded object that is unchanged (same uid and
+//! resourceVersion), so a relist never holds two copies of the cache. [`ApiListWatch`] (typed
+//! kinds, views, dynamic objects and metadata-only access, over an `Api`) does both on the
+//! decode thread that decoded the object, which also drops the unneeded copy; other
+//! implementations can use [`share_list`] and [`share_events`].
 //! Selectors and namespace are fixed when the lister-watcher is built.
 
 use std::sync::Arc;
@@ -28,67 +31,98 @@ use rudder_client::Error;
 /// the informer's transform hook, run by the lister-watcher where objects are decoded.
 pub type Transform<K> = rudder_client::decode::ItemTransform<K>;
 
+/// The cache's copy of an object the cache holds unchanged (same uid and resourceVersion), to
+/// hand out instead of the newly decoded one; `None` for anything else.
+pub type Cached<K> = Arc<dyn Fn(&K) -> Option<Arc<K>> + Send + Sync>;
+
+/// What a [`ListerWatcher`] does with every object it decodes, in this order: `transform` it,
+/// then hand out `cached`'s answer when there is one (dropping the new object), else the object
+/// in a new `Arc`. The reflector fills both: its options' transform and its store's
+/// [`cached`](crate::reflector::ReflectorStore::cached).
+pub struct ItemOptions<K> {
+    /// Run on every object before it is cached (for example to drop `managedFields`).
+    pub transform: Option<Transform<K>>,
+    /// The copy to keep instead of an unchanged object.
+    pub cached: Option<Cached<K>>,
+}
+
+impl<K> Default for ItemOptions<K> {
+    fn default() -> Self {
+        Self { transform: None, cached: None }
+    }
+}
+
+impl<K> Clone for ItemOptions<K> {
+    fn clone(&self) -> Self {
+        Self { transform: self.transform.clone(), cached: self.cached.clone() }
+    }
+}
+
+impl<K> std::fmt::Debug for ItemOptions<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ItemOptions")
+            .field("transform", &self.transform.is_some())
+            .field("cached", &self.cached.is_some())
+            .finish()
+    }
+}
+
+impl<K> ItemOptions<K> {
+    /// One object through the steps, on this thread (for lister-watchers that decode
+    /// elsewhere; see [`share_list`]).
+    fn finish(&self, obj: K, arcs: &mut ArcMaker<K>) -> Arc<K> {
+        let obj = match &self.transform {
+            Some(t) => t(obj),
+            None => obj,
+        };
+        match self.cached.as_ref().and_then(|c| c(&obj)) {
+            Some(known) => known,
+            None => arcs.wrap(obj),
+        }
+    }
+}
+
 /// A stream of watch events whose objects are in `Arc`s (what [`ListerWatcher::watch`] gives the
 /// reflector).
 pub type WatchEvents<K> = BoxStream<'static, Result<WatchEvent<Arc<K>>, Error>>;
 
 /// Lists and watches one collection of `K`, handing out objects in `Arc`s.
 pub trait ListerWatcher<K>: Send + Sync + 'static {
-    /// Lists one page (when `opts.limit` is set) with every item transformed (when `transform`
-    /// is given) and in an `Arc`.
+    /// Lists one page (when `opts.limit` is set) with every item through `items` (transformed,
+    /// then the cache's copy or a new `Arc`).
     fn list<'a>(
         &'a self,
         opts: &'a ListOptions,
-        transform: Option<&'a Transform<K>>,
+        items: &'a ItemOptions<K>,
     ) -> BoxFuture<'a, Result<ObjectList<Arc<K>>, Error>>;
 
-    /// Starts a watch whose events' objects are transformed (when `transform` is given; the
-    /// objects of ADDED, MODIFIED and DELETED events) and in `Arc`s.
+    /// Starts a watch whose events' objects (of ADDED, MODIFIED and DELETED events) go through
+    /// `items` like listed ones.
     fn watch<'a>(
         &'a self,
         opts: &'a ListOptions,
-        transform: Option<&'a Transform<K>>,
+        items: &'a ItemOptions<K>,
     ) -> BoxFuture<'a, Result<WatchEvents<K>, Error>>;
 }
 
-/// A page as [`ListerWatcher::list`] hands it out: every item transformed (when `transform` is
-/// given) and wrapped in an `Arc` on this thread. For implementations that decode elsewhere.
-pub fn share_list<K>(page: ObjectList<K>, transform: Option<&Transform<K>>) -> ObjectList<Arc<K>> {
+/// A page as [`ListerWatcher::list`] hands it out: every item through `items` on this thread.
+/// For implementations that decode elsewhere.
+pub fn share_list<K>(page: ObjectList<K>, items: &ItemOptions<K>) -> ObjectList<Arc<K>> {
     let mut arcs = ArcMaker::new();
-    let items = page
-        .items
-        .into_iter()
-        .map(|o| {
-            arcs.wrap(match transform {
-                Some(t) => t(o),
-                None => o,
-            })
-        })
-        .collect();
-    ObjectList { metadata: page.metadata, items }
+    let shared = page.items.into_iter().map(|o| items.finish(o, &mut arcs)).collect();
+    ObjectList { metadata: page.metadata, items: shared }
 }
 
-/// A watch stream as [`ListerWatcher::watch`] hands it out: each event's object transformed
-/// (when `transform` is given) and wrapped in an `Arc` as it comes.
-pub fn share_events<K, S>(events: S, transform: Option<&Transform<K>>) -> WatchEvents<K>
+/// A watch stream as [`ListerWatcher::watch`] hands it out: each event's object through
+/// `items` as it comes.
+pub fn share_events<K, S>(events: S, items: &ItemOptions<K>) -> WatchEvents<K>
 where
     K: Send + Sync + 'static,
     S: futures::Stream<Item = Result<WatchEvent<K>, Error>> + Send + 'static,
 {
-    let transform = transform.cloned();
+    let items = items.clone();
     let mut arcs = ArcMaker::new();
-    events
-        .map(move |ev| {
-            ev.map(|e| {
-                e.map(|o| {
-                    arcs.wrap(match &transform {
-                        Some(t) => t(o),
-                        None => o,
-                    })
-                })
-            })
-        })
-        .boxed()
+    events.map(move |ev| ev.map(|e| e.map(|o| items.finish(o, &mut arcs)))).boxed()
 }
 
 /// Wraps objects in `Arc`s (a move, not a copy of their contents), asking the heap for room
@@ -200,15 +234,19 @@ impl<K> ApiListWatch<K> {
 }
 
 impl<K> ApiListWatch<K> {
-    fn decoding(&self, transform: Option<&Transform<K>>) -> Decoding<K, Arc<K>> {
+    fn decoding(&self, items: &ItemOptions<K>) -> Decoding<K, Arc<K>> {
         let mut d = Decoding::default();
-        if let Some(t) = transform {
+        if let Some(t) = &items.transform {
             d = d.transform(t.clone());
         }
         if let Some(p) = &self.pool {
             d = d.pool(p.clone());
         }
-        d.shared()
+        let d = d.shared();
+        match &items.cached {
+            Some(c) => d.reuse(c.clone()),
+            None => d,
+        }
     }
 }
 
@@ -219,16 +257,16 @@ where
     fn list<'a>(
         &'a self,
         opts: &'a ListOptions,
-        transform: Option<&'a Transform<K>>,
+        items: &'a ItemOptions<K>,
     ) -> BoxFuture<'a, Result<ObjectList<Arc<K>>, Error>> {
-        Box::pin(async move { self.api.list_with(&self.options(opts), self.decoding(transform)).await })
+        Box::pin(async move { self.api.list_with(&self.options(opts), self.decoding(items)).await })
     }
 
     fn watch<'a>(
         &'a self,
         opts: &'a ListOptions,
-        transform: Option<&'a Transform<K>>,
+        items: &'a ItemOptions<K>,
     ) -> BoxFuture<'a, Result<WatchEvents<K>, Error>> {
-        Box::pin(async move { Ok(self.api.watch_with(&self.options(opts), self.decoding(transform)).await?.boxed()) })
+        Box::pin(async move { Ok(self.api.watch_with(&self.options(opts), self.decoding(items)).await?.boxed()) })
     }
 }

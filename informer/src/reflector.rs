@@ -12,8 +12,8 @@
 //! - After a list, the store is replaced with the items and the list's resourceVersion.
 //! - A relist holds one copy of each unchanged object, not two: every listed object the store
 //!   already holds at the same uid and resourceVersion is swapped for the store's copy as it
-//!   arrives (page by page, event by event), and the new copy is dropped then
-//!   ([`ReflectorStore::cached`]). A resourceVersion names one state of one object, so the two
+//!   is decoded, and the new copy is dropped then ([`ReflectorStore::cached`], handed to the
+//!   lister-watcher in [`ItemOptions`]). A resourceVersion names one state of one object, so the two
 //!   are equal; only the allocation differs. Without this a relist after a 410 holds the old
 //!   cache and the whole new list at once (client-go and kube-rs do), twice the steady state.
 //! - Watches start at the last-synced resourceVersion with bookmarks on and a server timeout
@@ -61,7 +61,7 @@ use rudder_apimachinery::watch::WatchEvent;
 use rudder_client::Error;
 
 use crate::backoff::Backoff;
-use crate::list_watch::{ListerWatcher, WatchEvents};
+use crate::list_watch::{Cached, ItemOptions, ListerWatcher, WatchEvents};
 use crate::reflector_metrics::{ListDone, ReflectorMetricsSink, WatchDone};
 
 /// Where a reflector puts what it sees (a DeltaFIFO, an in-order FIFO, or a plain store).
@@ -243,6 +243,9 @@ pub struct Reflector<K, L: ?Sized, S> {
     store: Arc<S>,
     opts: ReflectorOptions<K>,
     status: Arc<ReflectorStatus>,
+    /// What the lister-watcher does with each object: the transform, and the store's copy of
+    /// unchanged objects.
+    items: ItemOptions<K>,
     /// Set after 410 / too-large-RV: the next list must be a consistent read ("").
     last_sync_rv_unavailable: bool,
 }
@@ -255,7 +258,10 @@ where
 {
     /// A reflector feeding `store` from `lw`.
     pub fn new(lw: Arc<L>, store: Arc<S>, opts: ReflectorOptions<K>) -> Self {
-        Self { lw, store, opts, status: Arc::new(ReflectorStatus::default()), last_sync_rv_unavailable: false }
+        let known = store.clone();
+        let cached: Cached<K> = Arc::new(move |obj: &K| known.cached(obj));
+        let items = ItemOptions { transform: opts.transform.clone(), cached: Some(cached) };
+        Self { lw, store, opts, status: Arc::new(ReflectorStatus::default()), items, last_sync_rv_unavailable: false }
     }
 
     /// The status handle (clone it before `run`).
@@ -297,7 +303,7 @@ where
     /// Starts a watch; the lister-watcher runs the transform and makes the `Arc`s where it
     /// decodes.
     async fn start_watch(&self, opts: &ListOptions) -> Result<WatchEvents<K>, Error> {
-        self.lw.watch(opts, self.opts.transform.as_ref()).await
+        self.lw.watch(opts, &self.items).await
     }
 
     /// Hands a watched object to the store and advances the last-synced resourceVersion to
@@ -491,16 +497,6 @@ where
         Ok(())
     }
 
-    /// `items` with every object the store holds unchanged replaced by the store's copy.
-    fn reuse_cached(&self, mut items: Vec<Arc<K>>) -> Vec<Arc<K>> {
-        for item in &mut items {
-            if let Some(known) = self.store.cached(item) {
-                *item = known;
-            }
-        }
-        items
-    }
-
     /// One complete list at `rv`, following continue tokens.
     async fn list_at(&self, rv: &str) -> Result<(Vec<Arc<K>>, String), Error> {
         let paged = rv.is_empty() || rv == "0";
@@ -512,7 +508,7 @@ where
         let mut items: Vec<Arc<K>> = Vec::new();
         let mut list_rv = String::new();
         // Items arrive in `Arc`s (made where they were decoded) and transformed.
-        let list = |o: ListOptions| async move { self.lw.list(&o, self.opts.transform.as_ref()).await };
+        let list = |o: ListOptions| async move { self.lw.list(&o, &self.items).await };
         loop {
             let page = match list(opts.clone()).await {
                 Ok(p) => p,
@@ -524,7 +520,7 @@ where
                     };
                     let p = list(full).await?;
                     list_rv = p.resource_version().to_string();
-                    return Ok((self.reuse_cached(p.items), list_rv));
+                    return Ok((p.items, list_rv));
                 }
                 Err(e) => return Err(e),
             };
@@ -532,11 +528,10 @@ where
                 list_rv = page.resource_version().to_string();
             }
             let next = page.continue_token().map(str::to_string);
-            let page_items = self.reuse_cached(page.items);
             if items.is_empty() {
-                items = page_items;
+                items = page.items;
             } else {
-                items.extend(page_items);
+                items.extend(page.items);
             }
             match next {
                 Some(c) => {
@@ -641,14 +636,12 @@ where
                     return Err(WatchListFailure::Failed(e));
                 }
                 Some(Ok(WatchEvent::Added(o))) => {
-                    let o = self.store.cached(&o).unwrap_or(o);
                     if let Some(idx) = index.as_mut() {
                         idx.insert(key_of(o.as_ref()), items.len());
                     }
                     items.push(Some(o));
                 }
                 Some(Ok(WatchEvent::Modified(o))) => {
-                    let o = self.store.cached(&o).unwrap_or(o);
                     let mut idx = index_of(&items, &mut index);
                     let key = key_of(o.as_ref());
                     match idx.get(&key) {

@@ -13,7 +13,7 @@ use rudder_apimachinery::list::ObjectList;
 use rudder_apimachinery::meta::ListMeta;
 use rudder_apimachinery::options::ListOptions;
 use rudder_client::Error;
-use rudder_informer::list_watch::{share_list, ListerWatcher, Transform, WatchEvents};
+use rudder_informer::list_watch::{share_list, ItemOptions, ListerWatcher, WatchEvents};
 use rudder_informer::processor::HandlerFns;
 use rudder_informer::shared_informer::{InformerOptions, SharedIndexInformer};
 
@@ -26,7 +26,7 @@ impl ListerWatcher<ConfigMap> for Fake {
     fn list<'a>(
         &'a self,
         _o: &'a ListOptions,
-        t: Option<&'a Transform<ConfigMap>>,
+        t: &'a ItemOptions<ConfigMap>,
     ) -> BoxFuture<'a, Result<ObjectList<Arc<ConfigMap>>, Error>> {
         let items = self.0.lock().clone();
         Box::pin(async move {
@@ -39,7 +39,7 @@ impl ListerWatcher<ConfigMap> for Fake {
     fn watch<'a>(
         &'a self,
         _o: &'a ListOptions,
-        _t: Option<&'a Transform<ConfigMap>>,
+        _t: &'a ItemOptions<ConfigMap>,
     ) -> BoxFuture<'a, Result<WatchEvents<ConfigMap>, Error>> {
         Box::pin(async { Ok(futures::stream::pending().boxed()) })
     }

@@ -34,7 +34,7 @@ macro_rules! plain_lister_watcher {
             fn list<'a>(
                 &'a self,
                 o: &'a rudder_apimachinery::options::ListOptions,
-                t: Option<&'a rudder_informer::list_watch::Transform<$k>>,
+                t: &'a rudder_informer::list_watch::ItemOptions<$k>,
             ) -> futures::future::BoxFuture<
                 'a,
                 Result<rudder_apimachinery::list::ObjectList<std::sync::Arc<$k>>, rudder_client::Error>,
@@ -44,7 +44,7 @@ macro_rules! plain_lister_watcher {
             fn watch<'a>(
                 &'a self,
                 o: &'a rudder_apimachinery::options::ListOptions,
-                t: Option<&'a rudder_informer::list_watch::Transform<$k>>,
+                t: &'a rudder_informer::list_watch::ItemOptions<$k>,
             ) -> futures::future::BoxFuture<
                 'a,
                 Result<rudder_informer::list_watch::WatchEvents<$k>, rudder_client::Error>,
