@@ -55,7 +55,7 @@ fn get(path: &str, query: Vec<(&'static str, String)>) -> Result<http::Request<B
 
 impl<K> ListerWatcher<K> for PodListerWatcher
 where
-    K: DeserializeOwned + Send + Sync + 'static,
+    K: DeserializeOwned + HasMetadata + Send + Sync + 'static,
 {
     fn list<'a>(
         &'a self,

@@ -36,7 +36,7 @@ use rudder_apimachinery::resource::{ApiResource, Resource, WholeObject};
 
 use crate::client::{Client, ObjectOrStatus};
 use crate::decode::LineStream;
-use crate::decode::{DecodePool, ItemTransform, ListItems, WatchEvents};
+use crate::decode::{DecodeOptions, DecodePool, ItemTransform, ListItems, WatchEvents};
 use crate::error::{Error, Result};
 use crate::request::{LogOptions, Request};
 
@@ -264,9 +264,9 @@ impl<K: DeserializeOwned + HasMetadata + Send + 'static> Api<K> {
     ) -> Result<ObjectList<T>> {
         let req = if self.metadata_only { self.request.list_metadata(opts)? } else { self.request.list(opts)? };
         let url = crate::client::path_of(req.uri());
-        let Decoding { transform, wrap, unwrap_mut, reuse, pool } = decoding;
+        let Decoding { transform, wrap, unwrap_mut, reuse, skip_managed_fields, pool } = decoding;
         let finish = finish_item(transform, wrap, reuse);
-        let decode_options = self.client.decode_options();
+        let decode_options = DecodeOptions { skip_managed_fields, ..self.client.decode_options() };
         let pool = pool.unwrap_or_else(|| DecodePool::global().clone());
         // One deadline (`Config.timeout`) for the request and the whole body.
         let (metadata, mut items, list_api_version, list_kind) = self
@@ -308,9 +308,10 @@ impl<K: DeserializeOwned + HasMetadata + Send + 'static> Api<K> {
         decoding: Decoding<K, T>,
     ) -> Result<WatchEvents<T>> {
         let req = if self.metadata_only { self.request.watch_metadata(opts)? } else { self.request.watch(opts)? };
-        let Decoding { transform, wrap, reuse, pool, .. } = decoding;
+        let Decoding { transform, wrap, reuse, skip_managed_fields, pool, .. } = decoding;
         let pool = pool.unwrap_or_else(|| DecodePool::global().clone());
-        self.client.watch_decoded(req, pool, finish_item(transform, wrap, reuse)).await
+        let opts = DecodeOptions { skip_managed_fields, ..self.client.decode_options() };
+        self.client.watch_decoded(req, pool, opts, finish_item(transform, wrap, reuse)).await
     }
 
     /// Deletes every object `list` selects; the answer is the list of deleted objects (or a
@@ -502,6 +503,7 @@ pub struct Decoding<K, T = K> {
     wrap: fn(K) -> T,
     unwrap_mut: fn(&mut T) -> Option<&mut K>,
     reuse: Option<Reuse<K, T>>,
+    skip_managed_fields: bool,
     pool: Option<DecodePool>,
 }
 
@@ -511,7 +513,14 @@ pub type Reuse<K, T> = Arc<dyn Fn(&K) -> Option<T> + Send + Sync>;
 
 impl<K> Default for Decoding<K, K> {
     fn default() -> Self {
-        Self { transform: None, wrap: |k| k, unwrap_mut: |k| Some(k), reuse: None, pool: None }
+        Self {
+            transform: None,
+            wrap: |k| k,
+            unwrap_mut: |k| Some(k),
+            reuse: None,
+            skip_managed_fields: false,
+            pool: None,
+        }
     }
 }
 
@@ -519,7 +528,14 @@ impl<K> Decoding<K, K> {
     /// Hands every object out in an `Arc` made on the thread that decoded it, so a list of
     /// large structs reaches the caller as pointers and is never moved by value there.
     pub fn shared(self) -> Decoding<K, Arc<K>> {
-        Decoding { transform: self.transform, wrap: Arc::new, unwrap_mut: Arc::get_mut, reuse: None, pool: self.pool }
+        Decoding {
+            transform: self.transform,
+            wrap: Arc::new,
+            unwrap_mut: Arc::get_mut,
+            reuse: None,
+            skip_managed_fields: self.skip_managed_fields,
+            pool: self.pool,
+        }
     }
 }
 
@@ -544,6 +560,15 @@ impl<K, T> Decoding<K, T> {
     /// already holds at the same resourceVersion, so a relist never holds two copies of them.
     pub fn reuse(mut self, reuse: Reuse<K, T>) -> Self {
         self.reuse = Some(reuse);
+        self
+    }
+
+    /// Skips every object's `metadata.managedFields` while decoding JSON, unparsed (see
+    /// `rudder_apimachinery::json::JsonOptions`): objects arrive with `managed_fields: None`,
+    /// decoded faster and holding about half the memory of a realistic Pod. Protobuf bodies
+    /// are decoded whole (add a transform to drop the field there).
+    pub fn skip_managed_fields(mut self) -> Self {
+        self.skip_managed_fields = true;
         self
     }
 }
@@ -572,6 +597,8 @@ impl<K, T> fmt::Debug for Decoding<K, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Decoding")
             .field("transform", &self.transform.is_some())
+            .field("reuse", &self.reuse.is_some())
+            .field("skip_managed_fields", &self.skip_managed_fields)
             .field("pool", &self.pool)
             .finish_non_exhaustive()
     }

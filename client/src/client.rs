@@ -224,7 +224,7 @@ impl Client {
         &self,
         req: http::Request<Bytes>,
     ) -> Result<WatchEvents<T>> {
-        self.watch_decoded(req, DecodePool::global().clone(), |o: T| o).await
+        self.watch_decoded(req, DecodePool::global().clone(), self.decode_options(), |o: T| o).await
     }
 
     /// Starts a watch whose events are decoded as `K` on `pool`, each object turned into a `T`
@@ -233,6 +233,7 @@ impl Client {
         &self,
         req: http::Request<Bytes>,
         pool: DecodePool,
+        opts: DecodeOptions,
         finish: F,
     ) -> Result<WatchEvents<T>>
     where
@@ -242,7 +243,6 @@ impl Client {
     {
         let url = path_of(req.uri());
         let resp = self.send(req, RequestKind::LongRunning).await?;
-        let opts = self.decode_options();
         Ok(WatchEvents::decoded_as(resp.into_body(), url, pool, opts, finish))
     }
 

@@ -40,21 +40,28 @@ pub type Cached<K> = Arc<dyn Fn(&K) -> Option<Arc<K>> + Send + Sync>;
 /// in a new `Arc`. The reflector fills both: its options' transform and its store's
 /// [`cached`](crate::reflector::ReflectorStore::cached).
 pub struct ItemOptions<K> {
-    /// Run on every object before it is cached (for example to drop `managedFields`).
+    /// Run on every object before it is cached.
     pub transform: Option<Transform<K>>,
     /// The copy to keep instead of an unchanged object.
     pub cached: Option<Cached<K>>,
+    /// Drop every object's `metadata.managedFields` (first of all, before the transform);
+    /// [`ApiListWatch`] skips them unparsed while decoding JSON.
+    pub strip_managed_fields: bool,
 }
 
 impl<K> Default for ItemOptions<K> {
     fn default() -> Self {
-        Self { transform: None, cached: None }
+        Self { transform: None, cached: None, strip_managed_fields: false }
     }
 }
 
 impl<K> Clone for ItemOptions<K> {
     fn clone(&self) -> Self {
-        Self { transform: self.transform.clone(), cached: self.cached.clone() }
+        Self {
+            transform: self.transform.clone(),
+            cached: self.cached.clone(),
+            strip_managed_fields: self.strip_managed_fields,
+        }
     }
 }
 
@@ -63,14 +70,18 @@ impl<K> std::fmt::Debug for ItemOptions<K> {
         f.debug_struct("ItemOptions")
             .field("transform", &self.transform.is_some())
             .field("cached", &self.cached.is_some())
+            .field("strip_managed_fields", &self.strip_managed_fields)
             .finish()
     }
 }
 
-impl<K> ItemOptions<K> {
+impl<K: HasMetadata> ItemOptions<K> {
     /// One object through the steps, on this thread (for lister-watchers that decode
     /// elsewhere; see [`share_list`]).
-    fn finish(&self, obj: K, arcs: &mut ArcMaker<K>) -> Arc<K> {
+    fn finish(&self, mut obj: K, arcs: &mut ArcMaker<K>) -> Arc<K> {
+        if self.strip_managed_fields {
+            obj.metadata_mut().managed_fields = None;
+        }
         let obj = match &self.transform {
             Some(t) => t(obj),
             None => obj,
@@ -107,7 +118,7 @@ pub trait ListerWatcher<K>: Send + Sync + 'static {
 
 /// A page as [`ListerWatcher::list`] hands it out: every item through `items` on this thread.
 /// For implementations that decode elsewhere.
-pub fn share_list<K>(page: ObjectList<K>, items: &ItemOptions<K>) -> ObjectList<Arc<K>> {
+pub fn share_list<K: HasMetadata>(page: ObjectList<K>, items: &ItemOptions<K>) -> ObjectList<Arc<K>> {
     let mut arcs = ArcMaker::new();
     let shared = page.items.into_iter().map(|o| items.finish(o, &mut arcs)).collect();
     ObjectList { metadata: page.metadata, items: shared }
@@ -117,7 +128,7 @@ pub fn share_list<K>(page: ObjectList<K>, items: &ItemOptions<K>) -> ObjectList<
 /// `items` as it comes.
 pub fn share_events<K, S>(events: S, items: &ItemOptions<K>) -> WatchEvents<K>
 where
-    K: Send + Sync + 'static,
+    K: HasMetadata + Send + Sync + 'static,
     S: futures::Stream<Item = Result<WatchEvent<K>, Error>> + Send + 'static,
 {
     let items = items.clone();
@@ -234,10 +245,24 @@ impl<K> ApiListWatch<K> {
 }
 
 impl<K> ApiListWatch<K> {
-    fn decoding(&self, items: &ItemOptions<K>) -> Decoding<K, Arc<K>> {
+    fn decoding(&self, items: &ItemOptions<K>) -> Decoding<K, Arc<K>>
+    where
+        K: HasMetadata + 'static,
+    {
         let mut d = Decoding::default();
-        if let Some(t) = &items.transform {
-            d = d.transform(t.clone());
+        let user = items.transform.clone();
+        if items.strip_managed_fields {
+            // JSON never builds them; a protobuf body is decoded whole, so they go here.
+            let strip: Transform<K> = Arc::new(move |mut obj: K| {
+                obj.metadata_mut().managed_fields = None;
+                match &user {
+                    Some(t) => t(obj),
+                    None => obj,
+                }
+            });
+            d = d.skip_managed_fields().transform(strip);
+        } else if let Some(t) = user {
+            d = d.transform(t);
         }
         if let Some(p) = &self.pool {
             d = d.pool(p.clone());

@@ -124,6 +124,9 @@ pub struct ReflectorOptions<K> {
     pub backoff: Backoff,
     /// Runs on every object before it is stored.
     pub transform: Option<Transform<K>>,
+    /// Drops every object's `metadata.managedFields` before the transform (skipped unparsed
+    /// while decoding JSON; see [`ItemOptions`]). Default false.
+    pub strip_managed_fields: bool,
     /// Decides whether a resync tick resyncs (default: always).
     pub should_resync: Option<ShouldResync>,
     /// Called with every list/watch error.
@@ -144,6 +147,7 @@ impl<K> Default for ReflectorOptions<K> {
             resync_period: None,
             backoff: Backoff::default(),
             transform: None,
+            strip_managed_fields: false,
             should_resync: None,
             error_handler: None,
             metrics: ReflectorMetricsSink::default(),
@@ -258,9 +262,14 @@ where
 {
     /// A reflector feeding `store` from `lw`.
     pub fn new(lw: Arc<L>, store: Arc<S>, opts: ReflectorOptions<K>) -> Self {
-        let known = store.clone();
-        let cached: Cached<K> = Arc::new(move |obj: &K| known.cached(obj));
-        let items = ItemOptions { transform: opts.transform.clone(), cached: Some(cached) };
+        // Weak: decode work still queued when the informer goes must not keep its cache alive.
+        let known = Arc::downgrade(&store);
+        let cached: Cached<K> = Arc::new(move |obj: &K| known.upgrade()?.cached(obj));
+        let items = ItemOptions {
+            transform: opts.transform.clone(),
+            cached: Some(cached),
+            strip_managed_fields: opts.strip_managed_fields,
+        };
         Self { lw, store, opts, status: Arc::new(ReflectorStatus::default()), items, last_sync_rv_unavailable: false }
     }
 

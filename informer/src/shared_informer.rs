@@ -66,8 +66,12 @@ pub struct InformerOptions<K> {
     pub use_watch_list: bool,
     /// Page size of paged lists.
     pub page_size: i64,
-    /// Runs on every object before it is cached (e.g. to drop managedFields).
+    /// Runs on every object before it is cached.
     pub transform: Option<Transform<K>>,
+    /// Drops every object's `metadata.managedFields` before caching, skipped unparsed while
+    /// decoding JSON (default false; see
+    /// [`SharedInformerFactory::strip_managed_fields`](crate::SharedInformerFactory::strip_managed_fields)).
+    pub strip_managed_fields: bool,
     /// A watch that delivers no event and no bookmark for this long is restarted from the last
     /// resourceVersion (`None` or zero: never; default
     /// [`DEFAULT_WATCH_IDLE_TIMEOUT`], 5 minutes;
@@ -88,6 +92,7 @@ impl<K> Default for InformerOptions<K> {
             use_watch_list: true,
             page_size: 500,
             transform: None,
+            strip_managed_fields: false,
             watch_idle_timeout: Some(DEFAULT_WATCH_IDLE_TIMEOUT),
             metrics: ReflectorMetricsSink::default(),
         }
@@ -353,6 +358,7 @@ impl<K: HasMetadata + Send + Sync + 'static> SharedIndexInformer<K> {
             use_watch_list: self.inner.opts.use_watch_list,
             resync_period: self.inner.processor.min_resync_period().or(self.inner.opts.resync_period),
             transform,
+            strip_managed_fields: self.inner.opts.strip_managed_fields,
             should_resync: Some(Arc::new(move || processor.should_resync())),
             error_handler,
             watch_idle_timeout: self.inner.opts.watch_idle_timeout,

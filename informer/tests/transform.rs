@@ -12,7 +12,8 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use parking_lot::Mutex;
 
 use rudder_apimachinery::meta::HasMetadata;
-use rudder_apimachinery::options::{CreateOptions, DeleteOptions, UpdateOptions};
+use rudder_apimachinery::options::{CreateOptions, DeleteOptions, PatchOptions, UpdateOptions};
+use rudder_apimachinery::Patch;
 use rudder_apiserver::ApiServer;
 use rudder_client::api::Api;
 use rudder_informer::processor::{DeletedObject, HandlerFns};
@@ -91,5 +92,59 @@ async fn transform_runs_once_per_object_on_the_decode_threads() {
             "streaming={streaming}: the transform ran on {threads:?}, not on the decode pool"
         );
         f.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn strip_managed_fields_caches_objects_without_them_and_keeps_everything_else() {
+    for streaming in [false, true] {
+        let s = ApiServer::builder().start().await.expect("server starts");
+        let api = Api::<ConfigMap>::namespaced(s.client(), "default");
+        let apply = |name: &str| {
+            let mut c = cm(name);
+            c.metadata.labels = Some([("app".to_string(), "web".to_string())].into());
+            Patch::Apply(serde_json::to_value(&c).unwrap())
+        };
+        for i in 0..50 {
+            api.patch(&format!("a{i}"), &PatchOptions::apply("tester"), &apply(&format!("a{i}"))).await.unwrap();
+        }
+        let full = SharedInformerFactory::new(s.client()).namespace("default").use_watch_list(streaming);
+        let stripped = SharedInformerFactory::new(s.client())
+            .namespace("default")
+            .use_watch_list(streaming)
+            .strip_managed_fields(true);
+        let (keep, strip) = (full.informer::<ConfigMap>(), stripped.informer::<ConfigMap>());
+        let marked = Arc::new(Mutex::new(0usize));
+        let m2 = marked.clone();
+        strip
+            .set_transform(move |c: ConfigMap| {
+                // The transform sees the object already stripped.
+                if c.metadata.managed_fields.is_none() {
+                    *m2.lock() += 1;
+                }
+                c
+            })
+            .unwrap();
+        for f in [&full, &stripped] {
+            f.start();
+            f.wait_for_cache_sync(Duration::from_secs(10)).await.unwrap();
+        }
+        // A watched object too.
+        api.patch("late", &PatchOptions::apply("tester"), &apply("late")).await.unwrap();
+        eventually("the watched object in both caches", || {
+            keep.indexer().get_by_key("default/late").is_some() && strip.indexer().get_by_key("default/late").is_some()
+        })
+        .await;
+        assert_eq!(strip.indexer().len(), 51);
+        for kept in keep.indexer().list() {
+            assert!(kept.metadata.managed_fields.is_some(), "the server tracks fields of {}", kept.name());
+            let got = strip.indexer().get_by_key(&format!("default/{}", kept.name())).expect("in both caches");
+            let mut want = (*kept).clone();
+            want.metadata.managed_fields = None;
+            assert_eq!(*got, want, "streaming={streaming}: only managedFields differ");
+        }
+        assert_eq!(*marked.lock(), 51, "the transform ran after stripping, once per object");
+        full.shutdown().await;
+        stripped.shutdown().await;
     }
 }

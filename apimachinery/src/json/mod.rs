@@ -27,6 +27,13 @@
 //!   each object costs at most one extra pass.
 //! - Offsets are `u32`: a document over 4 GiB decodes the same, without hints.
 //!
+//! [`from_slice_with`] can also skip `managedFields` while decoding ([`JsonOptions`]): the
+//! member `managedFields` of every object that is the value of a `metadata` member is passed
+//! over unparsed (serde_json skips it as it would an unknown field), so an `ObjectMeta` gets
+//! `managed_fields: None` without the decoder ever building its `FieldsV1` trees, which are
+//! about half of a realistic Pod's heap and a third of its decode time. A `metadata` key
+//! written with escapes is not recognised (its managedFields are then decoded as usual).
+//!
 //! Contract:
 //! - The result and every error are those of `serde_json::from_slice::<T>` on the same bytes:
 //!   the wrapper forwards every call unchanged and only adds size hints (errors keep
@@ -55,7 +62,31 @@ use scan::Tables;
 
 /// Decodes `bytes` as `T`, like `serde_json::from_slice`, with exact-length sequences.
 pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
-    decode(bytes).map(|(value, _)| value)
+    decode(bytes, JsonOptions::default()).map(|(value, _)| value)
+}
+
+/// What [`from_slice_with`] does besides decoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JsonOptions {
+    /// Skip the `managedFields` member of every `metadata` object unparsed: the value decodes
+    /// as if the document had no `managedFields` there (for `ObjectMeta`: `None`). Values
+    /// and errors are otherwise those of [`from_slice`]; a malformed `managedFields` is still
+    /// an error (serde_json checks what it skips).
+    pub skip_managed_fields: bool,
+}
+
+/// [`from_slice`] with options.
+///
+/// ```
+/// use k8s_openapi::api::core::v1::ConfigMap;
+/// use rudder_apimachinery::json::{from_slice_with, JsonOptions};
+/// let doc = br#"{"metadata":{"name":"a","managedFields":[{"manager":"kubectl","fieldsV1":{"f:data":{}}}]}}"#;
+/// let cm: ConfigMap = from_slice_with(doc, JsonOptions { skip_managed_fields: true }).unwrap();
+/// assert_eq!(cm.metadata.name.as_deref(), Some("a"));
+/// assert!(cm.metadata.managed_fields.is_none());
+/// ```
+pub fn from_slice_with<T: DeserializeOwned>(bytes: &[u8], opts: JsonOptions) -> serde_json::Result<T> {
+    decode(bytes, opts).map(|(value, _)| value)
 }
 
 /// What a decode did, for tests.
@@ -68,13 +99,20 @@ struct Stats {
 }
 
 /// [`from_slice`], also saying what the hinting did.
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<(T, Stats)> {
+fn decode<T: DeserializeOwned>(bytes: &[u8], opts: JsonOptions) -> serde_json::Result<(T, Stats)> {
     // The tables are reused per thread: fresh multi-KB tables per object would be large-bin
     // allocations, which make glibc consolidate its fast bins on every decode. A nested call
     // (a Deserialize impl decoding JSON itself) finds the slot empty and allocates.
     let mut tables = SCRATCH.try_with(|s| s.take()).unwrap_or_default();
     tables.clear();
-    let hints = Hints { bytes, pending: Cell::new(0), tables: RefCell::new(tables), missed: Cell::new(0) };
+    let hints = Hints {
+        bytes,
+        pending: Cell::new(0),
+        tables: RefCell::new(tables),
+        missed: Cell::new(0),
+        skip_managed_fields: opts.skip_managed_fields,
+        metadata_next: Cell::new(false),
+    };
     // serde_json checks every string of a byte slice for UTF-8 on its own; checking the whole
     // document once is several times cheaper and lets it read the document as a `str`. The
     // result is the same; a document that is not UTF-8 is decoded from the bytes, so its
@@ -121,6 +159,11 @@ struct Hints<'h> {
     pending: Cell<usize>,
     tables: RefCell<Tables>,
     missed: Cell<usize>,
+    /// [`JsonOptions::skip_managed_fields`].
+    skip_managed_fields: bool,
+    /// The last key read was `metadata`, and no value or element has started since: a map
+    /// visited now is a metadata object (tracked only with `skip_managed_fields`).
+    metadata_next: Cell<bool>,
 }
 
 impl Hints<'_> {
@@ -130,6 +173,13 @@ impl Hints<'_> {
         let end = offset.wrapping_add(key.len());
         if offset < self.bytes.len() && self.bytes.get(end) == Some(&b'"') {
             self.pending.set(end + 1);
+        }
+    }
+
+    /// Remembers whether `key` (just read) is `metadata`, when skipping managedFields.
+    fn note_key(&self, key: &[u8]) {
+        if self.skip_managed_fields {
+            self.metadata_next.set(key == b"metadata");
         }
     }
 
@@ -294,7 +344,8 @@ impl<'de, 'h, V: Visitor<'de>> Visitor<'de> for HintVisitor<'h, V> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
         let at = self.hints.pending.get();
-        self.inner.visit_map(HintMap { inner: map, hints: self.hints, members: Members::new(at) })
+        let metadata = self.hints.metadata_next.replace(false);
+        self.inner.visit_map(HintMap { inner: map, hints: self.hints, members: Members::new(at), metadata })
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<V::Value, A::Error> {
@@ -341,6 +392,7 @@ impl<'de, 'h, A: SeqAccess<'de>> SeqAccess<'de> for HintSeq<'h, A> {
             _ => UNKNOWN,
         };
         self.hints.pending.set(at);
+        self.hints.metadata_next.set(false);
         let element = self.inner.next_element_seed(HintSeed { inner: seed, hints: self.hints })?;
         if element.is_some() {
             self.next = self.next.saturating_add(1);
@@ -391,12 +443,20 @@ struct HintMap<'h, A> {
     inner: A,
     hints: &'h Hints<'h>,
     members: Members,
+    /// This map is the value of a `metadata` member and managedFields are skipped: its keys
+    /// are read here first, and `managedFields` with its value is passed over.
+    metadata: bool,
 }
 
 impl<'de, 'h, A: MapAccess<'de>> MapAccess<'de> for HintMap<'h, A> {
     type Error = A::Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        // Only the key read next says whether a map value is a metadata object.
+        self.hints.metadata_next.set(false);
+        if self.metadata {
+            return self.next_metadata_key(seed);
+        }
         self.hints.pending.set(UNKNOWN);
         let key = self.inner.next_key_seed(KeySeed { inner: seed, hints: self.hints })?;
         if key.is_some() {
@@ -411,6 +471,80 @@ impl<'de, 'h, A: MapAccess<'de>> MapAccess<'de> for HintMap<'h, A> {
 
     fn size_hint(&self) -> Option<usize> {
         self.inner.size_hint()
+    }
+}
+
+impl<'de, 'h, A: MapAccess<'de>> HintMap<'h, A> {
+    /// The next key of a metadata object other than `managedFields`, whose value is skipped.
+    fn next_metadata_key<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+        loop {
+            self.hints.pending.set(UNKNOWN);
+            let Some(key) = self.inner.next_key_seed(KeySeed { inner: RawKey, hints: self.hints })? else {
+                return Ok(None);
+            };
+            self.members.after_key(self.hints);
+            // `note_key` saw this key: a map value is a metadata object only under `metadata`.
+            if key.as_str() == "managedFields" {
+                self.inner.next_value::<de::IgnoredAny>()?;
+                continue;
+            }
+            let value = match key {
+                RawKeyValue::Borrowed(k) => seed.deserialize(de::value::BorrowedStrDeserializer::new(k)),
+                RawKeyValue::Owned(k) => seed.deserialize(de::value::StringDeserializer::new(k)),
+            };
+            return value.map(Some);
+        }
+    }
+}
+
+/// A key read as text, to be handed to the real key seed afterwards.
+struct RawKey;
+
+enum RawKeyValue<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl RawKeyValue<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            RawKeyValue::Borrowed(k) => k,
+            RawKeyValue::Owned(k) => k,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for RawKey {
+    type Value = RawKeyValue<'de>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<RawKeyValue<'de>, D::Error> {
+        d.deserialize_str(RawKey)
+    }
+}
+
+impl<'de> Visitor<'de> for RawKey {
+    type Value = RawKeyValue<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<RawKeyValue<'de>, E> {
+        Ok(RawKeyValue::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RawKeyValue<'de>, E> {
+        Ok(RawKeyValue::Owned(v.to_string()))
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<RawKeyValue<'de>, E> {
+        std::str::from_utf8(v).map(RawKeyValue::Borrowed).map_err(|_| E::invalid_value(de::Unexpected::Bytes(v), &self))
+    }
+
+    fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<RawKeyValue<'de>, E> {
+        std::str::from_utf8(v)
+            .map(|k| RawKeyValue::Owned(k.to_string()))
+            .map_err(|_| E::invalid_value(de::Unexpected::Bytes(v), &self))
     }
 }
 
@@ -462,11 +596,13 @@ impl<'de, 'h, V: Visitor<'de>> Visitor<'de> for KeyVisitor<'h, V> {
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<V::Value, E> {
         self.hints.key(v.as_bytes());
+        self.hints.note_key(v.as_bytes());
         self.inner.visit_borrowed_str(v)
     }
 
     fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<V::Value, E> {
         self.hints.key(v);
+        self.hints.note_key(v);
         self.inner.visit_borrowed_bytes(v)
     }
 
@@ -551,7 +687,7 @@ mod tests {
 
     /// Decodes with both decoders: equal values, and every sequence got its hint.
     fn same<T: DeserializeOwned + PartialEq + std::fmt::Debug>(b: &[u8]) -> T {
-        let (ours, stats) = decode::<T>(b).unwrap();
+        let (ours, stats) = decode::<T>(b, JsonOptions::default()).unwrap();
         assert_eq!(ours, serde_json::from_slice::<T>(b).unwrap());
         assert_eq!(stats.missed, 0, "a sequence got no hint in {}", String::from_utf8_lossy(b));
         ours
@@ -707,11 +843,11 @@ mod tests {
         }
         let b = br#"{"managed":[{"f":{"a":[1,2,3]}},{"g":[[4]]}],"name":"x","big":{"list":[1,2,3,4,5,6,7,8]},
                      "spec":{"other":[5,6],"ports":[80,443]}}"#;
-        let (v, stats) = decode::<View>(b).unwrap();
+        let (v, stats) = decode::<View>(b, JsonOptions::default()).unwrap();
         assert_eq!(stats, Stats { missed: 0, scanned: "[80,443]".len() });
         assert_eq!(v.spec.ports.capacity(), 2);
         // Values decoding everything scan every array, once.
-        let (_, stats) = decode::<Value>(b).unwrap();
+        let (_, stats) = decode::<Value>(b, JsonOptions::default()).unwrap();
         let arrays = r#"[{"f":{"a":[1,2,3]}},{"g":[[4]]}][1,2,3,4,5,6,7,8][5,6][80,443]"#;
         assert_eq!(stats, Stats { missed: 0, scanned: arrays.len() });
     }
@@ -790,7 +926,7 @@ mod tests {
             d: Vec<u8>,
         }
         let b = br#"{"a":[1,2],"raw":[[1],[2,3]],"b":[null,[4,5,6]],"c":[[7],[8]],"d":[9]}"#;
-        let (doc, stats) = decode::<Doc>(b).unwrap();
+        let (doc, stats) = decode::<Doc>(b, JsonOptions::default()).unwrap();
         assert_eq!(stats.missed, 0);
         assert_eq!(doc.a.as_ref().map(|w| w.0.capacity()), Some(2));
         assert_eq!(doc.raw.get(), "[[1],[2,3]]");
@@ -840,5 +976,53 @@ mod tests {
     fn trailing_data_is_an_error_as_in_serde_json() {
         let err = from_slice::<Vec<u8>>(b"[1] [2]").unwrap_err();
         assert_eq!(err.to_string(), serde_json::from_slice::<Vec<u8>>(b"[1] [2]").unwrap_err().to_string());
+    }
+
+    fn skipping<T: DeserializeOwned>(b: &[u8]) -> serde_json::Result<T> {
+        from_slice_with(b, JsonOptions { skip_managed_fields: true })
+    }
+
+    #[test]
+    fn skipping_managed_fields_equals_decoding_then_dropping_them() {
+        use k8s_openapi::api::core::v1::Pod;
+        for file in ["pod-deployment.json", "pod-with-sidecar.json"] {
+            let path = format!("{}/../apiserver/testdata/objects/{file}", env!("CARGO_MANIFEST_DIR"));
+            let doc = std::fs::read(&path).unwrap();
+            let mut want: Pod = from_slice(&doc).unwrap();
+            assert!(want.metadata.managed_fields.is_some(), "{file} has managedFields");
+            want.metadata.managed_fields = None;
+            assert_eq!(skipping::<Pod>(&doc).unwrap(), want, "{file}");
+            // Inside a watch event and a list, and as an untyped value.
+            let event = [&br#"{"type":"ADDED","object":"#[..], &doc, b"}"].concat();
+            let got: crate::watch::WatchEvent<Pod> = skipping(&event).unwrap();
+            assert!(matches!(got, crate::watch::WatchEvent::Added(p) if p == want));
+            let list = [&br#"{"metadata":{"resourceVersion":"9"},"items":["#[..], &doc, b",", &doc, b"]}"].concat();
+            let got: crate::list::ObjectList<Pod> = skipping(&list).unwrap();
+            assert_eq!(got.items, vec![want.clone(), want.clone()]);
+            assert_eq!(got.metadata.resource_version.as_deref(), Some("9"));
+            let mut raw: Value = serde_json::from_slice(&doc).unwrap();
+            raw["metadata"].as_object_mut().unwrap().remove("managedFields");
+            assert_eq!(skipping::<Value>(&doc).unwrap(), raw);
+        }
+    }
+
+    #[test]
+    fn only_metadata_objects_lose_managed_fields() {
+        let doc = br#"{"spec":{"managedFields":[1]},"metadata":5,"other":{"managedFields":[2]},
+            "items":[{"metadata":{"name":"a","managedFields":[3],"labels":{"managedFields":"x"}}}],
+            "m":{"metadata":{"managedFields":{"deep":[4]},"z":1}}}"#;
+        let want = json!({"spec":{"managedFields":[1]},"metadata":5,"other":{"managedFields":[2]},
+            "items":[{"metadata":{"name":"a","labels":{"managedFields":"x"}}}],
+            "m":{"metadata":{"z":1}}});
+        assert_eq!(skipping::<Value>(doc).unwrap(), want);
+        // Without the option nothing is skipped.
+        assert_eq!(from_slice::<Value>(doc).unwrap(), serde_json::from_slice::<Value>(doc).unwrap());
+    }
+
+    #[test]
+    fn a_malformed_skipped_member_is_still_an_error() {
+        let doc = br#"{"metadata":{"managedFields":[1,}}"#;
+        let err = skipping::<Value>(doc).unwrap_err();
+        assert_eq!(err.to_string(), serde_json::from_slice::<Value>(doc).unwrap_err().to_string());
     }
 }

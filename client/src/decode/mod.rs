@@ -389,13 +389,14 @@ where
         let what_url = url.clone();
         let records = ListRecords::new(body, url).with_max_item_bytes(opts.max_object_bytes);
         let item_type = records.item_type.clone();
+        let json = rudder_apimachinery::json::JsonOptions { skip_managed_fields: opts.skip_managed_fields };
         let map: DecodeFn<T, Error> = Arc::new(move |i, b: Bytes| {
             let item = match item_type.get() {
                 Some(Some((api_version, kind))) => {
                     rudder_apimachinery::protobuf::from_message::<K>(&b, api_version, kind)
                         .map_err(<serde_json::Error as serde::de::Error>::custom)
                 }
-                _ => rudder_apimachinery::json::from_slice::<K>(&b),
+                _ => rudder_apimachinery::json::from_slice_with::<K>(&b, json),
             }
             .map_err(|source| Error::Decode {
                 what: format!("{} #{i} of the list from {what_url}", crate::client::short_type_name::<K>()),
@@ -617,11 +618,12 @@ where
         let map_url = url.clone();
         let records = WatchRecords::new(body, url, opts.max_object_bytes);
         let encoding = records.encoding.clone();
+        let json = rudder_apimachinery::json::JsonOptions { skip_managed_fields: opts.skip_managed_fields };
         let map: DecodeFn<WatchEvent<T>, Error> = Arc::new(move |_, record: Bytes| {
             let event = match encoding.get() {
                 Some(Sniffed::Protobuf) => rudder_apimachinery::protobuf::from_watch_frame::<WatchEvent<K>>(&record)
                     .map_err(<serde_json::Error as serde::de::Error>::custom),
-                _ => rudder_apimachinery::json::from_slice::<WatchEvent<K>>(&record),
+                _ => rudder_apimachinery::json::from_slice_with::<WatchEvent<K>>(&record, json),
             };
             match event {
                 Ok(WatchEvent::Error(status)) => {

@@ -239,6 +239,9 @@ pub struct DecodeOptions {
     /// item or one watch event (default [`crate::config::DEFAULT_MAX_OBJECT_BYTES`]; `Api`
     /// passes `Config.max_object_bytes`). A larger one is [`crate::Error::TooLarge`].
     pub max_object_bytes: usize,
+    /// Skip every object's `metadata.managedFields` while decoding JSON (default false; see
+    /// `rudder_apimachinery::json::JsonOptions`). Protobuf is decoded whole.
+    pub skip_managed_fields: bool,
 }
 
 impl Default for DecodeOptions {
@@ -250,6 +253,7 @@ impl Default for DecodeOptions {
             batch_bytes: 256 << 10,
             inline_bytes: 4 << 10,
             max_object_bytes: crate::config::DEFAULT_MAX_OBJECT_BYTES,
+            skip_managed_fields: false,
         }
     }
 }
