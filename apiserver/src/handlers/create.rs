@@ -187,6 +187,8 @@ pub(super) fn create_object(
     } else if !manager.is_empty() {
         apply::track_update(None, &mut v, manager, &api_version_of(info), &now, "");
     }
+    // Admission mutates after the field manager recorded the request's fields.
+    crate::default_tolerations::admit(info, &mut v, shared.opts.default_toleration_seconds);
     if dry_run {
         let mut o = encode(&v, 0, &[]);
         // A dry run has no resourceVersion.
