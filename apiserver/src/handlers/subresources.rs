@@ -126,8 +126,9 @@ pub(super) fn binding(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<
         .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
         .ok_or_else(|| ApiError::not_found(&t.info, &name))?;
     let mut v = cur.value();
-    // The registry's checks (pod storage's setPodHostAndAnnotations): only Nodes are targets,
-    // a uid in the Binding is a precondition, the Binding's annotations are copied.
+    // The registry's checks (pod storage's BindingREST): only Nodes are targets; the uid and
+    // resourceVersion preconditions; a pod being deleted, already bound or gated is refused;
+    // the Binding's annotations are copied and `PodScheduled` turns True.
     let target_kind = b.pointer("/target/kind").and_then(Value::as_str).unwrap_or_default();
     if !target_kind.is_empty() && target_kind != "Node" {
         return Err(ApiError::invalid(
@@ -139,15 +140,48 @@ pub(super) fn binding(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<
             false,
         ));
     }
+    // The Binding's uid and resourceVersion are the storage update's preconditions
+    // (BindingREST.setPodNodeAndMetadata), answered as storage answers a failed one.
+    let ns = t.ns.as_deref().unwrap_or_default();
+    let precondition = |what: &str, want: &str, have: &str| {
+        ApiError::conflict_msg(
+            &t.info,
+            &name,
+            &format!(
+                "StorageError: invalid object, Code: 4, Key: /registry/pods/{ns}/{name}, ResourceVersion: 0, \
+                 AdditionalErrorMsg: Precondition failed: {what} in precondition: {want}, {what} in object meta: {have}"
+            ),
+        )
+    };
     if let Some(uid) = b.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty()) {
-        let actual = v.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
-        if uid != actual {
-            return Err(ApiError::conflict_msg(
-                &t.info,
-                &name,
-                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
-            ));
+        if uid != cur.uid {
+            return Err(precondition("UID", uid, &cur.uid));
         }
+    }
+    if let Some(rv) = b.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        if rv != cur.rv.to_string() {
+            return Err(precondition("ResourceVersion", rv, &cur.rv.to_string()));
+        }
+    }
+    // Then the update's own checks, in its order; their errors are Conflicts on pods/binding.
+    let refuse = |why: String| -> ApiError {
+        Status::failure(
+            409,
+            ReasonKind::Conflict,
+            format!("Operation cannot be fulfilled on pods/binding {name:?}: {why}"),
+        )
+        .with_details(StatusDetails { name: name.clone(), kind: "pods/binding".into(), ..Default::default() })
+        .into()
+    };
+    if v.pointer("/metadata/deletionTimestamp").is_some_and(|d| !d.is_null()) {
+        return Err(refuse(format!("pod {name} is being deleted, cannot be assigned to a host")));
+    }
+    let bound = v.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default().to_string();
+    if !bound.is_empty() {
+        return Err(refuse(format!("pod {name} is already assigned to node {bound:?}")));
+    }
+    if v.pointer("/spec/schedulingGates").and_then(Value::as_array).is_some_and(|g| !g.is_empty()) {
+        return Err(refuse(format!("pod {name} has non-empty .spec.schedulingGates")));
     }
     if let Some(annotations) = b.pointer("/metadata/annotations").and_then(Value::as_object).filter(|a| !a.is_empty()) {
         if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -157,26 +191,47 @@ pub(super) fn binding(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<
             }
         }
     }
-    let bound = v.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default().to_string();
-    if !bound.is_empty() {
-        return Err(Status::failure(
-            409,
-            ReasonKind::Conflict,
-            format!("Operation cannot be fulfilled on pods/binding {name:?}: pod {name} is already assigned to node {bound:?}"),
-        )
-        .with_details(StatusDetails { name: name.clone(), kind: "pods/binding".into(), ..Default::default() })
-        .into());
-    }
-    if v.pointer("/metadata/deletionTimestamp").is_some() {
-        return Err(ApiError::conflict_msg(&t.info, &name, "pod is being deleted, cannot be assigned to a host"));
-    }
     if !v.get("spec").is_some_and(Value::is_object) {
         v["spec"] = json!({});
     }
     v["spec"]["nodeName"] = Value::String(node);
-    let main = Target { sub: None, ..t.clone() };
-    write_update(shared, &mut st, &main, &cur, v, &ctx.manager(), false, ctx.dry_run())?;
+    set_pod_scheduled(&mut v);
+    // One storage write of spec and status (the `binding` target keeps the status), outside
+    // the field manager: the pod's managedFields do not change, as on the real server.
+    write_update(shared, &mut st, t, &cur, v, &ctx.manager(), true, ctx.dry_run())?;
     Ok(success_201())
+}
+
+/// Sets the pod's `PodScheduled` condition to True as `podutil.UpdatePodCondition` does: the
+/// condition is replaced whole (a scheduler's reason and message go), its
+/// `lastTransitionTime` is now unless it was True already, and a new one is appended.
+fn set_pod_scheduled(pod: &mut Value) {
+    let old = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("PodScheduled")))
+        .cloned();
+    let since = match &old {
+        Some(c) if c.get("status").and_then(Value::as_str) == Some("True") => {
+            c.get("lastTransitionTime").cloned().unwrap_or(Value::Null)
+        }
+        _ => Value::String(crate::server::now_rfc3339()),
+    };
+    let condition =
+        json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": since});
+    if !pod.get("status").is_some_and(Value::is_object) {
+        pod["status"] = json!({});
+    }
+    let conditions = &mut pod["status"]["conditions"];
+    if !conditions.is_array() {
+        *conditions = json!([]);
+    }
+    if let Some(list) = conditions.as_array_mut() {
+        match list.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some("PodScheduled")) {
+            Some(c) => *c = condition,
+            None => list.push(condition),
+        }
+    }
 }
 
 /// `pods/eviction`: the Eviction body (its name must match the URL's; its `deleteOptions` apply
