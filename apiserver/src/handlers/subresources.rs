@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Method;
+use rudder_apimachinery::labels::{Operator, Requirement, Selector};
 use rudder_apimachinery::status::{ReasonKind, Status, StatusDetails};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -18,20 +19,32 @@ use super::delete::*;
 use super::update::*;
 use super::Resp;
 
-pub(super) fn scale_of(info: &ResourceInfo, v: &Value) -> Value {
-    let selector = match v.pointer("/spec/selector") {
-        Some(Value::Object(m)) if m.contains_key("matchLabels") || m.contains_key("matchExpressions") => m
-            .get("matchLabels")
-            .and_then(Value::as_object)
-            .map(|l| {
-                l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
-            })
-            .unwrap_or_default(),
+/// The selector a Scale shows in `status.selector`: a workload's `LabelSelector` printed as
+/// `metav1.LabelSelectorAsSelector(...).String()` prints it (requirements sorted by key,
+/// `app=x,tier in (a,b),!gone`), a ReplicationController's label map as `app=x`. A selector
+/// that does not convert (the real server's validation refuses those) shows none.
+pub(super) fn scale_selector(spec_selector: Option<&Value>) -> String {
+    match spec_selector {
+        Some(Value::Object(m)) if m.contains_key("matchLabels") || m.contains_key("matchExpressions") => {
+            serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>(Value::Object(
+                m.clone(),
+            ))
+            .ok()
+            .and_then(|ls| Selector::from_label_selector(Some(&ls)).ok())
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+        }
         Some(Value::Object(m)) => {
-            m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
+            let labels = m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())));
+            let requirements = labels.filter_map(|(k, v)| Requirement::new(k, Operator::Equals, [v]).ok()).collect();
+            Selector::new(requirements).to_string()
         }
         _ => String::new(),
-    };
+    }
+}
+
+pub(super) fn scale_of(info: &ResourceInfo, v: &Value) -> Value {
+    let selector = scale_selector(v.pointer("/spec/selector"));
     let meta = v.get("metadata").cloned().unwrap_or(json!({}));
     let mut m = json!({
         "kind": "Scale",
