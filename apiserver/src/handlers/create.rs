@@ -222,6 +222,9 @@ pub(super) fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value) {
             }
             v["status"] = status;
         }
+        // Nodes allow every field, status included, on create (the node strategy's
+        // PrepareForCreate): a kubelet registers its node with its status.
+        ("", "nodes") => {}
         ("apiextensions.k8s.io", "customresourcedefinitions") => v["status"] = crd_status(v),
         _ if info.has_status() => {
             if let Value::Object(m) = v {
