@@ -30,7 +30,8 @@
 //! lifecycle: [`graceful`] (graceful pod deletion and the kubelet's confirmation),
 //! [`disruption`] (PodDisruptionBudget status, eviction), [`namespaces`] (namespace
 //! termination), [`gc`] (the garbage collector, and the after-commit queue of these
-//! controllers), [`kubelet`] (simulated nodes and pods), [`metrics_api`]. It depends on
+//! controllers), [`endpointslices`] (the EndpointSlice controller, optional), [`kubelet`]
+//! (simulated nodes and pods), [`metrics_api`]. It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
 //! built-in kinds.
 //!
@@ -52,6 +53,7 @@ pub mod default_tolerations;
 pub mod defaults;
 pub mod discovery;
 pub mod disruption;
+pub mod endpointslices;
 pub mod errors;
 pub mod field_selectors;
 pub mod field_validation;
@@ -107,6 +109,7 @@ pub struct ApiServerBuilder {
     finish_deletions_after_grace: bool,
     kubelet: Option<KubeletOptions>,
     default_toleration_seconds: Option<i64>,
+    endpoint_slices: bool,
 }
 
 impl Default for ApiServerBuilder {
@@ -124,6 +127,7 @@ impl Default for ApiServerBuilder {
             finish_deletions_after_grace: false,
             kubelet: None,
             default_toleration_seconds: Some(default_tolerations::DEFAULT_SECONDS),
+            endpoint_slices: false,
         }
     }
 }
@@ -213,6 +217,14 @@ impl ApiServerBuilder {
         self
     }
 
+    /// Runs the EndpointSlice controller ([`endpointslices`]): Services with a selector get
+    /// EndpointSlices of their pods, kept up to date on every write of a Service or Pod. Off by
+    /// default, like the kubelet stand-in.
+    pub fn endpoint_slices(mut self) -> Self {
+        self.endpoint_slices = true;
+        self
+    }
+
     /// Binds 127.0.0.1 on a random port and starts serving.
     pub async fn start(self) -> Result<ApiServer, ServerError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -230,6 +242,7 @@ impl ApiServerBuilder {
             authorizer: self.authorizer.clone(),
             finish_deletions_after_grace: self.finish_deletions_after_grace,
             default_toleration_seconds: self.default_toleration_seconds,
+            endpoint_slices: self.endpoint_slices,
         };
         let shared = server::Shared::new(opts, self.history_limit);
         for ns in ["default", "kube-system"] {

@@ -75,6 +75,8 @@ pub struct Options {
     /// `tolerationSeconds` of the DefaultTolerationSeconds admission plugin; `None`: off
     /// (`crate::default_tolerations`).
     pub default_toleration_seconds: Option<i64>,
+    /// Whether the EndpointSlice controller runs (`crate::endpointslices`).
+    pub endpoint_slices: bool,
 }
 
 /// Everything the connection tasks share.

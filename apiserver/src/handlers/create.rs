@@ -274,6 +274,7 @@ pub(super) fn crd_status(crd: &Value) -> Value {
 /// (`crate::gc`) react.
 pub(super) fn after_commit(shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo, v: &Value, kind: EventKind) {
     after_commit_crds(st, info, v, kind);
+    crate::endpointslices::observe(shared, st, info, v, kind);
     // The emulated controllers: garbage collector, namespace termination, disruption budgets.
     crate::gc::observe(shared, st, info, v, kind);
 }
