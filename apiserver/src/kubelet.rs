@@ -13,9 +13,12 @@
 //!   sets, per container, log lines, an exit code (the container terminates, or restarts as the
 //!   pod's `restartPolicy` says; the pod turns Succeeded or Failed once every container is
 //!   terminated) and readiness.
+//! - [`Control::add_node`] creates the Node as a kubelet registers it: with its status
+//!   (capacity, allocatable, conditions) in the create itself.
 //! - [`Control::stop_kubelet`] stops one node's kubelet: its Lease is no longer renewed and its
 //!   pods are no longer updated; its `Ready` condition is left as it is (marking it `Unknown` is
-//!   the node lifecycle controller's job).
+//!   the node lifecycle controller's job). [`Control::start_kubelet`] brings it back: status
+//!   posted at once (`Ready` True again), Lease renewed, pods updated.
 //! - A pod being deleted gracefully on a running node is confirmed after its grace period
 //!   (`confirm_pod_termination`).
 //! - The simulation is one task driven by the store's events on pods and nodes (no polling);
@@ -75,9 +78,18 @@ impl KubeletOptions {
 /// One simulated node.
 #[derive(Debug, Clone)]
 struct NodeSim {
+    /// The machine's identity (`nodeInfo.systemUUID` and the ids derived from it): the Node's
+    /// uid when the stand-in adopted a Node someone else created, a fresh one when
+    /// [`Control::add_node`] created it with its status.
     uid: String,
+    /// The uid of the Node object this kubelet registered (a recreated Node registers anew).
+    node_uid: String,
     index: u32,
     stopped: bool,
+    /// Bumped when a stopped kubelet starts again: Lease renewals of an older run are dropped.
+    run: u64,
+    /// When the kubelet (re)started: its conditions' heartbeat, and the transition time of
+    /// those that changed then.
     registered_at: String,
     capacity: Map<String, Value>,
     next_pod_ip: u32,
@@ -148,8 +160,13 @@ struct PodSim {
 /// Work due at a time.
 #[derive(Debug, Clone)]
 enum Timer {
-    RenewLease(String),
-    ConfirmTermination { ns: String, name: String, uid: String },
+    /// Renew a node's Lease, for the kubelet's run of that number.
+    RenewLease(String, u64),
+    ConfirmTermination {
+        ns: String,
+        name: String,
+        uid: String,
+    },
 }
 
 /// The stand-in's state, kept in the server's [`State`] (under the store lock).
@@ -391,13 +408,13 @@ fn node_of(o: &crate::store::Obj) -> String {
 
 fn fire(shared: &Arc<Shared>, st: &mut State, t: Timer) {
     match t {
-        Timer::RenewLease(node) => {
-            if st.kubelet.running_node(&node).is_none() {
+        Timer::RenewLease(node, run) => {
+            if st.kubelet.running_node(&node).is_none_or(|n| n.run != run) {
                 return;
             }
             renew_lease(shared, st, &node);
             let at = Instant::now() + st.kubelet.opts.lease_interval;
-            st.kubelet.schedule(at, Timer::RenewLease(node));
+            st.kubelet.schedule(at, Timer::RenewLease(node, run));
         }
         Timer::ConfirmTermination { ns, name, uid } => {
             let node = st.kubelet.pods.get(&(ns.clone(), name.clone())).map(|p| p.node.clone()).unwrap_or_default();
@@ -449,49 +466,85 @@ fn default_capacity() -> Map<String, Value> {
     m
 }
 
+/// A new simulated node (not yet registered): the default resources under `stored` (a status
+/// capacity someone posted), then `given`.
+fn new_sim(st: &mut State, uid: String, stored: Option<&Value>, given: &[(&str, &str)]) -> NodeSim {
+    let index = st.kubelet.next_node_index;
+    st.kubelet.next_node_index += 1;
+    let mut capacity = default_capacity();
+    if let Some(Value::Object(posted)) = stored {
+        capacity.extend(posted.clone());
+    }
+    for (k, v) in given {
+        capacity.insert(k.to_string(), Value::from(*v));
+    }
+    NodeSim {
+        uid,
+        node_uid: String::new(),
+        index,
+        stopped: false,
+        run: 0,
+        registered_at: now_rfc3339(),
+        capacity,
+        next_pod_ip: 2,
+    }
+}
+
+/// Starts a node's kubelet: its Lease is renewed now and every lease interval.
+fn start_sim(shared: &Arc<Shared>, st: &mut State, name: &str, sim: NodeSim) {
+    let run = sim.run;
+    st.kubelet.nodes.insert(name.to_string(), sim);
+    ensure_lease_namespace(shared, st);
+    let interval = st.kubelet.opts.lease_interval;
+    renew_lease(shared, st, name);
+    st.kubelet.schedule(Instant::now() + interval, Timer::RenewLease(name.to_string(), run));
+}
+
+/// The status this kubelet posts for its node: [`node_status`], keeping the
+/// `lastTransitionTime` of every condition whose status it does not change.
+fn kubelet_node_status(name: &str, sim: &NodeSim, old: Option<&Value>) -> Value {
+    let mut status = node_status(name, sim, old);
+    let before = old.and_then(|o| o.get("conditions")).and_then(Value::as_array).cloned().unwrap_or_default();
+    for c in status.get_mut("conditions").and_then(Value::as_array_mut).into_iter().flatten() {
+        let same = before.iter().find(|b| b.get("type") == c.get("type") && b.get("status") == c.get("status"));
+        if let Some(since) = same.and_then(|b| b.get("lastTransitionTime")) {
+            c["lastTransitionTime"] = since.clone();
+        }
+    }
+    status
+}
+
 /// Registers a node with the stand-in (idempotent) and posts its status; `capacity` overrides
 /// the default resources.
 fn register_node(shared: &Arc<Shared>, st: &mut State, name: &str, capacity: Option<&[(&str, &str)]>) {
     let Some(cur) = st.store.get(&nodes_res(), "", name) else { return };
     let fresh = match st.kubelet.nodes.get(name) {
-        Some(n) => n.uid != cur.uid,
+        Some(n) => n.node_uid != cur.uid,
         None => true,
     };
     if fresh {
-        let index = st.kubelet.next_node_index;
-        st.kubelet.next_node_index += 1;
         let stored = cur.value();
-        let mut cap = default_capacity();
-        if let Some(Value::Object(given)) = stored.pointer("/status/capacity") {
-            cap.extend(given.clone());
-        }
-        st.kubelet.nodes.insert(
-            name.to_string(),
-            NodeSim {
-                uid: cur.uid.clone(),
-                index,
-                stopped: false,
-                registered_at: now_rfc3339(),
-                capacity: cap,
-                next_pod_ip: 2,
-            },
-        );
-        ensure_lease_namespace(shared, st);
-        let interval = st.kubelet.opts.lease_interval;
-        renew_lease(shared, st, name);
-        st.kubelet.schedule(Instant::now() + interval, Timer::RenewLease(name.to_string()));
+        let mut sim = new_sim(st, cur.uid.clone(), stored.pointer("/status/capacity"), &[]);
+        sim.node_uid = cur.uid.clone();
+        start_sim(shared, st, name, sim);
     }
     if let (Some(n), Some(c)) = (st.kubelet.nodes.get_mut(name), capacity) {
         for (k, v) in c {
             n.capacity.insert(k.to_string(), Value::from(*v));
         }
     }
+    post_node_status(shared, st, name);
+}
+
+/// Posts a registered, running node's status (nothing is written when it is unchanged).
+fn post_node_status(shared: &Arc<Shared>, st: &mut State, name: &str) {
+    let Some(cur) = st.store.get(&nodes_res(), "", name) else { return };
     let Some(sim) = st.kubelet.nodes.get(name).cloned() else { return };
     if sim.stopped {
         return;
     }
     let mut v = cur.value();
-    let status = node_status(name, &sim, v.get("status"));
+    let status = kubelet_node_status(name, &sim, v.get("status"));
     v["status"] = status;
     if let Some(t) = target(st, "", "nodes", None, name, Some("status")) {
         if let Err(e) = crate::handlers::write_internal(shared, st, &t, &cur, v, MANAGER) {
@@ -523,7 +576,7 @@ fn renew_lease(shared: &Arc<Shared>, st: &mut State, node: &str) {
         None => {
             let v = json!({
                 "metadata": {"name": node, "namespace": NODE_LEASE_NAMESPACE,
-                    "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": sim.uid}]},
+                    "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": node, "uid": sim.node_uid}]},
                 "spec": {"holderIdentity": node, "leaseDurationSeconds": LEASE_DURATION_SECONDS, "renewTime": now},
             });
             crate::handlers::create_internal(shared, st, &t, v, MANAGER)
@@ -623,6 +676,19 @@ fn sync_pod(shared: &Arc<Shared>, st: &mut State, ns: &str, name: &str) {
     }
 }
 
+/// Brings every stored pod bound to `node` up to date (its kubelet just registered or came back).
+fn sync_node_pods(shared: &Arc<Shared>, st: &mut State, node: &str) {
+    let pods: Vec<(String, String)> = st
+        .store
+        .tables
+        .get(&pods_res())
+        .map(|t| t.objects.values().filter(|o| node_of(o) == node).map(|o| o.key()).collect())
+        .unwrap_or_default();
+    for (ns, pod) in pods {
+        sync_pod(shared, st, &ns, &pod);
+    }
+}
+
 fn container_names(v: &Value, ptr: &str) -> Vec<String> {
     v.pointer(ptr)
         .and_then(Value::as_array)
@@ -649,36 +715,61 @@ impl Control {
         {
             let mut st = shared.state.lock();
             if st.store.get(&nodes_res(), "", name).is_none() {
+                // A kubelet registers its Node with its status (capacity, allocatable, Ready) in
+                // the create itself: no watcher sees the node without them.
                 let Some(t) = target(&st, "", "nodes", None, name, None) else { return };
+                let mut sim = new_sim(&mut st, crate::server::new_uid(), None, capacity);
                 let v = json!({"metadata": {"name": name, "labels": {
                     "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                    "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"}}});
+                    "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": "amd64"}},
+                    "status": kubelet_node_status(name, &sim, None)});
                 if let Err(e) = crate::handlers::create_internal(shared, &mut st, &t, v, MANAGER) {
                     tracing::debug!("kubelet stand-in: creating node {name}: {}", e.status.message);
                     return;
                 }
+                let Some(created) = st.store.get(&nodes_res(), "", name) else { return };
+                sim.node_uid = created.uid.clone();
+                start_sim(shared, &mut st, name, sim);
             }
             register_node(shared, &mut st, name, Some(capacity));
             // Pods bound before the node registered.
-            let pods: Vec<(String, String)> = st
-                .store
-                .tables
-                .get(&pods_res())
-                .map(|t| t.objects.values().filter(|o| node_of(o) == name).map(|o| o.key()).collect())
-                .unwrap_or_default();
-            for (ns, pod) in pods {
-                sync_pod(shared, &mut st, &ns, &pod);
-            }
+            sync_node_pods(shared, &mut st, name);
         }
         ensure_running(shared);
     }
 
     /// Stops a node's simulated kubelet: its Lease is no longer renewed and its pods no longer
-    /// change; its `Ready` condition is left as it is.
+    /// change; its `Ready` condition is left as it is. [`Control::start_kubelet`] undoes it.
     pub fn stop_kubelet(&self, node: &str) {
         if let Some(n) = self.shared.state.lock().kubelet.nodes.get_mut(node) {
             n.stopped = true;
         }
+    }
+
+    /// Starts a stopped node's kubelet again, as a kubelet that comes back does: it posts its
+    /// status at once (every condition's heartbeat now; `Ready` True again, with a new
+    /// `lastTransitionTime` when someone had marked it otherwise, for example `Unknown`), renews
+    /// its Lease now and every lease interval, and updates its pods again (graceful deletions
+    /// requested meanwhile are confirmed after their grace period, counted from now). Does
+    /// nothing for a node that is not registered or not stopped.
+    pub fn start_kubelet(&self, node: &str) {
+        let shared = &self.shared;
+        {
+            let mut st = shared.state.lock();
+            let Some(n) = st.kubelet.nodes.get(node).filter(|n| n.stopped) else { return };
+            let mut sim = n.clone();
+            sim.stopped = false;
+            sim.run += 1;
+            sim.registered_at = now_rfc3339();
+            start_sim(shared, &mut st, node, sim);
+            post_node_status(shared, &mut st, node);
+            // A confirmation due while the kubelet was away was dropped: plan it again.
+            for p in st.kubelet.pods.values_mut().filter(|p| p.node == node) {
+                p.terminating = false;
+            }
+            sync_node_pods(shared, &mut st, node);
+        }
+        ensure_running(shared);
     }
 
     /// Appends lines to a container's log (served by the `log` subresource, followers included).

@@ -22,14 +22,16 @@
 //! Its parts, by file: [`server`] (listener, TLS, authentication, routing of API paths),
 //! [`handlers`] (one module per verb family: read, create, update, patch, delete,
 //! subresources), [`watch`], [`apply`] (server-side apply), [`strategic`] (strategic merge
-//! patch), [`store`], [`defaults`], [`validation`], [`field_validation`], [`crd_schema`],
+//! patch), [`store`], [`defaults`], [`default_tolerations`] (the DefaultTolerationSeconds
+//! admission plugin), [`validation`], [`field_validation`], [`crd_schema`],
 //! [`authz`] (authentication, the authorizer, 403s), [`reviews`], [`field_selectors`], [`partial`]
 //! (metadata-only answers), [`limits`], [`discovery`], [`openapi`], [`table`], [`control`]
 //! (faults, counters, seeding), [`seed`], [`tls`], [`kubeconfig`], and the emulated
 //! lifecycle: [`graceful`] (graceful pod deletion and the kubelet's confirmation),
 //! [`disruption`] (PodDisruptionBudget status, eviction), [`namespaces`] (namespace
 //! termination), [`gc`] (the garbage collector, and the after-commit queue of these
-//! controllers), [`kubelet`] (simulated nodes and pods), [`metrics_api`]. It depends on
+//! controllers), [`endpointslices`] (the EndpointSlice controller, optional), [`kubelet`]
+//! (simulated nodes and pods), [`metrics_api`]. It depends on
 //! `rudder-client` only for [`ApiServer::client`] / [`ApiServer::config`] and the table of
 //! built-in kinds.
 //!
@@ -47,9 +49,11 @@ pub mod apply;
 pub mod authz;
 pub mod control;
 pub mod crd_schema;
+pub mod default_tolerations;
 pub mod defaults;
 pub mod discovery;
 pub mod disruption;
+pub mod endpointslices;
 pub mod errors;
 pub mod field_selectors;
 pub mod field_validation;
@@ -104,6 +108,8 @@ pub struct ApiServerBuilder {
     authorizer: Option<authz::Authorizer>,
     finish_deletions_after_grace: bool,
     kubelet: Option<KubeletOptions>,
+    default_toleration_seconds: Option<i64>,
+    endpoint_slices: bool,
 }
 
 impl Default for ApiServerBuilder {
@@ -120,6 +126,8 @@ impl Default for ApiServerBuilder {
             authorizer: None,
             finish_deletions_after_grace: false,
             kubelet: None,
+            default_toleration_seconds: Some(default_tolerations::DEFAULT_SECONDS),
+            endpoint_slices: false,
         }
     }
 }
@@ -198,6 +206,25 @@ impl ApiServerBuilder {
         self
     }
 
+    /// The `tolerationSeconds` the DefaultTolerationSeconds admission plugin gives a created
+    /// pod for the not-ready and unreachable `NoExecute` taints it does not tolerate
+    /// ([`default_tolerations`]): default `Some(300)`, as kube-apiserver's
+    /// `--default-not-ready-toleration-seconds` and `--default-unreachable-toleration-seconds`;
+    /// `None` turns the plugin off, as `--disable-admission-plugins=DefaultTolerationSeconds`
+    /// does (pods then keep exactly the tolerations they were created with).
+    pub fn default_toleration_seconds(mut self, seconds: Option<i64>) -> Self {
+        self.default_toleration_seconds = seconds;
+        self
+    }
+
+    /// Runs the EndpointSlice controller ([`endpointslices`]): Services with a selector get
+    /// EndpointSlices of their pods, kept up to date on every write of a Service or Pod. Off by
+    /// default, like the kubelet stand-in.
+    pub fn endpoint_slices(mut self) -> Self {
+        self.endpoint_slices = true;
+        self
+    }
+
     /// Binds 127.0.0.1 on a random port and starts serving.
     pub async fn start(self) -> Result<ApiServer, ServerError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -214,6 +241,8 @@ impl ApiServerBuilder {
             watch_queue_limit: self.watch_queue_limit,
             authorizer: self.authorizer.clone(),
             finish_deletions_after_grace: self.finish_deletions_after_grace,
+            default_toleration_seconds: self.default_toleration_seconds,
+            endpoint_slices: self.endpoint_slices,
         };
         let shared = server::Shared::new(opts, self.history_limit);
         for ns in ["default", "kube-system"] {

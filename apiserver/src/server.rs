@@ -72,6 +72,11 @@ pub struct Options {
     pub authorizer: Option<super::authz::Authorizer>,
     /// Whether graceful pod deletions finish by themselves when their grace period ends.
     pub finish_deletions_after_grace: bool,
+    /// `tolerationSeconds` of the DefaultTolerationSeconds admission plugin; `None`: off
+    /// (`crate::default_tolerations`).
+    pub default_toleration_seconds: Option<i64>,
+    /// Whether the EndpointSlice controller runs (`crate::endpointslices`).
+    pub endpoint_slices: bool,
 }
 
 /// Everything the connection tasks share.

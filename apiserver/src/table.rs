@@ -3,7 +3,8 @@
 //!
 //! Contract: columns follow kube-apiserver's printers for pods (Name, Ready, Status, Restarts,
 //! Age, then at priority 1 IP, Node, Nominated Node, Readiness Gates), configmaps (Name, Data,
-//! Age) and namespaces (Name, Status, Age); every other kind gets Name and Age. A custom
+//! Age), namespaces (Name, Status, Age) and certificatesigningrequests (Name, Age, SignerName,
+//! Requestor, RequestedDuration, Condition); every other kind gets Name and Age. A custom
 //! resource's columns are Name and its CRD's `additionalPrinterColumns` (Name and Age when it
 //! declares none), each cell the value at the column's JSONPath (dotted fields and `[n]`
 //! indexes) typed as the column says; `date` columns read as ages. Age cells are
@@ -48,6 +49,13 @@ pub fn wants_table(accept: &str) -> bool {
 const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
 const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 
+// The CertificateSigningRequest columns' descriptions (the API's field documentation).
+const CSR_SIGNER_DOC: &str = "signerName indicates the requested signer, and is a qualified name.\n\nList/watch requests for CertificateSigningRequests can filter on this field using a \"spec.signerName=NAME\" fieldSelector.\n\nWell-known Kubernetes signers are:\n 1. \"kubernetes.io/kube-apiserver-client\": issues client certificates that can be used to authenticate to kube-apiserver.\n  Requests for this signer are never auto-approved by kube-controller-manager, can be issued by the \"csrsigning\" controller in kube-controller-manager.\n 2. \"kubernetes.io/kube-apiserver-client-kubelet\": issues client certificates that kubelets use to authenticate to kube-apiserver.\n  Requests for this signer can be auto-approved by the \"csrapproving\" controller in kube-controller-manager, and can be issued by the \"csrsigning\" controller in kube-controller-manager.\n 3. \"kubernetes.io/kubelet-serving\" issues serving certificates that kubelets use to serve TLS endpoints, which kube-apiserver can connect to securely.\n  Requests for this signer are never auto-approved by kube-controller-manager, and can be issued by the \"csrsigning\" controller in kube-controller-manager.\n\nMore details are available at https://k8s.io/docs/reference/access-authn-authz/certificate-signing-requests/#kubernetes-signers\n\nCustom signerNames can also be specified. The signer defines:\n 1. Trust distribution: how trust (CA bundles) are distributed.\n 2. Permitted subjects: and behavior when a disallowed subject is requested.\n 3. Required, permitted, or forbidden x509 extensions in the request (including whether subjectAltNames are allowed, which types, restrictions on allowed values) and behavior when a disallowed extension is requested.\n 4. Required, permitted, or forbidden key usages / extended key usages.\n 5. Expiration/certificate lifetime: whether it is fixed by the signer, configurable by the admin.\n 6. Whether or not requests for CA certificates are allowed.";
+const CSR_REQUEST_DOC: &str = "request contains an x509 certificate signing request encoded in a \"CERTIFICATE REQUEST\" PEM block. When serialized as JSON or YAML, the data is additionally base64-encoded.";
+const CSR_DURATION_DOC: &str = "expirationSeconds is the requested duration of validity of the issued certificate. The certificate signer may issue a certificate with a different validity duration so a client must check the delta between the notBefore and and notAfter fields in the issued certificate to determine the actual duration.\n\nThe v1.22+ in-tree implementations of the well-known Kubernetes signers will honor this field as long as the requested duration is not greater than the maximum duration they will honor per the --cluster-signing-duration CLI flag to the Kubernetes controller manager.\n\nCertificate signers may not honor this field for various reasons:\n\n  1. Old signer that is unaware of the field (such as the in-tree\n     implementations prior to v1.22)\n  2. Signer whose configured maximum is shorter than the requested duration\n  3. Signer whose configured minimum is longer than the requested duration\n\nThe minimum valid value for expirationSeconds is 600, i.e. 10 minutes.";
+const CSR_CONDITIONS_DOC: &str =
+    "conditions applied to the request. Known conditions are \"Approved\", \"Denied\", and \"Failed\".";
+
 fn column(name: &str, ty: &str, format: &str, description: &str, priority: u8) -> Value {
     json!({"name": name, "type": ty, "format": format, "description": description, "priority": priority})
 }
@@ -72,6 +80,14 @@ pub fn columns(info: &ResourceInfo) -> Vec<Value> {
         ("", "namespaces") => {
             vec![name, column("Status", "string", "", "The status of the namespace", 0), age]
         }
+        ("certificates.k8s.io", "certificatesigningrequests") => vec![
+            name,
+            age,
+            column("SignerName", "string", "", CSR_SIGNER_DOC, 0),
+            column("Requestor", "string", "", CSR_REQUEST_DOC, 0),
+            column("RequestedDuration", "string", "", CSR_DURATION_DOC, 0),
+            column("Condition", "string", "", CSR_CONDITIONS_DOC, 0),
+        ],
         _ if !info.printer_columns.is_empty() => {
             let mut cols = vec![name];
             for c in &info.printer_columns {
@@ -196,6 +212,31 @@ fn pod_status(v: &Value) -> String {
     reason
 }
 
+/// A CertificateSigningRequest's Condition cell as the printer builds it: Denied, else
+/// Approved, else Pending (any condition of those types counts, whatever its status), then
+/// `,Failed` and `,Issued` when they apply.
+fn csr_condition(v: &Value) -> String {
+    let has = |kind: &str| {
+        v.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some(kind)))
+    };
+    let mut s = String::from(if has("Denied") {
+        "Denied"
+    } else if has("Approved") {
+        "Approved"
+    } else {
+        "Pending"
+    });
+    if has("Failed") {
+        s.push_str(",Failed");
+    }
+    if v.pointer("/status/certificate").and_then(Value::as_str).is_some_and(|c| !c.is_empty()) {
+        s.push_str(",Issued");
+    }
+    s
+}
+
 fn cells(info: &ResourceInfo, v: &Value, now: jiff::Timestamp) -> Vec<Value> {
     let name = Value::from(v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default());
     match (info.api.group.as_ref(), info.api.plural.as_ref()) {
@@ -227,6 +268,18 @@ fn cells(info: &ResourceInfo, v: &Value, now: jiff::Timestamp) -> Vec<Value> {
         ("", "namespaces") => {
             vec![name, or_none(v.pointer("/status/phase")).into(), age(v, now).into()]
         }
+        ("certificates.k8s.io", "certificatesigningrequests") => vec![
+            name,
+            age(v, now).into(),
+            or_none(v.pointer("/spec/signerName")).into(),
+            v.pointer("/spec/username").and_then(Value::as_str).unwrap_or_default().into(),
+            match v.pointer("/spec/expirationSeconds").and_then(Value::as_i64) {
+                Some(secs) => human_duration(secs),
+                None => "<none>".into(),
+            }
+            .into(),
+            csr_condition(v).into(),
+        ],
         _ if !info.printer_columns.is_empty() => {
             std::iter::once(name).chain(info.printer_columns.iter().map(|c| printer_cell(c, v, now))).collect()
         }
@@ -302,5 +355,33 @@ mod tests {
         assert_eq!(printer_cell(&col("integer", ".spec.replicas"), &v, now), json!(3));
         assert_eq!(printer_cell(&col("string", ".spec.replicas"), &v, now), json!("3"));
         assert_eq!(printer_cell(&col("string", ".spec.nope"), &v, now), Value::Null);
+    }
+
+    #[test]
+    fn csr_rows_read_like_the_printer() {
+        let info = ResourceInfo::new(rudder_apimachinery::resource::ApiResource::from_gvk(
+            &rudder_apimachinery::schema::GroupVersionKind::new(
+                "certificates.k8s.io",
+                "v1",
+                "CertificateSigningRequest",
+            ),
+            "certificatesigningrequests",
+            rudder_apimachinery::resource::Scope::Cluster,
+        ));
+        let names: Vec<Value> = columns(&info).iter().map(|c| c["name"].clone()).collect();
+        assert_eq!(names, ["Name", "Age", "SignerName", "Requestor", "RequestedDuration", "Condition"]);
+        let now = jiff::Timestamp::now();
+        let csr = |spec: Value, status: Value| json!({"metadata": {"name": "c"}, "spec": spec, "status": status});
+        let row = |v: &Value| cells(&info, v, now)[2..].to_vec();
+        assert_eq!(row(&csr(json!({}), json!({}))), [json!("<none>"), json!(""), json!("<none>"), json!("Pending")]);
+        let spec = json!({"signerName": "example.com/s", "username": "bob", "expirationSeconds": 600});
+        let cond = |t: &str| json!({"type": t, "status": "True"});
+        let issued = json!({"conditions": [cond("Approved"), cond("Failed")], "certificate": "Y2VydA=="});
+        assert_eq!(
+            row(&csr(spec.clone(), issued)),
+            [json!("example.com/s"), json!("bob"), json!("10m"), json!("Approved,Failed,Issued")]
+        );
+        let both = json!({"conditions": [cond("Approved"), cond("Denied")]});
+        assert_eq!(row(&csr(spec, both))[3], "Denied", "Denied comes first");
     }
 }

@@ -187,6 +187,8 @@ pub(super) fn create_object(
     } else if !manager.is_empty() {
         apply::track_update(None, &mut v, manager, &api_version_of(info), &now, "");
     }
+    // Admission mutates after the field manager recorded the request's fields.
+    crate::default_tolerations::admit(info, &mut v, shared.opts.default_toleration_seconds);
     if dry_run {
         let mut o = encode(&v, 0, &[]);
         // A dry run has no resourceVersion.
@@ -220,6 +222,9 @@ pub(super) fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value) {
             }
             v["status"] = status;
         }
+        // Nodes allow every field, status included, on create (the node strategy's
+        // PrepareForCreate): a kubelet registers its node with its status.
+        ("", "nodes") => {}
         ("apiextensions.k8s.io", "customresourcedefinitions") => v["status"] = crd_status(v),
         _ if info.has_status() => {
             if let Value::Object(m) = v {
@@ -269,6 +274,7 @@ pub(super) fn crd_status(crd: &Value) -> Value {
 /// (`crate::gc`) react.
 pub(super) fn after_commit(shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo, v: &Value, kind: EventKind) {
     after_commit_crds(st, info, v, kind);
+    crate::endpointslices::observe(shared, st, info, v, kind);
     // The emulated controllers: garbage collector, namespace termination, disruption budgets.
     crate::gc::observe(shared, st, info, v, kind);
 }

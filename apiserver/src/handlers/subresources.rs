@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::Method;
+use rudder_apimachinery::labels::{Operator, Requirement, Selector};
 use rudder_apimachinery::status::{ReasonKind, Status, StatusDetails};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
@@ -18,20 +19,32 @@ use super::delete::*;
 use super::update::*;
 use super::Resp;
 
-pub(super) fn scale_of(info: &ResourceInfo, v: &Value) -> Value {
-    let selector = match v.pointer("/spec/selector") {
-        Some(Value::Object(m)) if m.contains_key("matchLabels") || m.contains_key("matchExpressions") => m
-            .get("matchLabels")
-            .and_then(Value::as_object)
-            .map(|l| {
-                l.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
-            })
-            .unwrap_or_default(),
+/// The selector a Scale shows in `status.selector`: a workload's `LabelSelector` printed as
+/// `metav1.LabelSelectorAsSelector(...).String()` prints it (requirements sorted by key,
+/// `app=x,tier in (a,b),!gone`), a ReplicationController's label map as `app=x`. A selector
+/// that does not convert (the real server's validation refuses those) shows none.
+pub(super) fn scale_selector(spec_selector: Option<&Value>) -> String {
+    match spec_selector {
+        Some(Value::Object(m)) if m.contains_key("matchLabels") || m.contains_key("matchExpressions") => {
+            serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>(Value::Object(
+                m.clone(),
+            ))
+            .ok()
+            .and_then(|ls| Selector::from_label_selector(Some(&ls)).ok())
+            .map(|s| s.to_string())
+            .unwrap_or_default()
+        }
         Some(Value::Object(m)) => {
-            m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default())).collect::<Vec<_>>().join(",")
+            let labels = m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())));
+            let requirements = labels.filter_map(|(k, v)| Requirement::new(k, Operator::Equals, [v]).ok()).collect();
+            Selector::new(requirements).to_string()
         }
         _ => String::new(),
-    };
+    }
+}
+
+pub(super) fn scale_of(info: &ResourceInfo, v: &Value) -> Value {
+    let selector = scale_selector(v.pointer("/spec/selector"));
     let meta = v.get("metadata").cloned().unwrap_or(json!({}));
     let mut m = json!({
         "kind": "Scale",
@@ -126,8 +139,9 @@ pub(super) fn binding(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<
         .get(&t.res, t.ns.as_deref().unwrap_or_default(), &name)
         .ok_or_else(|| ApiError::not_found(&t.info, &name))?;
     let mut v = cur.value();
-    // The registry's checks (pod storage's setPodHostAndAnnotations): only Nodes are targets,
-    // a uid in the Binding is a precondition, the Binding's annotations are copied.
+    // The registry's checks (pod storage's BindingREST): only Nodes are targets; the uid and
+    // resourceVersion preconditions; a pod being deleted, already bound or gated is refused;
+    // the Binding's annotations are copied and `PodScheduled` turns True.
     let target_kind = b.pointer("/target/kind").and_then(Value::as_str).unwrap_or_default();
     if !target_kind.is_empty() && target_kind != "Node" {
         return Err(ApiError::invalid(
@@ -139,15 +153,48 @@ pub(super) fn binding(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<
             false,
         ));
     }
+    // The Binding's uid and resourceVersion are the storage update's preconditions
+    // (BindingREST.setPodNodeAndMetadata), answered as storage answers a failed one.
+    let ns = t.ns.as_deref().unwrap_or_default();
+    let precondition = |what: &str, want: &str, have: &str| {
+        ApiError::conflict_msg(
+            &t.info,
+            &name,
+            &format!(
+                "StorageError: invalid object, Code: 4, Key: /registry/pods/{ns}/{name}, ResourceVersion: 0, \
+                 AdditionalErrorMsg: Precondition failed: {what} in precondition: {want}, {what} in object meta: {have}"
+            ),
+        )
+    };
     if let Some(uid) = b.pointer("/metadata/uid").and_then(Value::as_str).filter(|u| !u.is_empty()) {
-        let actual = v.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
-        if uid != actual {
-            return Err(ApiError::conflict_msg(
-                &t.info,
-                &name,
-                &format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"),
-            ));
+        if uid != cur.uid {
+            return Err(precondition("UID", uid, &cur.uid));
         }
+    }
+    if let Some(rv) = b.pointer("/metadata/resourceVersion").and_then(Value::as_str).filter(|r| !r.is_empty()) {
+        if rv != cur.rv.to_string() {
+            return Err(precondition("ResourceVersion", rv, &cur.rv.to_string()));
+        }
+    }
+    // Then the update's own checks, in its order; their errors are Conflicts on pods/binding.
+    let refuse = |why: String| -> ApiError {
+        Status::failure(
+            409,
+            ReasonKind::Conflict,
+            format!("Operation cannot be fulfilled on pods/binding {name:?}: {why}"),
+        )
+        .with_details(StatusDetails { name: name.clone(), kind: "pods/binding".into(), ..Default::default() })
+        .into()
+    };
+    if v.pointer("/metadata/deletionTimestamp").is_some_and(|d| !d.is_null()) {
+        return Err(refuse(format!("pod {name} is being deleted, cannot be assigned to a host")));
+    }
+    let bound = v.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default().to_string();
+    if !bound.is_empty() {
+        return Err(refuse(format!("pod {name} is already assigned to node {bound:?}")));
+    }
+    if v.pointer("/spec/schedulingGates").and_then(Value::as_array).is_some_and(|g| !g.is_empty()) {
+        return Err(refuse(format!("pod {name} has non-empty .spec.schedulingGates")));
     }
     if let Some(annotations) = b.pointer("/metadata/annotations").and_then(Value::as_object).filter(|a| !a.is_empty()) {
         if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -157,26 +204,47 @@ pub(super) fn binding(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<
             }
         }
     }
-    let bound = v.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or_default().to_string();
-    if !bound.is_empty() {
-        return Err(Status::failure(
-            409,
-            ReasonKind::Conflict,
-            format!("Operation cannot be fulfilled on pods/binding {name:?}: pod {name} is already assigned to node {bound:?}"),
-        )
-        .with_details(StatusDetails { name: name.clone(), kind: "pods/binding".into(), ..Default::default() })
-        .into());
-    }
-    if v.pointer("/metadata/deletionTimestamp").is_some() {
-        return Err(ApiError::conflict_msg(&t.info, &name, "pod is being deleted, cannot be assigned to a host"));
-    }
     if !v.get("spec").is_some_and(Value::is_object) {
         v["spec"] = json!({});
     }
     v["spec"]["nodeName"] = Value::String(node);
-    let main = Target { sub: None, ..t.clone() };
-    write_update(shared, &mut st, &main, &cur, v, &ctx.manager(), false, ctx.dry_run())?;
+    set_pod_scheduled(&mut v);
+    // One storage write of spec and status (the `binding` target keeps the status), outside
+    // the field manager: the pod's managedFields do not change, as on the real server.
+    write_update(shared, &mut st, t, &cur, v, &ctx.manager(), true, ctx.dry_run())?;
     Ok(success_201())
+}
+
+/// Sets the pod's `PodScheduled` condition to True as `podutil.UpdatePodCondition` does: the
+/// condition is replaced whole (a scheduler's reason and message go), its
+/// `lastTransitionTime` is now unless it was True already, and a new one is appended.
+fn set_pod_scheduled(pod: &mut Value) {
+    let old = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("PodScheduled")))
+        .cloned();
+    let since = match &old {
+        Some(c) if c.get("status").and_then(Value::as_str) == Some("True") => {
+            c.get("lastTransitionTime").cloned().unwrap_or(Value::Null)
+        }
+        _ => Value::String(crate::server::now_rfc3339()),
+    };
+    let condition =
+        json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": since});
+    if !pod.get("status").is_some_and(Value::is_object) {
+        pod["status"] = json!({});
+    }
+    let conditions = &mut pod["status"]["conditions"];
+    if !conditions.is_array() {
+        *conditions = json!([]);
+    }
+    if let Some(list) = conditions.as_array_mut() {
+        match list.iter_mut().find(|c| c.get("type").and_then(Value::as_str) == Some("PodScheduled")) {
+            Some(c) => *c = condition,
+            None => list.push(condition),
+        }
+    }
 }
 
 /// `pods/eviction`: the Eviction body (its name must match the URL's; its `deleteOptions` apply

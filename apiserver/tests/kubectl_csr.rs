@@ -1,0 +1,46 @@
+//! `kubectl get csr` (kubectl 1.32) shows the columns kube-apiserver's Table printer gives
+//! CertificateSigningRequests (pkg/printers/internalversion/printers.go
+//! `printCertificateSigningRequest`): NAME, AGE, SIGNERNAME, REQUESTOR, REQUESTEDDURATION,
+//! CONDITION, the condition Denied / Approved / Pending (plus `,Failed`, `,Issued`). Skips
+//! without kubectl.
+
+#[path = "common/kubectl_env.rs"]
+mod kubectl_env;
+
+use base64::Engine as _;
+use rudder_apiserver::ApiServer;
+use serde_json::json;
+
+fn csr(name: &str, extra: serde_json::Value) -> String {
+    let request = base64::engine::general_purpose::STANDARD
+        .encode("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n");
+    let mut spec = json!({"request": request, "signerName": "kubernetes.io/kube-apiserver-client",
+        "usages": ["client auth"], "username": "alice"});
+    if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+        s.extend(e.clone());
+    }
+    json!({"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": name},
+        "spec": spec})
+    .to_string()
+}
+
+#[tokio::test]
+async fn kubectl_get_csr_shows_the_real_columns() {
+    let Some(env) = kubectl_env::Env::start(ApiServer::builder()).await else { return };
+    env.run(&["create", "-f", "-"], Some(&csr("pending", json!({"expirationSeconds": 3600})))).await.ok();
+    env.run(&["create", "-f", "-"], Some(&csr("approved", json!({})))).await.ok();
+    env.run(&["create", "-f", "-"], Some(&csr("denied", json!({"expirationSeconds": 86400})))).await.ok();
+    env.run(&["certificate", "approve", "approved"], None).await.ok();
+    env.run(&["certificate", "deny", "denied"], None).await.ok();
+
+    let out = env.run(&["get", "csr"], None).await.ok();
+    let rows: Vec<Vec<&str>> = out.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"], "{out}");
+    let row = |name: &str| rows.iter().find(|r| r[0] == name).unwrap_or_else(|| panic!("no {name} in {out}")).clone();
+    let signer = "kubernetes.io/kube-apiserver-client";
+    // AGE (index 1) is a duration such as 0s; the rest is exact.
+    assert_eq!(row("pending")[2..], [signer, "alice", "60m", "Pending"], "{out}");
+    assert_eq!(row("approved")[2..], [signer, "alice", "<none>", "Approved"], "{out}");
+    assert_eq!(row("denied")[2..], [signer, "alice", "24h", "Denied"], "{out}");
+    assert!(row("pending")[1].ends_with('s'), "{out}");
+}
