@@ -495,7 +495,11 @@ async fn example() -> Result<(), BoxError> {
     let _b = fake_kubelet(client.clone(), "node-b", "zone-b", every, shutdown.clone());
     let pods = Api::<Pod>::namespaced(client.clone(), &ns);
     let tolerate = |secs: Option<i64>| json!([{"key": UNREACHABLE, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": secs}]);
-    for (name, tolerations) in [("web", json!([])), ("patient", tolerate(Some(2))), ("stubborn", tolerate(None))] {
+    // Every pod states its unreachable toleration: the API server would otherwise add one of 300 s
+    // (the DefaultTolerationSeconds admission plugin).
+    for (name, tolerations) in
+        [("web", tolerate(Some(0))), ("patient", tolerate(Some(2))), ("stubborn", tolerate(None))]
+    {
         let pod: Pod = serde_json::from_value(json!({"metadata": {"name": name}, "spec": {"nodeName": "node-a",
             "tolerations": tolerations, "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10"}]}}))?;
         pods.create(&Default::default(), &pod).await?;
@@ -529,7 +533,7 @@ async fn example() -> Result<(), BoxError> {
         async move { Ok(pods.get_opt(name).await?.is_none_or(|p| p.metadata.deletion_timestamp.is_some())) }
     };
     wait_for("web evicted", deadline, || evicted("web")).await?;
-    println!("web (no toleration) evicted");
+    println!("web (tolerationSeconds 0) evicted");
     wait_for("patient evicted", deadline, || evicted("patient")).await?;
     println!("patient (tolerationSeconds 2) evicted");
     if evicted("stubborn").await? {

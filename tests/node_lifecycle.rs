@@ -40,7 +40,10 @@ fn options() -> Options {
 
 /// A server whose kubelet stand-in renews leases every 200 ms, with `nodes` (name, zone).
 async fn server(nodes: &[(&str, &str)]) -> Result<(ApiServer, Client), BoxError> {
+    // Pods here mean exactly the tolerations they declare: without the DefaultTolerationSeconds
+    // plugin's 300 s not-ready/unreachable tolerations (a real cluster adds them).
     let server = ApiServer::builder()
+        .default_toleration_seconds(None)
         .kubelet(KubeletOptions::default().lease_interval(Duration::from_millis(200)))
         .start()
         .await?;
