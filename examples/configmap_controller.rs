@@ -12,9 +12,9 @@
 //! when it registered it).
 
 mod common;
+use common::wait_for;
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -28,7 +28,7 @@ use rudder_apimachinery::resource::{Resource, Scope, WholeObject};
 use rudder_apimachinery::Patch;
 use rudder_client::{api::Api, clientset::ClientSet, Client};
 use rudder_controller::finalizer::{finalizer, FinalizerError, FinalizerEvent};
-use rudder_controller::{owner::set_controller_reference, wait::poll_until};
+use rudder_controller::owner::set_controller_reference;
 use rudder_controller::{Action, CancellationToken, Context, Manager, ManagerError, ObjectKey, WatchOptions};
 use rudder_informer::leaderelection::{LeaderElectionConfig, LeaseLock};
 use serde::{Deserialize, Serialize};
@@ -201,7 +201,7 @@ async fn example() -> Result<(), BoxError> {
 
 async fn run(client: &Client, ns: &str, keep_running: Duration) -> Result<(), BoxError> {
     let greetings = Api::<Greeting>::namespaced(client.clone(), ns);
-    wait_for("the Greeting resource to be served", || async {
+    wait_for("the Greeting resource to be served", DEADLINE, || async {
         match greetings.list(&ListOptions::default()).await {
             Err(e) if e.is_not_found() => Ok(false),
             r => r.map(|_| true),
@@ -262,7 +262,7 @@ async fn run(client: &Client, ns: &str, keep_running: Duration) -> Result<(), Bo
     for name in &created {
         let _ = greetings.delete(name, &DeleteOptions::default()).await;
     }
-    let gone = wait_for("the Greetings to be deleted", || async {
+    let gone = wait_for("the Greetings to be deleted", DEADLINE, || async {
         Ok(greetings.list(&ListOptions::default()).await?.items.iter().all(|g| !created.contains(&g.name())))
     });
     if gone.await.is_err() {
@@ -302,22 +302,27 @@ fn outcome(run: Result<Result<(), ManagerError>, tokio::task::JoinError>) -> Res
 /// Checks what the controller does with the two Greetings; the first failed check is the error.
 async fn checks(greetings: &Api<Greeting>, cms: &Api<ConfigMap>, metrics: SocketAddr) -> Result<(), BoxError> {
     let reconciled = |name: &'static str, message: &'static str| {
-        wait_for(format!("{name}: ConfigMap with {message:?} and Ready at its generation"), move || async move {
-            let g = greetings.get(name).await?;
-            let cm = cms.get_opt(&configmap_name(name)).await?;
-            let controlled = |c: &ConfigMap| {
-                c.owner_references().iter().any(|o| o.controller == Some(true) && g.uid() == Some(&o.uid))
-            };
-            let has_message = cm.filter(controlled).and_then(|c| c.data?.remove("message")).as_deref() == Some(message);
-            let ready = g.status.as_ref().is_some_and(|s| {
-                s.observed_generation == g.generation()
-                    && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
-            });
-            if has_message && ready {
-                println!("{name}: ConfigMap says {message:?}, Ready at generation {}", g.generation().unwrap_or(0));
-            }
-            Ok(has_message && ready)
-        })
+        wait_for(
+            format!("{name}: ConfigMap with {message:?} and Ready at its generation"),
+            DEADLINE,
+            move || async move {
+                let g = greetings.get(name).await?;
+                let cm = cms.get_opt(&configmap_name(name)).await?;
+                let controlled = |c: &ConfigMap| {
+                    c.owner_references().iter().any(|o| o.controller == Some(true) && g.uid() == Some(&o.uid))
+                };
+                let has_message =
+                    cm.filter(controlled).and_then(|c| c.data?.remove("message")).as_deref() == Some(message);
+                let ready = g.status.as_ref().is_some_and(|s| {
+                    s.observed_generation == g.generation()
+                        && s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+                });
+                if has_message && ready {
+                    println!("{name}: ConfigMap says {message:?}, Ready at generation {}", g.generation().unwrap_or(0));
+                }
+                Ok(has_message && ready)
+            },
+        )
     };
     reconciled("hello", "hello, world").await?;
     reconciled("bye", "goodbye").await?;
@@ -329,7 +334,7 @@ async fn checks(greetings: &Api<Greeting>, cms: &Api<ConfigMap>, metrics: Socket
 
     greetings.delete("bye", &DeleteOptions::default()).await?;
     println!("deleted Greeting bye");
-    wait_for("bye: its ConfigMap and then itself gone (finalizer)", || async {
+    wait_for("bye: its ConfigMap and then itself gone (finalizer)", DEADLINE, || async {
         Ok(cms.get_opt(&configmap_name("bye")).await?.is_none() && greetings.get_opt("bye").await?.is_none())
     })
     .await?;
@@ -343,19 +348,6 @@ async fn checks(greetings: &Api<Greeting>, cms: &Api<ConfigMap>, metrics: Socket
         Some(n) if n > 0.0 => Ok(()),
         _ => Err("/metrics shows no successful reconcile of controller \"greeting\"".into()),
     }
-}
-
-/// Checks `check` every 100 ms until it holds, for at most [`DEADLINE`].
-async fn wait_for<F, Fut>(what: impl std::fmt::Display, mut check: F) -> Result<(), BoxError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool, rudder_client::Error>>,
-{
-    let poll = poll_until(Duration::from_millis(100), DEADLINE, || {
-        let f = check();
-        async move { f.await.map(|ok| ok.then_some(())) }
-    });
-    poll.await.map_err(|e| format!("waiting for {what}: {e}").into())
 }
 
 /// `GET /metrics` over one connection, bounded in time and size.

@@ -29,9 +29,9 @@
 //! namespace: the cluster's own HPA controller acts on them too.
 
 mod common;
+pub use common::wait_for; // tests/hpa.rs waits with it too
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -51,7 +51,7 @@ use rudder_apimachinery::schema::GroupVersionKind;
 use rudder_apimachinery::Patch;
 use rudder_client::restmapper::RestMapper;
 use rudder_client::{api::Api, clientset::ClientSet, Client};
-use rudder_controller::{wait::poll_until, Action, CancellationToken, Context, Controller, ControllerError};
+use rudder_controller::{Action, CancellationToken, Context, Controller, ControllerError};
 use rudder_controller::{ObjectKey, WatchOptions};
 use rudder_informer::record::EventType;
 use serde_json::json;
@@ -456,19 +456,6 @@ pub fn cpu_hpa(
 pub fn app_pod(name: &str, app: &str, node: &str, request: &str) -> Result<Pod, serde_json::Error> {
     serde_json::from_value(json!({"metadata": {"name": name, "labels": {"app": app}}, "spec": {"nodeName": node,
         "containers": [{"name": "c", "image": "registry.k8s.io/pause:3.10", "resources": {"requests": {"cpu": request}}}]}}))
-}
-
-/// Checks `check` every 100 ms until it holds, for at most `deadline`.
-pub async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<(), BoxError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool, rudder_client::Error>>,
-{
-    let poll = poll_until(Duration::from_millis(100), deadline, || {
-        let f = check();
-        async move { f.await.map(|ok| ok.then_some(())) }
-    });
-    poll.await.map_err(|e| format!("waiting for {what}: {e}").into())
 }
 
 // ---- The example ----

@@ -26,9 +26,9 @@
 //! that it writes node status and taints, as the cluster's own controller does.
 
 mod common;
+pub use common::wait_for; // tests/node_lifecycle.rs waits with it too
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::options::{DeleteOptions, PatchOptions};
 use rudder_apimachinery::Patch;
 use rudder_client::{api::Api, Client};
-use rudder_controller::{wait::poll_until, Action, CancellationToken, Context, Controller, ObjectKey, Predicate};
+use rudder_controller::{Action, CancellationToken, Context, Controller, ObjectKey, Predicate};
 use rudder_controller::{ControllerError, Manager, WatchOptions};
 use rudder_informer::record::EventType;
 use rudder_informer::workqueue::TokenBuckets;
@@ -432,19 +432,6 @@ pub fn fake_kubelet(
             }
         }
     })
-}
-
-/// Checks `check` every 100 ms until it holds, for at most `deadline`.
-pub async fn wait_for<F, Fut>(what: &str, deadline: Duration, mut check: F) -> Result<(), BoxError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool, rudder_client::Error>>,
-{
-    let poll = poll_until(Duration::from_millis(100), deadline, || {
-        let f = check();
-        async move { f.await.map(|ok| ok.then_some(())) }
-    });
-    poll.await.map_err(|e| format!("waiting for {what}: {e}").into())
 }
 
 /// The node's condition taints, as `key:effect` strings.

@@ -29,6 +29,7 @@
 //! nothing itself.
 
 mod common;
+use common::wait_for;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -398,7 +399,10 @@ pub fn tolerating(mut pod: Pod, key: &str) -> Pod {
 }
 
 /// Where each pod of `namespace` is bound (`None`: pending), by name.
-pub async fn placements(client: &Client, namespace: &str) -> Result<BTreeMap<String, Option<String>>, BoxError> {
+pub async fn placements(
+    client: &Client,
+    namespace: &str,
+) -> Result<BTreeMap<String, Option<String>>, rudder::client::Error> {
     let pods = Api::<Pod>::namespaced(client.clone(), namespace).list(&Default::default()).await?;
     Ok(pods.items.into_iter().map(|p| (p.name().to_owned(), p.spec.and_then(|s| s.node_name))).collect())
 }
@@ -437,6 +441,9 @@ async fn example() -> Result<(), BoxError> {
     demo
 }
 
+/// How long the demo waits for each thing the scheduler should do.
+const WAIT: Duration = Duration::from_secs(20);
+
 /// Three nodes (the small one tainted), pods of mixed sizes, one too big for any node until a
 /// bigger node joins.
 async fn demo(client: &Client, control: &rudder_apiserver::Control) -> Result<(), BoxError> {
@@ -457,12 +464,15 @@ async fn demo(client: &Client, control: &rudder_apiserver::Control) -> Result<()
     }
     pods.create(&Default::default(), &tolerating(pod("batch", DEFAULT_NAME, "1", "1Gi"), "dedicated")).await?;
     let settled = |p: &BTreeMap<String, Option<String>>| p.iter().all(|(n, node)| node.is_some() == (n != "huge"));
-    let placed = wait_for(|| async { Ok(Some(placements(client, &ns).await?).filter(settled)) }).await?;
+    let placed = wait_for("every pod but huge bound", WAIT, || async {
+        Ok(Some(placements(client, &ns).await?).filter(settled))
+    })
+    .await?;
     for (pod, node) in &placed {
         println!("  {pod:<6} -> {}", node.as_deref().unwrap_or("(pending)"));
     }
     let events = Api::<k8s_openapi::api::core::v1::Event>::namespaced(client.clone(), &ns);
-    let failed = wait_for(|| async {
+    let failed = wait_for("a FailedScheduling event", WAIT, || async {
         let list = events.list(&Default::default()).await?;
         Ok(list.items.into_iter().find(|e| e.reason.as_deref() == Some("FailedScheduling")).and_then(|e| e.message))
     })
@@ -470,25 +480,8 @@ async fn demo(client: &Client, control: &rudder_apiserver::Control) -> Result<()
     println!("huge: FailedScheduling: {failed}");
     control.add_node("xlarge", &[("cpu", "16"), ("memory", "64Gi")]);
     println!("added node xlarge (16 cpu)");
-    let placed = wait_for(|| async { Ok(placements(client, &ns).await?.remove("huge").flatten()) }).await?;
+    let placed =
+        wait_for("huge bound", WAIT, || async { Ok(placements(client, &ns).await?.remove("huge").flatten()) }).await?;
     println!("  huge   -> {placed}");
     Ok(())
-}
-
-/// Polls `check` every 100 ms until it returns a value, for at most 20 s.
-async fn wait_for<T, F, Fut>(mut check: F) -> Result<T, BoxError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>, BoxError>>,
-{
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Some(v) = check().await? {
-            return Ok(v);
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err("timed out after 20 s".into());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

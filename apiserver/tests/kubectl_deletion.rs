@@ -4,11 +4,11 @@
 //! succeeds once it allows the evictions.
 
 mod common;
-#[path = "common/kubectl_deletion_env.rs"]
-mod kubectl_env;
+#[path = "common/kubectl.rs"]
+mod kubectl;
 
 use common::{ApiServer, Http};
-use kubectl_env::Kubectl;
+use kubectl::Env;
 use serde_json::{json, Value};
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
@@ -33,8 +33,8 @@ async fn ready_pod(h: &Http, name: &str, rs: &Value) {
 #[tokio::test]
 async fn deleting_a_bound_pod_shows_terminating() {
     let server = ApiServer::start().await.unwrap();
-    let Some(k) = Kubectl::new(&server) else { return };
-    let h = Http::new(&server);
+    let Some(k) = Env::new(server) else { return };
+    let h = Http::new(&k.server);
     create(
         &h,
         PODS,
@@ -45,18 +45,18 @@ async fn deleting_a_bound_pod_shows_terminating() {
     assert!(out.contains("pod \"bound\" deleted"), "{out}");
     let table = k.ok(&["get", "pod", "bound"]).await;
     assert!(table.lines().nth(1).is_some_and(|l| l.contains("Terminating")), "{table}");
-    let forced = k.run(&["delete", "pod", "bound", "--force", "--grace-period=0"]).await;
+    let forced = k.run(&["delete", "pod", "bound", "--force", "--grace-period=0"], None).await;
     assert!(forced.ok, "{forced:?}");
     assert!(forced.stderr.contains("Immediate deletion does not wait"), "{forced:?}");
-    let gone = k.run(&["get", "pod", "bound"]).await;
+    let gone = k.run(&["get", "pod", "bound"], None).await;
     assert!(!gone.ok && gone.stderr.contains("NotFound"), "{gone:?}");
 }
 
 #[tokio::test]
 async fn drain_honours_the_disruption_budget() {
     let server = ApiServer::builder().finish_deletions_after_grace().start().await.unwrap();
-    let Some(k) = Kubectl::new(&server) else { return };
-    let h = Http::new(&server);
+    let Some(k) = Env::new(server) else { return };
+    let h = Http::new(&k.server);
     create(&h, "/api/v1/nodes", &json!({"metadata":{"name":"n1"}})).await;
     let rs = create(
         &h,
@@ -77,7 +77,7 @@ async fn drain_honours_the_disruption_budget() {
     )
     .await;
 
-    let refused = k.run(&["drain", "n1", "--timeout=2s"]).await;
+    let refused = k.run(&["drain", "n1", "--timeout=2s"], None).await;
     assert!(!refused.ok, "{refused:?}");
     assert!(
         refused.stderr.contains("Cannot evict pod as it would violate the pod's disruption budget."),

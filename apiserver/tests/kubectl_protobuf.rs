@@ -4,14 +4,14 @@
 //!
 //! Skips (prints "kubectl not found: skipping") when kubectl is not on PATH.
 
-#[path = "common/kubectl_env.rs"]
-mod kubectl_env;
+#[path = "common/kubectl.rs"]
+mod kubectl;
 
 use rudder_apiserver::ApiServer;
 use rudder_client::apimachinery::schema::GroupVersionResource;
 use serde_json::Value;
 
-fn get(env: &kubectl_env::Env, gvr: (&str, &str, &str), ns: &str, name: &str) -> Value {
+fn get(env: &kubectl::Env, gvr: (&str, &str, &str), ns: &str, name: &str) -> Value {
     let gvr = GroupVersionResource::new(gvr.0, gvr.1, gvr.2);
     env.server
         .control()
@@ -23,7 +23,7 @@ fn get(env: &kubectl_env::Env, gvr: (&str, &str, &str), ns: &str, name: &str) ->
 
 #[tokio::test]
 async fn kubectl_imperative_creates_send_protobuf_and_succeed() {
-    let Some(env) = kubectl_env::Env::start(ApiServer::builder()).await else { return };
+    let Some(env) = kubectl::Env::start(ApiServer::builder()).await else { return };
     let run = |args: &'static [&'static str]| {
         let env = &env;
         async move { env.run(args, None).await.ok() }

@@ -2,10 +2,10 @@
 //! (plain, `-i` with stdin, `-t`, exit codes), `kubectl attach`, `kubectl port-forward` with a
 //! TCP client through it, and `kubectl cp` both ways. Skips without kubectl.
 
-#[path = "common/kubectl_env.rs"]
-mod kubectl_env;
+#[path = "common/kubectl.rs"]
+mod kubectl;
 
-use kubectl_env::Env;
+use kubectl::Env;
 use rudder_apiserver::ApiServer;
 use serde_json::json;
 
@@ -69,10 +69,10 @@ async fn kubectl_exec_it_in_a_terminal_sends_its_size() {
         println!("script not found: skipping");
         return;
     }
-    let kubeconfig = env.dir.path().join("kubeconfig");
+    let kubeconfig = env.kubeconfig();
     let cmd = format!("stty cols 123 rows 45; kubectl --kubeconfig {} exec -it web -- stty size", kubeconfig.display());
     let out = tokio::time::timeout(
-        kubectl_env::TIMEOUT,
+        env.timeout(),
         tokio::process::Command::new("script")
             .args(["-qec", &cmd, "/dev/null"])
             .env("HOME", env.dir.path())
@@ -136,21 +136,12 @@ async fn kubectl_port_forward_tunnels_tcp_through_spdy_in_a_websocket() {
     .await
     .unwrap();
     env.server.control().forward_port("default", "web", 8080, echo_server("web").await);
-    let mut child = tokio::process::Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(env.dir.path().join("kubeconfig"))
-        .args(["port-forward", "pod/web", ":8080", ":9090"])
-        .env("HOME", env.dir.path())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("kubectl port-forward starts");
+    let mut child =
+        env.command(&["port-forward", "pod/web", ":8080", ":9090"]).spawn().expect("kubectl port-forward starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut local = std::collections::HashMap::new();
     while local.len() < 2 {
-        let line = tokio::time::timeout(kubectl_env::TIMEOUT, lines.next_line())
+        let line = tokio::time::timeout(env.timeout(), lines.next_line())
             .await
             .expect("kubectl port-forward reports its ports")
             .unwrap()
@@ -161,11 +152,12 @@ async fn kubectl_port_forward_tunnels_tcp_through_spdy_in_a_websocket() {
             local.insert(remote.trim().to_string(), l.parse::<u16>().unwrap());
         }
     }
+    let timeout = env.timeout();
     let talk = |port: u16, msg: String| async move {
         let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
         c.write_all(msg.as_bytes()).await.unwrap();
         let mut got = vec![0u8; msg.len() + 5];
-        tokio::time::timeout(kubectl_env::TIMEOUT, c.read_exact(&mut got)).await.expect("reply").unwrap();
+        tokio::time::timeout(timeout, c.read_exact(&mut got)).await.expect("reply").unwrap();
         String::from_utf8(got).unwrap()
     };
     let replies = futures::future::join_all((0..4).map(|i| talk(local["8080"], format!("conn {i}\n")))).await;
@@ -175,7 +167,7 @@ async fn kubectl_port_forward_tunnels_tcp_through_spdy_in_a_websocket() {
     // Port 9090 has nothing behind it: the connection is closed and kubectl reports the error.
     let mut c = tokio::net::TcpStream::connect(("127.0.0.1", local["9090"])).await.unwrap();
     let mut buf = [0u8; 8];
-    let n = tokio::time::timeout(kubectl_env::TIMEOUT, c.read(&mut buf)).await.unwrap().unwrap_or(0);
+    let n = tokio::time::timeout(timeout, c.read(&mut buf)).await.unwrap().unwrap_or(0);
     assert_eq!(n, 0);
     let _ = child.start_kill();
     let out = child.wait_with_output().await.unwrap();

@@ -2,12 +2,12 @@
 //! `metrics.k8s.io`: kubectl checks the group in discovery, reads PodMetrics/NodeMetrics, and
 //! for nodes lists the Nodes for their allocatable resources. Skips without kubectl.
 
-#[path = "common/kubectl_kubelet_env.rs"]
-mod kubectl_env;
+#[path = "common/kubectl.rs"]
+mod kubectl;
 
 use std::time::Duration;
 
-use kubectl_env::Env;
+use kubectl::Env;
 use rudder_apiserver::{ApiServer, KubeletOptions};
 use rudder_client::api::Api;
 use rudder_client::apimachinery::options::CreateOptions;
@@ -50,6 +50,6 @@ async fn kubectl_top_pod_and_node() {
     assert_eq!(row, ["node-a", "2000m", "50%", "2048Mi", "25%"], "{out}");
 
     // A namespace without metrics: kubectl's own message.
-    let none = env.run(&["top", "pod", "-n", "kube-system"]).await;
+    let none = env.run(&["top", "pod", "-n", "kube-system"], None).await;
     assert!(none.ok && none.stderr.contains("No resources found in kube-system namespace."), "{}", none.stderr);
 }

@@ -4,10 +4,10 @@
 //! server's answer; `kubectl auth can-i` and `kubectl auth whoami` work, and can-i follows the
 //! server's authorizer. Each test skips when kubectl is not on PATH.
 
-#[path = "common/kubectl_env.rs"]
-mod kubectl_env;
+#[path = "common/kubectl.rs"]
+mod kubectl;
 
-use kubectl_env::Env;
+use kubectl::Env;
 use rudder_apiserver::authz::{AuthorizationAttributes, Decision};
 use rudder_apiserver::ApiServer;
 

@@ -10,8 +10,8 @@
 //! `ValidatePodEphemeralContainersUpdate` (ephemeral containers).
 
 mod common;
-#[path = "common/kubectl_kubelet_env.rs"]
-mod kubectl_env;
+#[path = "common/kubectl.rs"]
+mod kubectl;
 
 use base64::Engine as _;
 use common::{ApiServer, Http};
@@ -311,21 +311,21 @@ async fn the_new_subresources_are_in_discovery() {
 #[tokio::test]
 async fn kubectl_create_token_and_certificate_approve() {
     let server = ApiServer::builder().tls().token("kubectl-sub-token").start().await.unwrap();
-    let Some(env) = kubectl_env::Env::new(server) else { return };
+    let Some(env) = kubectl::Env::new(server) else { return };
     let control = env.server.control();
     let sa = GroupVersionResource::new("", "v1", "serviceaccounts");
     control.insert_many(&sa, vec![json!({"metadata": {"name": "robot", "namespace": "default"}})]);
     // kubectl sends both bodies as protobuf (TokenRequest, CertificateSigningRequest).
-    let out = env.run(&["create", "token", "robot", "--duration", "20m", "--audience", "vault"]).await;
+    let out = env.run(&["create", "token", "robot", "--duration", "20m", "--audience", "vault"], None).await;
     let c = claims(out.ok().trim());
     assert_eq!((c["sub"].as_str(), c["aud"].clone()), (Some("system:serviceaccount:default:robot"), json!(["vault"])));
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 1200);
-    let short = env.run(&["create", "token", "robot", "--duration", "1m"]).await;
+    let short = env.run(&["create", "token", "robot", "--duration", "1m"], None).await;
     assert!(!short.ok && short.stderr.contains("may not specify a duration less than 10 minutes"), "{}", short.stderr);
 
     let gvr = GroupVersionResource::new("certificates.k8s.io", "v1", "certificatesigningrequests");
     control.insert_many(&gvr, vec![csr("kubectl-csr")]);
-    let out = env.run(&["certificate", "approve", "kubectl-csr"]).await;
+    let out = env.run(&["certificate", "approve", "kubectl-csr"], None).await;
     assert_eq!(out.ok().trim(), "certificatesigningrequest.certificates.k8s.io/kubectl-csr approved");
     let stored = control.objects(&gvr).pop().unwrap();
     assert_eq!(stored["status"]["conditions"][0]["type"], "Approved");

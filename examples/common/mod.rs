@@ -7,7 +7,13 @@
 //! Examples that write call [`connect_to_write`]: on a real cluster they first say which
 //! cluster, context and namespace they would write to, and go on only when run with `--yes`;
 //! each deletes what it created before it ends.
+//!
+//! [`wait_for`] is how an example (and its test) waits for the cluster to reach a state: it
+//! polls a check until it holds or a deadline passes, and answers an error naming what was
+//! awaited instead of panicking.
 
+use std::fmt::Display;
+use std::future::Future;
 use std::time::Duration;
 
 use rudder_apiserver::ApiServer;
@@ -87,4 +93,49 @@ pub fn exit_code(name: &str, result: Result<(), impl std::fmt::Display>) -> std:
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// What a [`wait_for`] check answers: `true`, or `Some(value)`, ends the wait.
+#[allow(dead_code)] // examples that do not wait do not use it
+pub trait Awaited {
+    /// What the wait returns.
+    type Value;
+    /// `Some` when the awaited state has been reached.
+    fn reached(self) -> Option<Self::Value>;
+}
+
+impl Awaited for bool {
+    type Value = ();
+    fn reached(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Awaited for Option<T> {
+    type Value = T;
+    fn reached(self) -> Option<T> {
+        self
+    }
+}
+
+/// Runs `check` every 100 ms until it answers `true` (or `Some(value)`, which is returned), for
+/// at most `deadline`. The error names `what` was awaited and why the wait ended: the deadline
+/// passed, or a check failed (a failed check ends the wait; a check still running at the
+/// deadline is dropped).
+#[allow(dead_code)] // examples that do not wait do not call it
+pub async fn wait_for<A, F, Fut>(
+    what: impl Display,
+    deadline: Duration,
+    mut check: F,
+) -> Result<A::Value, Box<dyn std::error::Error + Send + Sync>>
+where
+    A: Awaited,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<A, rudder_client::Error>>,
+{
+    let poll = rudder_controller::wait::poll_until(Duration::from_millis(100), deadline, || {
+        let f = check();
+        async move { f.await.map(A::reached) }
+    });
+    poll.await.map_err(|e| format!("waiting for {what}: {e}").into())
 }

@@ -15,8 +15,12 @@
 //! - Credentials are cached until their expiration (compared with the wall clock, without skew,
 //!   as client-go does) and the plugin is run again when `credentials(true)` is called (after a
 //!   401). Concurrent callers share one run: a tokio mutex is held only around the plugin run.
-//! - The run has a timeout ([`DEFAULT_TIMEOUT`], [`DEFAULT_INTERACTIVE_TIMEOUT`]); the child is
-//!   killed when it expires.
+//! - The run has a deadline ([`DEFAULT_TIMEOUT`], [`DEFAULT_INTERACTIVE_TIMEOUT`],
+//!   [`ExecCredentialProvider::with_timeout`]); client-go has none (it waits for the plugin to
+//!   exit), so a hung plugin would hang every request. The plugin's stdout is read up to
+//!   [`MAX_OUTPUT_BYTES`] (client-go reads it whole); its stderr is read to the end but only the
+//!   first few KiB are kept. A plugin that passes its deadline or prints more than the limit is
+//!   killed (and reaped) and the run fails with an error naming the limit.
 //! - Errors: a missing command shows `installHint`; a non-zero exit shows the (truncated)
 //!   stderr; malformed output or an apiVersion mismatch is an error that never echoes the
 //!   output (it may hold a token), and never shows the args. `Debug` never shows tokens, keys,
@@ -43,8 +47,18 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long an interactive plugin (one that may prompt the user) may run.
 pub const DEFAULT_INTERACTIVE_TIMEOUT: Duration = Duration::from_secs(600);
 
+/// The most a plugin may print on stdout: far above any real `ExecCredential` (a token, or a
+/// certificate and key, are a few KiB).
+pub const MAX_OUTPUT_BYTES: usize = 1 << 20;
+
 /// How much of a failing plugin's stderr goes into the error message.
 const STDERR_LIMIT: usize = 2048;
+/// How much of a plugin's stderr is kept (more than [`STDERR_LIMIT`], so a cut is marked); the
+/// rest is read and dropped, so the plugin never blocks on a full pipe.
+const STDERR_KEPT: usize = 4 * STDERR_LIMIT;
+/// How long to wait for a killed plugin to be reaped (SIGKILL cannot be refused; past this,
+/// `kill_on_drop` leaves the reaping to tokio).
+const REAP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// An exec credential plugin as the kubeconfig declares it (`users[].user.exec`). `Debug`
 /// shows how many args and which env names there are, not their values.
@@ -366,7 +380,7 @@ impl ExecCredentialProvider {
         } else {
             cmd.stdin(Stdio::null()).stderr(Stdio::piped());
         }
-        let child = cmd.spawn().map_err(|e| {
+        let mut child = cmd.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 let hint = config
                     .install_hint
@@ -379,24 +393,91 @@ impl ExecCredentialProvider {
             }
         })?;
         let timeout = self.timeout.unwrap_or(if interactive { DEFAULT_INTERACTIVE_TIMEOUT } else { DEFAULT_TIMEOUT });
-        let output = tokio::time::timeout(timeout, child.wait_with_output())
-            .await
-            .map_err(|_| {
-                ConfigError::Exec(format!("{:?} did not finish within {timeout:?}; killed it", config.command))
-            })?
-            .map_err(|e| ConfigError::Exec(format!("waiting for {:?} failed: {e}", config.command)))?;
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(ConfigError::Exec(format!(
-                "{:?} failed ({}): {}",
-                config.command,
-                output.status,
-                truncate(&stderr, STDERR_LIMIT)
-            )));
-        }
-        parse_exec_credential(&output.stdout, &config.api_version)
-            .map_err(|e| ConfigError::Exec(format!("{:?}: {}", config.command, strip_prefix(e))))
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let failure = match tokio::time::timeout(timeout, collect(&mut child, stdout, stderr)).await {
+            Ok(Ok(output)) => return finish(config, output),
+            Ok(Err(Failure::TooLarge)) => {
+                format!(
+                    "{:?} printed more than {MAX_OUTPUT_BYTES} bytes (the limit) on stdout; killed it",
+                    config.command
+                )
+            }
+            Ok(Err(Failure::Io(e))) => format!("reading from {:?} failed: {e}; killed it", config.command),
+            Err(_) => format!("{:?} did not finish within {timeout:?}; killed it", config.command),
+        };
+        kill(&mut child).await;
+        Err(ConfigError::Exec(failure))
     }
+}
+
+/// Why [`collect`] gave up on a plugin.
+enum Failure {
+    /// Stdout passed [`MAX_OUTPUT_BYTES`].
+    TooLarge,
+    Io(std::io::Error),
+}
+
+/// What a plugin run left: its exit status, stdout and the start of its stderr.
+struct Output {
+    status: std::process::ExitStatus,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+/// Reads the plugin's stdout (at most [`MAX_OUTPUT_BYTES`]) and stderr (keeping
+/// [`STDERR_KEPT`] bytes) to their ends, then waits for it to exit. Not bounded in time: the
+/// caller's deadline is.
+async fn collect(
+    child: &mut tokio::process::Child,
+    stdout: Option<tokio::process::ChildStdout>,
+    stderr: Option<tokio::process::ChildStderr>,
+) -> Result<Output, Failure> {
+    use tokio::io::AsyncReadExt as _;
+    let out = async {
+        let mut buf = Vec::new();
+        if let Some(stdout) = stdout {
+            let limit = u64::try_from(MAX_OUTPUT_BYTES).unwrap_or(u64::MAX).saturating_add(1);
+            stdout.take(limit).read_to_end(&mut buf).await.map_err(Failure::Io)?;
+        }
+        if buf.len() > MAX_OUTPUT_BYTES {
+            return Err(Failure::TooLarge);
+        }
+        Ok(buf)
+    };
+    let err = async {
+        let mut kept = Vec::new();
+        if let Some(mut stderr) = stderr {
+            let limit = u64::try_from(STDERR_KEPT).unwrap_or(u64::MAX);
+            (&mut stderr).take(limit).read_to_end(&mut kept).await.map_err(Failure::Io)?;
+            tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await.map_err(Failure::Io)?;
+        }
+        Ok(kept)
+    };
+    // The first failure (stdout over the limit) ends both reads at once.
+    let (stdout, stderr) = tokio::try_join!(out, err)?;
+    let status = child.wait().await.map_err(Failure::Io)?;
+    Ok(Output { status, stdout, stderr })
+}
+
+/// Kills a plugin that is given up on and reaps it (within [`REAP_TIMEOUT`]).
+async fn kill(child: &mut tokio::process::Child) {
+    let _ = child.start_kill(); // fails only when it has already exited
+    let _ = tokio::time::timeout(REAP_TIMEOUT, child.wait()).await;
+}
+
+/// A finished run's credentials, or why there are none.
+fn finish(config: &ExecConfig, output: Output) -> Result<ExecCredentials, ConfigError> {
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(ConfigError::Exec(format!(
+            "{:?} failed ({}): {}",
+            config.command,
+            output.status,
+            truncate(&stderr, STDERR_LIMIT)
+        )));
+    }
+    parse_exec_credential(&output.stdout, &config.api_version)
+        .map_err(|e| ConfigError::Exec(format!("{:?}: {}", config.command, strip_prefix(e))))
 }
 
 /// The message of an `Exec` error without the `exec plugin: ` prefix, for re-wrapping.
