@@ -5,8 +5,8 @@
 //! `kubectl get pod -o yaml` shows them as it does on a real cluster.
 
 mod common;
-#[path = "common/kubectl_env.rs"]
-mod kubectl_env;
+#[path = "common/kubectl.rs"]
+mod kubectl;
 
 use common::{ApiServer, Http};
 use serde_json::{json, Value};
@@ -81,7 +81,7 @@ async fn the_plugin_follows_the_servers_configuration() {
 
 #[tokio::test]
 async fn kubectl_shows_the_default_tolerations() {
-    let Some(env) = kubectl_env::Env::start(ApiServer::builder()).await else { return };
+    let Some(env) = kubectl::Env::start(ApiServer::builder()).await else { return };
     env.run(&["run", "web", "--image=nginx"], None).await.ok();
     let out = env
         .run(

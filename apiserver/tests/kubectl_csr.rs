@@ -4,8 +4,8 @@
 //! CONDITION, the condition Denied / Approved / Pending (plus `,Failed`, `,Issued`). Skips
 //! without kubectl.
 
-#[path = "common/kubectl_env.rs"]
-mod kubectl_env;
+#[path = "common/kubectl.rs"]
+mod kubectl;
 
 use base64::Engine as _;
 use rudder_apiserver::ApiServer;
@@ -26,7 +26,7 @@ fn csr(name: &str, extra: serde_json::Value) -> String {
 
 #[tokio::test]
 async fn kubectl_get_csr_shows_the_real_columns() {
-    let Some(env) = kubectl_env::Env::start(ApiServer::builder()).await else { return };
+    let Some(env) = kubectl::Env::start(ApiServer::builder()).await else { return };
     env.run(&["create", "-f", "-"], Some(&csr("pending", json!({"expirationSeconds": 3600})))).await.ok();
     env.run(&["create", "-f", "-"], Some(&csr("approved", json!({})))).await.ok();
     env.run(&["create", "-f", "-"], Some(&csr("denied", json!({"expirationSeconds": 86400})))).await.ok();

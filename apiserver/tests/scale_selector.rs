@@ -6,8 +6,8 @@
 //! recording covers it; `kubectl get --raw .../scale` shows the same string.
 
 mod common;
-#[path = "common/kubectl_env.rs"]
-mod kubectl_env;
+#[path = "common/kubectl.rs"]
+mod kubectl;
 
 use common::{ApiServer, Http};
 use serde_json::{json, Value};
@@ -65,7 +65,7 @@ async fn scale_status_selector_renders_match_expressions() {
 
 #[tokio::test]
 async fn kubectl_get_raw_scale_shows_the_selector() {
-    let Some(env) = kubectl_env::Env::start(ApiServer::builder()).await else { return };
+    let Some(env) = kubectl::Env::start(ApiServer::builder()).await else { return };
     let mut d = deployment("web", expressions_selector(), json!({"app": "x", "tier": "a", "canary": "true"}));
     d["apiVersion"] = json!("apps/v1");
     d["kind"] = json!("Deployment");
