@@ -78,24 +78,21 @@ pub fn heap_stats() -> Option<HeapStats> {
 mod tests {
     use super::*;
 
+    /// One test for both probes: tests run in parallel threads of one process, and a second
+    /// test touching or freeing 64 MB at the same time would move this one's figures.
     #[test]
-    fn rss_grows_when_memory_is_touched() {
+    fn rss_grows_when_memory_is_touched_and_the_peak_remembers_it() {
         let before = rss_bytes().unwrap();
         assert!(before > 0);
         let v = vec![1u8; 64 << 20];
-        let after = rss_bytes().unwrap();
-        assert!(after >= before + (60 << 20), "before {before}, after {after}");
-        drop(v);
-    }
-
-    #[test]
-    fn the_peak_remembers_memory_that_was_freed() {
-        let v = vec![1u8; 64 << 20];
         let during = rss_bytes().unwrap();
+        assert!(during >= before + (60 << 20), "before {before}, during {during}");
         drop(v);
+        // The kernel's RSS counters are batched per CPU, so the two figures can differ by a
+        // few pages.
         let peak = peak_rss_bytes().unwrap();
-        assert!(peak >= during, "peak {peak} below the RSS {during} seen while 64 MB were live");
-        assert!(peak >= rss_bytes().unwrap());
+        assert!(peak + (1 << 20) >= during, "peak {peak} below the RSS {during} seen while 64 MB were live");
+        assert!(peak >= before + (60 << 20), "peak {peak}, before {before}");
     }
 
     #[test]

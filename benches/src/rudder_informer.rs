@@ -78,6 +78,14 @@ const RELIST_POLL: Duration = Duration::from_millis(2);
 pub fn next_relist_of<K: HasMetadata + Send + Sync + 'static>(
     indexer: Arc<Indexer<K>>,
 ) -> BoxFuture<'static, Result<()>> {
+    replaced_within(indexer, ROUND_TIMEOUT)
+}
+
+/// [`next_relist_of`] with a time limit.
+fn replaced_within<K: HasMetadata + Send + Sync + 'static>(
+    indexer: Arc<Indexer<K>>,
+    limit: Duration,
+) -> BoxFuture<'static, Result<()>> {
     let addr = |o: Arc<K>| Arc::as_ptr(&o) as usize;
     let mut before: Vec<(String, usize)> =
         indexer.list_keys().into_iter().filter_map(|k| indexer.get_by_key(&k).map(|o| (k, addr(o)))).collect();
@@ -85,7 +93,7 @@ pub fn next_relist_of<K: HasMetadata + Send + Sync + 'static>(
     before.sort_unstable_by(|(a, _), (b, _)| a.split_once('/').cmp(&b.split_once('/')).then(a.cmp(b)));
     async move {
         let replaced = |(k, a): &(String, usize)| indexer.get_by_key(k).map(addr) != Some(*a);
-        let deadline = Instant::now() + ROUND_TIMEOUT;
+        let deadline = Instant::now() + limit;
         loop {
             if before.last().is_none_or(replaced) && before.iter().all(replaced) {
                 return Ok(());
@@ -93,7 +101,7 @@ pub fn next_relist_of<K: HasMetadata + Send + Sync + 'static>(
             if Instant::now() > deadline {
                 let left = before.iter().filter(|e| !replaced(e)).count();
                 return Err(BenchError(format!(
-                    "the informer did not relist within {ROUND_TIMEOUT:?}: {left} of {} objects not replaced",
+                    "the informer did not relist within {limit:?}: {left} of {} objects not replaced",
                     before.len()
                 )));
             }
@@ -208,4 +216,39 @@ pub fn sync_streaming(args: SyncArgs) -> BoxFuture<'static, Result<Synced>> {
 /// Watch throughput of [`sync_streaming`]'s informer.
 pub fn watch_streaming(args: WatchArgs) -> BoxFuture<'static, Result<Duration>> {
     watch_shape(args, STREAMING).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+
+    fn pod(ns: &str, name: &str) -> Arc<Pod> {
+        let metadata = ObjectMeta { namespace: Some(ns.into()), name: Some(name.into()), ..Default::default() };
+        Arc::new(Pod { metadata, ..Default::default() })
+    }
+
+    #[tokio::test]
+    async fn a_relist_is_complete_when_every_cached_object_was_replaced() {
+        let idx = Arc::new(Indexer::<Pod>::new());
+        let keys = [("a", "x"), ("b", "y"), ("b", "z")];
+        for (ns, name) in keys {
+            idx.add(pod(ns, name)).unwrap();
+        }
+        let limit = Duration::from_millis(100);
+
+        // The last key (what a relist applies last) replaced, an earlier one not: not complete.
+        let wait = replaced_within(idx.clone(), limit);
+        idx.add(pod("b", "z")).unwrap();
+        idx.add(pod("a", "x")).unwrap();
+        let err = wait.await.unwrap_err();
+        assert!(err.to_string().contains("1 of 3 objects not replaced"), "{err}");
+
+        let wait = replaced_within(idx.clone(), limit);
+        for (ns, name) in keys {
+            idx.add(pod(ns, name)).unwrap();
+        }
+        wait.await.unwrap();
+    }
 }
