@@ -171,11 +171,7 @@ fn main() {
 
 /// Median seconds per iteration of `GROUP/id` from criterion's saved estimates.
 fn median(id: &str) -> Option<f64> {
-    let dir =
-        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
-    let text = std::fs::read_to_string(format!("{dir}/criterion/{GROUP}/{id}/new/estimates.json")).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e9)
+    rudder_benches::criterion_median(GROUP, id)
 }
 
 fn summary(backend: Backend) {

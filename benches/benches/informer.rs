@@ -7,24 +7,28 @@
 //! caching the partial `PodView` (metadata + nodeName + phase) instead of full Pods, for the
 //! variants that can; `initial_sync_10k_pods` runs each sync in a fresh `informer-mem client`
 //! process against the same server, as a controller's first sync runs, and takes the time that
-//! process measured (client creation to synced); `initial_sync_100k_pods` does the same with
+//! process measured (client creation to synced) and records its peak RSS (`VmHWM`);
+//! `initial_sync_100k_pods` does the same with
 //! 100,000 pods, for the bare loop, rudder's informer and kube-rs only (each sample is a 7-20 s
 //! sync; the group takes about ten minutes).
 //!
 //! The server runs on its own runtime (2 worker threads); the client under test on another
 //! (2 worker threads). Flat sampling, 10 samples: the whole run takes about twenty minutes.
 //! After the criterion run, a Markdown table of medians and ratios (vs kube-rs, vs the bare
-//! loop) is printed from criterion's estimates.
+//! loop) is printed from criterion's estimates, then the median peak RSS of the fresh processes
+//! per variant (over every process the group started in this run, warm-up included).
 //!
 //! `RUDDER_BENCH_SERVER=embedded|replay` picks the server; `cargo bench -p rudder-benches
 //! --features kube-rs -- sync_10k` runs only the 10k sync groups.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+use parking_lot::Mutex;
 
 use rudder_benches::server::{Backend, BenchServer};
-use rudder_benches::{client_runtime, variants, Shape, SyncArgs, WatchArgs};
+use rudder_benches::{client_runtime, criterion_median, median_of, variants, Shape, SyncArgs, WatchArgs};
 
 const SYNC_PODS: usize = 10_000;
 const WATCH_PODS: usize = 1_000;
@@ -38,6 +42,9 @@ const BIG_COLD_SYNC_GROUP: &str = "initial_sync_100k_pods";
 const BIG_SYNC_VARIANTS: &[&str] = &["bare-hyper-serde", "rudder-informer", "kube-rs"];
 const WATCH_GROUP: &str = "watch_50k_events";
 const VIEW_SYNC_GROUP: &str = "sync_10k_pod_views";
+
+/// Peak RSS (bytes) of every fresh client process, by (group, variant).
+static PEAKS: Mutex<BTreeMap<(&'static str, &'static str), Vec<f64>>> = Mutex::new(BTreeMap::new());
 
 fn main() {
     let backend = match Backend::from_env() {
@@ -113,7 +120,10 @@ fn main() {
                 b.iter_custom(|iters| {
                     (0..iters)
                         .map(|_| match sync_in_new_process(&url, n, v.name) {
-                            Ok(d) => d,
+                            Ok((d, peak)) => {
+                                PEAKS.lock().entry((group, v.name)).or_default().push(peak);
+                                d
+                            }
                             Err(e) => panic!("{}: {e}", v.name),
                         })
                         .sum()
@@ -154,8 +164,8 @@ fn main() {
 }
 
 /// Runs one full-pod sync of `n` pods in a new `informer-mem client` process; the time it
-/// measured from creating its client to having every pod cached.
-fn sync_in_new_process(url: &str, n: usize, variant: &str) -> Result<Duration, String> {
+/// measured from creating its client to having every pod cached, and its peak RSS in bytes.
+fn sync_in_new_process(url: &str, n: usize, variant: &str) -> Result<(Duration, f64), String> {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_informer-mem"))
         .args(["client", "--url", url, "--n", &n.to_string(), "--variant", variant, "--shape", "full"])
         .args(["--threads", "2"])
@@ -169,17 +179,8 @@ fn sync_in_new_process(url: &str, n: usize, variant: &str) -> Result<Duration, S
         .ok_or_else(|| format!("informer-mem client ({}) printed no result: {text}", out.status))?;
     let v: serde_json::Value = serde_json::from_str(result).map_err(|e| format!("bad result {result:?}: {e}"))?;
     let secs = v["seconds"].as_f64().ok_or_else(|| format!("no seconds in {result}"))?;
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// Median seconds per iteration of `group/id` from criterion's saved estimates.
-fn median(group: &str, id: &str) -> Option<f64> {
-    let dir =
-        std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
-    let path = format!("{dir}/criterion/{group}/{id}/new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-    v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e9)
+    let peak = v["peak_rss"].as_f64().ok_or_else(|| format!("no peak_rss in {result}"))?;
+    Ok((Duration::from_secs_f64(secs), peak))
 }
 
 fn summary(backend: Backend) {
@@ -194,17 +195,34 @@ fn summary(backend: Backend) {
         (WATCH_GROUP, WATCH_EVENTS),
     ];
     for (group, n) in groups {
-        let kube = median(group, "kube-rs");
-        let bare = median(group, "bare-hyper-serde");
+        let kube = criterion_median(group, "kube-rs");
+        let bare = criterion_median(group, "bare-hyper-serde");
         for v in variants() {
-            let Some(m) = median(group, v.name) else { continue };
+            let Some(m) = criterion_median(group, v.name) else { continue };
             let ratio = |peer: Option<f64>| peer.map(|p| format!("{:.2}", p / m)).unwrap_or_else(|| "-".into());
             println!("| {group} | {} | {:.3} s | {:.0} | {} | {} |", v.name, m, n as f64 / m, ratio(kube), ratio(bare));
         }
     }
     // The goal for views: a view's sync against kube-rs syncing full Pods (kube-rs has no
     // views; its row in the view group decodes the same struct, for comparison).
-    if let (Some(view), Some(full)) = (median(VIEW_SYNC_GROUP, "rudder-informer"), median(SYNC_GROUP, "kube-rs")) {
+    if let (Some(view), Some(full)) =
+        (criterion_median(VIEW_SYNC_GROUP, "rudder-informer"), criterion_median(SYNC_GROUP, "kube-rs"))
+    {
         println!("\nrudder-informer syncing pod views vs kube-rs syncing full Pods: {:.2}x", full / view);
+    }
+    let peaks = PEAKS.lock();
+    if !peaks.is_empty() {
+        println!("\nPeak RSS of the fresh client processes (VmHWM), median over the processes of this run:\n");
+        println!("| benchmark | variant | processes | median peak RSS | vs kube-rs |");
+        println!("|---|---|---:|---:|---:|");
+        for group in [COLD_SYNC_GROUP, BIG_COLD_SYNC_GROUP] {
+            let kube = peaks.get(&(group, "kube-rs")).and_then(|k| median_of(k));
+            for v in variants() {
+                let Some(values) = peaks.get(&(group, v.name)) else { continue };
+                let Some(m) = median_of(values) else { continue };
+                let vs = kube.map(|k| format!("{:.2}", m / k)).unwrap_or_else(|| "-".into());
+                println!("| {group} | {} | {} | {:.1} MB | {vs} |", v.name, values.len(), m / 1e6);
+            }
+        }
     }
 }

@@ -1,10 +1,13 @@
 //! The floor: a bare hyper + serde_json loop with no informer machinery. A paged list
 //! (`limit=500`, following `continue`) decoded into a `HashMap<String, K>`, then one watch from
 //! the list's resourceVersion, each line decoded into a `WatchEvent<K>` and applied to the map.
-//! No rate limiter, retries, backoff, Arc, transform hooks or error classification: what any
-//! informer costs on top of this is its machinery.
+//! A watch that ends is resumed from the last resourceVersion seen; one answered with 410
+//! Expired relists in place (each listed object replaces its old one as it is decoded, then the
+//! keys the list did not contain are removed), the least memory a relist can take. No rate
+//! limiter, backoff, Arc, transform hooks or other error classification: what any informer
+//! costs on top of this is its machinery.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,7 +28,7 @@ use rudder_apimachinery::keys::key_of;
 use rudder_apimachinery::meta::HasMetadata;
 
 use crate::pods::{strip_managed_fields, PodView};
-use crate::progress::{time_rounds, Progress};
+use crate::progress::{next_count, time_rounds, Progress};
 use crate::{BenchError, Result, Shape, SyncArgs, Synced, WatchArgs};
 
 type Http = HyperClient<HttpConnector, Empty<Bytes>>;
@@ -62,12 +65,14 @@ async fn get(http: &Http, url: String) -> Result<hyper::Response<hyper::body::In
     Ok(resp)
 }
 
-/// Lists everything into `map`; returns the list's resourceVersion.
+/// Lists everything into `map`; returns the list's resourceVersion. With `seen`, the keys
+/// listed are collected there (a relist, which then removes the others).
 async fn list<K: DeserializeOwned + HasMetadata>(
     http: &Http,
     base: &str,
     map: &Map<K>,
     fix: fn(K) -> K,
+    mut seen: Option<&mut HashSet<String>>,
 ) -> Result<String> {
     let mut cont: Option<String> = None;
     let mut rv = String::new();
@@ -85,7 +90,11 @@ async fn list<K: DeserializeOwned + HasMetadata>(
             let mut m = map.lock();
             for item in page.items {
                 let item = fix(item);
-                m.insert(key_of(&item), item);
+                let key = key_of(&item);
+                if let Some(seen) = seen.as_deref_mut() {
+                    seen.insert(key.clone());
+                }
+                m.insert(key, item);
             }
         }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
@@ -95,17 +104,40 @@ async fn list<K: DeserializeOwned + HasMetadata>(
     }
 }
 
-/// Watches from `rv`, applying every event to `map` and counting it in `progress`.
-async fn watch_loop<K: DeserializeOwned + HasMetadata>(
-    http: Http,
-    base: String,
-    rv: String,
-    map: Map<K>,
-    progress: Arc<Progress>,
+/// Relists in place: every listed object replaces its old one, then the keys the list did not
+/// contain are removed. Returns the list's resourceVersion.
+async fn relist<K: DeserializeOwned + HasMetadata>(
+    http: &Http,
+    base: &str,
+    map: &Map<K>,
     fix: fn(K) -> K,
-) -> Result<()> {
+) -> Result<String> {
+    let mut seen = HashSet::new();
+    let rv = list(http, base, map, fix, Some(&mut seen)).await?;
+    map.lock().retain(|k, _| seen.contains(k));
+    Ok(rv)
+}
+
+/// How a watch ended without failing.
+enum WatchEnd {
+    /// The server ended the stream: resume from the last resourceVersion.
+    Closed,
+    /// 410 Expired: relist.
+    Expired,
+}
+
+/// Watches from `rv`, applying every event to `map` and counting it in `progress`; `rv`
+/// follows the events.
+async fn watch_once<K: DeserializeOwned + HasMetadata>(
+    http: &Http,
+    base: &str,
+    rv: &mut String,
+    map: &Map<K>,
+    progress: &Progress,
+    fix: fn(K) -> K,
+) -> Result<WatchEnd> {
     let url = format!("{base}/api/v1/pods?watch=1&allowWatchBookmarks=true&resourceVersion={rv}");
-    let mut body = get(&http, url.clone()).await?.into_body();
+    let mut body = get(http, url.clone()).await?.into_body();
     let mut buf = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| BenchError::ctx(&url, e))?;
@@ -118,21 +150,47 @@ async fn watch_loop<K: DeserializeOwned + HasMetadata>(
                 continue;
             }
             let ev: Event<K> = serde_json::from_slice(&line).map_err(|e| BenchError::ctx(&url, e))?;
+            let obj_rv = |o: &K| o.resource_version().map(str::to_string);
             match ev {
                 Event::Added(o) | Event::Modified(o) => {
                     let o = fix(o);
+                    *rv = obj_rv(&o).unwrap_or_else(|| rv.clone());
                     map.lock().insert(key_of(&o), o);
                 }
                 Event::Deleted(o) => {
+                    *rv = obj_rv(&o).unwrap_or_else(|| rv.clone());
                     map.lock().remove(&key_of(&o));
                 }
                 Event::Bookmark(_) => continue,
+                Event::Error(s) if s["code"] == 410 => return Ok(WatchEnd::Expired),
                 Event::Error(s) => return Err(BenchError(format!("{url}: watch error {s}"))),
             }
             progress.bump();
         }
     }
-    Ok(())
+    Ok(WatchEnd::Closed)
+}
+
+/// Watches from `rv` for good: resumes a watch that ends, relists (counted in `lists`) when
+/// one is answered with 410 Expired; returns only on an error.
+async fn watch_loop<K: DeserializeOwned + HasMetadata>(
+    http: Http,
+    base: String,
+    mut rv: String,
+    map: Map<K>,
+    progress: Arc<Progress>,
+    lists: Arc<Progress>,
+    fix: fn(K) -> K,
+) -> Result<()> {
+    loop {
+        match watch_once(&http, &base, &mut rv, &map, &progress, fix).await? {
+            WatchEnd::Closed => {}
+            WatchEnd::Expired => {
+                rv = relist(&http, &base, &map, fix).await?;
+                lists.bump();
+            }
+        }
+    }
 }
 
 /// A synced bare cache with its watch task (aborted on drop).
@@ -141,6 +199,8 @@ pub struct Running<K> {
     pub map: Map<K>,
     /// Applied-event counter.
     pub progress: Arc<Progress>,
+    /// Completed lists (the first included).
+    pub lists: Arc<Progress>,
     task: tokio::task::JoinHandle<Result<()>>,
 }
 
@@ -158,6 +218,10 @@ impl<K: Send + 'static> crate::Cache for Running<K> {
             drop(self);
         })
     }
+
+    fn next_relist(&self) -> BoxFuture<'static, Result<()>> {
+        next_count(&self.lists)
+    }
 }
 
 async fn start<K>(url: &str, fix: fn(K) -> K) -> Result<Running<K>>
@@ -166,19 +230,24 @@ where
 {
     let http: Http = HyperClient::builder(TokioExecutor::new()).build_http();
     let map: Map<K> = Arc::new(Mutex::new(HashMap::new()));
-    let rv = list(&http, url, &map, fix).await?;
+    let rv = list(&http, url, &map, fix, None).await?;
     let progress = Arc::new(Progress::default());
-    let p = progress.clone();
-    let watch = watch_loop(http, url.to_string(), rv, map.clone(), progress.clone(), fix);
+    let lists = Arc::new(Progress::default());
+    lists.bump();
+    let (p, l) = (progress.clone(), lists.clone());
+    let watch = watch_loop(http, url.to_string(), rv, map.clone(), progress.clone(), lists.clone(), fix);
     let task = tokio::spawn(async move {
         let res = watch.await;
         match &res {
             Ok(()) => p.fail("the watch ended".into()),
-            Err(e) => p.fail(format!("the watch failed: {e}")),
+            Err(e) => {
+                p.fail(format!("the watch failed: {e}"));
+                l.fail(format!("the watch failed: {e}"));
+            }
         }
         res
     });
-    Ok(Running { map, progress, task })
+    Ok(Running { map, progress, lists, task })
 }
 
 fn keep<K>(obj: K) -> K {

@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
 use crate::pods::PodView;
-use crate::progress::{time_rounds, Progress};
+use crate::progress::{next_count, time_rounds, Progress};
 use crate::{BenchError, Result, Shape, SyncArgs, Synced, WatchArgs};
 
 impl kube::Resource for PodView {
@@ -52,6 +52,8 @@ pub struct Running<K: kube::Resource<DynamicType = ()> + 'static> {
     pub store: Store<K>,
     /// Applied-event counter (watch events after the initial list).
     pub progress: Arc<Progress>,
+    /// Completed lists (`InitDone`: the store has swapped in the listed objects).
+    pub lists: Arc<Progress>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -69,6 +71,10 @@ impl<K: kube::Resource<DynamicType = ()> + Send + Sync + 'static> crate::Cache f
             drop(self);
         })
     }
+
+    fn next_relist(&self) -> BoxFuture<'static, Result<()>> {
+        next_count(&self.lists)
+    }
 }
 
 async fn start<K>(url: &str, n: usize, streaming: bool, strip: bool) -> Result<Running<K>>
@@ -81,7 +87,8 @@ where
     let cfg = if streaming { watcher::Config::default().streaming_lists() } else { watcher::Config::default() };
     let (store, writer) = reflector::store::<K>();
     let progress = Arc::new(Progress::default());
-    let counter = progress.clone();
+    let lists = Arc::new(Progress::default());
+    let (counter, list_counter) = (progress.clone(), lists.clone());
     let stream = watcher::watcher(api, cfg).modify(move |o: &mut K| {
         if strip {
             o.meta_mut().managed_fields = None;
@@ -92,12 +99,13 @@ where
         while let Some(ev) = s.next().await {
             match ev {
                 Ok(Event::Apply(_) | Event::Delete(_)) => counter.bump(),
+                Ok(Event::InitDone) => list_counter.bump(),
                 Ok(_) => {}
                 Err(e) => eprintln!("kube-rs watcher error: {e}"),
             }
         }
     });
-    let running = Running { store, progress, task };
+    let running = Running { store, progress, lists, task };
     tokio::time::timeout(crate::progress::ROUND_TIMEOUT, running.store.wait_until_ready())
         .await
         .map_err(|_| BenchError(format!("kube-rs did not sync {n} pods")))?

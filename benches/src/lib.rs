@@ -32,6 +32,7 @@ pub mod rudder_reflector;
 pub mod server;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -103,9 +104,16 @@ pub struct SyncArgs {
 /// iteration's teardown (freeing 10,000 Pods is tens of milliseconds) never runs inside the
 /// next iteration's timing, whichever variant it belongs to. Dropping it without `stop` also
 /// stops it, in the background.
+///
+/// `next_relist` takes a snapshot of how many complete lists the cache has applied when it is
+/// called (so call it before the relist is provoked) and resolves once one more complete list
+/// has been applied to the cache as the variant's own readers see it (an error after
+/// [`progress::ROUND_TIMEOUT`]): every variant relists when its watch gets 410 Expired.
 pub trait Cache: Send {
     /// Stops the cache and frees it.
     fn stop(self: Box<Self>) -> BoxFuture<'static, ()>;
+    /// Resolves once the cache has applied one more complete (re)list than now.
+    fn next_relist(&self) -> BoxFuture<'static, Result<()>>;
 }
 
 /// A synced cache: how long syncing took, and the live cache.
@@ -227,4 +235,69 @@ pub fn client_runtime(threads: usize) -> Result<tokio::runtime::Runtime> {
         .enable_all()
         .build()
         .map_err(|e| BenchError::ctx("building the client runtime", e))
+}
+
+/// Where criterion keeps its results: `$CARGO_TARGET_DIR/criterion` (a relative
+/// `CARGO_TARGET_DIR` is taken from the workspace root, where cargo resolves it), else the
+/// workspace's `target/criterion`.
+pub fn criterion_dir() -> PathBuf {
+    let workspace = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace.join(dir),
+        _ => workspace.join("target"),
+    };
+    target.join("criterion")
+}
+
+/// Median seconds per iteration of benchmark `group/id` from criterion's saved estimates
+/// (`<criterion_dir>/<group>/<id>/new/estimates.json`, `id` with `/` and the other characters
+/// criterion cannot put in a file name written as `_`); `None` if it has not run.
+pub fn criterion_median(group: &str, id: &str) -> Option<f64> {
+    criterion_median_in(&criterion_dir(), group, id)
+}
+
+fn criterion_median_in(dir: &std::path::Path, group: &str, id: &str) -> Option<f64> {
+    let safe = |s: &str| s.replace(['?', '"', '/', '\\', '*', '<', '>', ':', '|', '^'], "_");
+    let path = dir.join(safe(group)).join(safe(id)).join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64().map(|ns| ns / 1e9)
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+/// NaNs sort last.
+pub fn median_of(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let mid = v.len() / 2;
+    match v.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(v[mid]),
+        _ => Some((v[mid - 1] + v[mid]) / 2.0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_even_and_empty() {
+        assert_eq!(median_of(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median_of(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median_of(&[]), None);
+    }
+
+    #[test]
+    fn criterion_medians_are_read_from_sanitized_directories() {
+        let dir = std::env::temp_dir().join(format!("rudder-benches-criterion-{}", std::process::id()));
+        let est = dir.join("criterion/grp/json_full/new");
+        std::fs::create_dir_all(&est).unwrap();
+        std::fs::write(est.join("estimates.json"), r#"{"median":{"point_estimate":2.5e9}}"#).unwrap();
+        let found = criterion_median_in(&dir.join("criterion"), "grp", "json/full");
+        let missing = criterion_median_in(&dir.join("criterion"), "grp", "protobuf/full");
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(found, Some(2.5));
+        assert_eq!(missing, None);
+    }
 }

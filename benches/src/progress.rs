@@ -6,6 +6,7 @@
 //! wake-up (tokio's `Notify` keeps a permit).
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -68,6 +69,14 @@ impl Progress {
     }
 }
 
+/// Resolves once `lists` has counted one more than now (the count is read when this is
+/// called): [`crate::Cache::next_relist`] for a cache that counts its completed lists.
+pub fn next_count(lists: &Arc<Progress>) -> futures::future::BoxFuture<'static, Result<()>> {
+    let lists = lists.clone();
+    let target = lists.count() + 1;
+    Box::pin(async move { lists.wait_for(target).await })
+}
+
 /// The timed part of a watch variant: `args.rounds` times, trigger `args.events` MODIFIED
 /// events and wait until `progress` has counted them all; returns the summed round times.
 pub async fn time_rounds(progress: &Progress, args: &WatchArgs) -> Result<Duration> {
@@ -93,8 +102,6 @@ pub async fn time_rounds(progress: &Progress, args: &WatchArgs) -> Result<Durati
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
 
     #[tokio::test]

@@ -5,6 +5,9 @@
 //!
 //! Contract: synced means the handler has received an add for every pod (so every object went
 //! through reflector, queue, indexer and handler thread); watch rounds count handler updates.
+//! A relist of unchanged objects reaches no handler (same resourceVersion, no resync due), so a
+//! relist is complete when the indexer holds a new object under every key it held before
+//! (see [`next_relist_of`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,12 +21,13 @@ use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::resource::Resource;
 use rudder_client::api::Api;
 use rudder_client::{Client, Config};
+use rudder_informer::indexer::Indexer;
 use rudder_informer::list_watch::ApiListWatch;
 use rudder_informer::processor::HandlerFns;
 use rudder_informer::{InformerOptions, SharedIndexInformer};
 
 use crate::pods::{strip_managed_fields, PodView};
-use crate::progress::{time_rounds, Progress};
+use crate::progress::{time_rounds, Progress, ROUND_TIMEOUT};
 use crate::{BenchError, Result, Shape, SyncArgs, Synced, WatchArgs};
 
 /// How a variant lists and decodes.
@@ -54,6 +58,57 @@ impl<K: HasMetadata + Send + Sync + 'static> crate::Cache for RunningInformer<K>
             rudder_client::decode::reclaimed().await;
         })
     }
+
+    fn next_relist(&self) -> BoxFuture<'static, Result<()>> {
+        next_relist_of(self.informer.indexer().clone())
+    }
+}
+
+/// How often [`next_relist_of`] looks at the indexer.
+const RELIST_POLL: Duration = Duration::from_millis(2);
+
+/// Resolves once every object `indexer` holds now has been replaced by another (a relist
+/// applied to the cache, within [`RELIST_POLL`]).
+///
+/// Only addresses are kept, never the objects (that would keep the old cache alive and
+/// change what is measured). A new object cannot have its predecessor's address: it is
+/// allocated before the old one is released. The queue applies a relist in list order, which is
+/// key order, so the last key is watched first and the whole cache checked only once it
+/// changed.
+pub fn next_relist_of<K: HasMetadata + Send + Sync + 'static>(
+    indexer: Arc<Indexer<K>>,
+) -> BoxFuture<'static, Result<()>> {
+    replaced_within(indexer, ROUND_TIMEOUT)
+}
+
+/// [`next_relist_of`] with a time limit.
+fn replaced_within<K: HasMetadata + Send + Sync + 'static>(
+    indexer: Arc<Indexer<K>>,
+    limit: Duration,
+) -> BoxFuture<'static, Result<()>> {
+    let addr = |o: Arc<K>| Arc::as_ptr(&o) as usize;
+    let mut before: Vec<(String, usize)> =
+        indexer.list_keys().into_iter().filter_map(|k| indexer.get_by_key(&k).map(|o| (k, addr(o)))).collect();
+    // Key order as the server lists (namespace, then name).
+    before.sort_unstable_by(|(a, _), (b, _)| a.split_once('/').cmp(&b.split_once('/')).then(a.cmp(b)));
+    async move {
+        let replaced = |(k, a): &(String, usize)| indexer.get_by_key(k).map(addr) != Some(*a);
+        let deadline = Instant::now() + limit;
+        loop {
+            if before.last().is_none_or(replaced) && before.iter().all(replaced) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let left = before.iter().filter(|e| !replaced(e)).count();
+                return Err(BenchError(format!(
+                    "the informer did not relist within {limit:?}: {left} of {} objects not replaced",
+                    before.len()
+                )));
+            }
+            tokio::time::sleep(RELIST_POLL).await;
+        }
+    }
+    .boxed()
 }
 
 impl<K: HasMetadata + Send + Sync + 'static> Drop for RunningInformer<K> {
@@ -161,4 +216,39 @@ pub fn sync_streaming(args: SyncArgs) -> BoxFuture<'static, Result<Synced>> {
 /// Watch throughput of [`sync_streaming`]'s informer.
 pub fn watch_streaming(args: WatchArgs) -> BoxFuture<'static, Result<Duration>> {
     watch_shape(args, STREAMING).boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    use super::*;
+
+    fn pod(ns: &str, name: &str) -> Arc<Pod> {
+        let metadata = ObjectMeta { namespace: Some(ns.into()), name: Some(name.into()), ..Default::default() };
+        Arc::new(Pod { metadata, ..Default::default() })
+    }
+
+    #[tokio::test]
+    async fn a_relist_is_complete_when_every_cached_object_was_replaced() {
+        let idx = Arc::new(Indexer::<Pod>::new());
+        let keys = [("a", "x"), ("b", "y"), ("b", "z")];
+        for (ns, name) in keys {
+            idx.add(pod(ns, name)).unwrap();
+        }
+        let limit = Duration::from_millis(100);
+
+        // The last key (what a relist applies last) replaced, an earlier one not: not complete.
+        let wait = replaced_within(idx.clone(), limit);
+        idx.add(pod("b", "z")).unwrap();
+        idx.add(pod("a", "x")).unwrap();
+        let err = wait.await.unwrap_err();
+        assert!(err.to_string().contains("1 of 3 objects not replaced"), "{err}");
+
+        let wait = replaced_within(idx.clone(), limit);
+        for (ns, name) in keys {
+            idx.add(pod(ns, name)).unwrap();
+        }
+        wait.await.unwrap();
+    }
 }

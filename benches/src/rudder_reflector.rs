@@ -5,7 +5,8 @@
 //!
 //! Contract: the lister-watcher lists `GET /api/v1/pods` (decoding `ObjectList<K>`) and watches
 //! with `Client::request_watch::<K>`; the store counts every add/update/delete in a
-//! [`Progress`] and signals the first `replace` (the reflector's "synced").
+//! [`Progress`], signals the first `replace` (the reflector's "synced") and counts every
+//! `replace` (a relist is complete when the store has swapped in the new list).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -29,7 +30,7 @@ use rudder_informer::list_watch::{share_events, share_list, ItemOptions, ListerW
 use rudder_informer::reflector::{Reflector, ReflectorOptions, ReflectorStore, Transform};
 
 use crate::pods::{strip_managed_fields, PodView};
-use crate::progress::{time_rounds, Progress};
+use crate::progress::{next_count, time_rounds, Progress};
 use crate::{BenchError, Result, Shape, SyncArgs, Synced, WatchArgs};
 
 /// Lists and watches all pods (any namespace) through a rudder [`Client`].
@@ -86,12 +87,13 @@ where
 pub struct MapStore<K> {
     items: Mutex<HashMap<String, Arc<K>>>,
     progress: Arc<Progress>,
+    lists: Arc<Progress>,
     synced: Notify,
 }
 
 impl<K> MapStore<K> {
     fn new(progress: Arc<Progress>) -> Self {
-        Self { items: Mutex::new(HashMap::new()), progress, synced: Notify::new() }
+        Self { items: Mutex::new(HashMap::new()), progress, lists: Arc::default(), synced: Notify::new() }
     }
 
     /// Objects cached.
@@ -121,6 +123,7 @@ impl<K: HasMetadata + Send + Sync> ReflectorStore<K> for MapStore<K> {
     fn replace(&self, objs: Vec<Arc<K>>, _resource_version: &str) {
         let map: HashMap<String, Arc<K>> = objs.into_iter().map(|o| (key_of(o.as_ref()), o)).collect();
         *self.items.lock() = map;
+        self.lists.bump();
         self.synced.notify_one();
     }
     fn resync(&self) {}
@@ -149,6 +152,10 @@ impl<K: Send + Sync + 'static> crate::Cache for Running<K> {
             let _ = (&mut self.task).await;
             drop(self);
         })
+    }
+
+    fn next_relist(&self) -> BoxFuture<'static, Result<()>> {
+        next_count(&self.store.lists)
     }
 }
 

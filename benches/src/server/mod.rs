@@ -3,13 +3,19 @@
 //!
 //! Contract: [`BenchServer::start`] returns once the server listens on 127.0.0.1 and holds `n`
 //! realistic pods; [`BenchServer::trigger`] returns a [`Trigger`] that makes it emit MODIFIED
-//! events (run on the server's runtime). Dropping the server stops it.
+//! events (run on the server's runtime); [`BenchServer::expire_watches`] ends every open watch
+//! and answers the next watch request with a 410 Expired ERROR event (what a client whose
+//! resourceVersion fell out of the server's history gets), so clients relist;
+//! [`BenchServer::request_counts`] counts the pod lists and watches served;
+//! [`BenchServer::serve_control`] offers both to other processes ([`control`]). Dropping the
+//! server stops it.
 //!
 //! Backends ([`Backend`], chosen with `RUDDER_BENCH_SERVER=embedded|replay`):
 //! - `embedded`: rudder's embedded API server (`rudder_apiserver::ApiServer`), the
 //!   the default;
 //! - `replay`: [`replay::ReplayServer`], pre-rendered JSON, nearly free server side.
 
+pub mod control;
 pub mod replay;
 
 use std::sync::Arc;
@@ -21,6 +27,7 @@ use rudder_apiserver::seed::realistic_pod_bytes;
 use rudder_apiserver::ApiServer;
 
 use crate::{BenchError, Result, Trigger};
+use control::{Controlled, RequestCounts};
 
 /// Which server implementation to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +166,47 @@ impl BenchServer {
                 })
             }
         }
+    }
+}
+
+impl BenchServer {
+    fn controlled(&self) -> Arc<dyn Controlled> {
+        match &self.handle {
+            Handle::Replay(s) => Arc::new(s.clone()),
+            Handle::Embedded(s) => Arc::new(EmbeddedControl(s.control())),
+        }
+    }
+
+    /// Ends every open watch; the next watch request (whatever its parameters) gets a 410
+    /// Expired ERROR event, so a client that resumes its watch must relist.
+    pub fn expire_watches(&self) {
+        self.controlled().expire_watches();
+    }
+
+    /// Pod lists and watches served so far.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.controlled().request_counts()
+    }
+
+    /// Serves [`control`]'s port for this server (on the server's runtime); its address.
+    pub fn serve_control(&self) -> Result<std::net::SocketAddr> {
+        let rt = self.rt.as_ref().ok_or_else(|| BenchError("the server has stopped".into()))?;
+        rt.block_on(control::serve(self.controlled()))
+    }
+}
+
+/// [`Controlled`] for the embedded server, through its fault injection.
+struct EmbeddedControl(rudder_apiserver::Control);
+
+impl Controlled for EmbeddedControl {
+    fn expire_watches(&self) {
+        // The fault first: the watch a client opens when its stream ends must already fail.
+        self.0.fail_next(1, "watch", "pods", 410);
+        self.0.drop_watches();
+    }
+
+    fn request_counts(&self) -> RequestCounts {
+        RequestCounts { lists: self.0.request_count("list", "pods"), watches: self.0.request_count("watch", "pods") }
     }
 }
 

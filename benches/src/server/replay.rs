@@ -12,6 +12,9 @@
 //!   `k8s.io/initial-events-end`, then live events.
 //! - [`ReplayServer::modify`] emits MODIFIED events round-robin over the pods, each with a new
 //!   resourceVersion.
+//! - [`Controlled::expire_watches`] ends every open watch and answers the next watch request
+//!   (any parameters) with a `410 Expired` ERROR event; [`Controlled::request_counts`] counts
+//!   list and watch requests.
 //! - Pods come from `rudder_apiserver::seed::realistic_pod_bytes` (~6 KB each) over 10
 //!   namespaces.
 
@@ -34,6 +37,7 @@ use tokio::sync::mpsc;
 
 use rudder_apiserver::seed::realistic_pod_bytes;
 
+use crate::server::control::{Controlled, RequestCounts};
 use crate::{BenchError, Result};
 
 /// Width of the zero-padded resourceVersion written into every pod.
@@ -54,6 +58,9 @@ struct Inner {
     history: VecDeque<(u64, Bytes)>,
     watchers: Vec<mpsc::UnboundedSender<Bytes>>,
     cursor: usize,
+    /// The next watch request is answered with 410 Expired.
+    expire_next_watch: bool,
+    counts: RequestCounts,
 }
 
 /// The server state; cheap to clone.
@@ -124,7 +131,15 @@ impl ReplayServer {
             pods.push(PodEntry { key: format!("{ns}/{}", m.metadata.name), bytes, rv_at });
         }
         pods.sort_by(|a, b| a.key.cmp(&b.key));
-        let inner = Inner { rv: n as u64, pods, history: VecDeque::new(), watchers: Vec::new(), cursor: 0 };
+        let inner = Inner {
+            rv: n as u64,
+            pods,
+            history: VecDeque::new(),
+            watchers: Vec::new(),
+            cursor: 0,
+            expire_next_watch: false,
+            counts: RequestCounts::default(),
+        };
         Ok(Self { inner: Arc::new(Mutex::new(inner)) })
     }
 
@@ -179,7 +194,8 @@ impl ReplayServer {
     }
 
     fn list(&self, limit: usize, from: usize) -> Response<Body> {
-        let g = self.inner.lock();
+        let mut g = self.inner.lock();
+        g.counts.lists += 1;
         let end = if limit == 0 { g.pods.len() } else { (from + limit).min(g.pods.len()) };
         let from = from.min(end);
         let size: usize = g.pods[from..end].iter().map(|p| p.bytes.len() + 1).sum();
@@ -211,6 +227,11 @@ impl ReplayServer {
         let mut g = self.inner.lock();
         let mut first: Vec<Bytes> = Vec::new();
         let mut snapshot: Vec<Bytes> = Vec::new();
+        g.counts.watches += 1;
+        if std::mem::take(&mut g.expire_next_watch) {
+            drop(g);
+            return self.expired();
+        }
         if initial {
             snapshot = g.pods.iter().map(|p| p.bytes.clone()).collect();
             first.push(Bytes::from(format!(
@@ -220,12 +241,8 @@ impl ReplayServer {
         } else if let Some(rv) = rv.filter(|r| *r != 0 && *r < g.rv) {
             let oldest = g.history.front().map(|(r, _)| *r).unwrap_or(g.rv + 1);
             if rv + 1 < oldest {
-                let line = format!(
-                    "{{\"type\":\"ERROR\",\"object\":{}}}\n",
-                    status_json(410, "Expired", "too old resource version")
-                );
                 drop(g);
-                return self.stream_response(futures::stream::iter([Bytes::from(line)]).boxed());
+                return self.expired();
             }
             first.extend(g.history.iter().filter(|(r, _)| *r > rv).map(|(_, l)| l.clone()));
         }
@@ -234,6 +251,13 @@ impl ReplayServer {
         let initial_events = futures::stream::iter(snapshot).map(|b| event_line("ADDED", &b));
         let live = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
         self.stream_response(initial_events.chain(futures::stream::iter(first)).chain(live).boxed())
+    }
+
+    /// A watch answered with one 410 Expired ERROR event.
+    fn expired(&self) -> Response<Body> {
+        let line =
+            format!("{{\"type\":\"ERROR\",\"object\":{}}}\n", status_json(410, "Expired", "too old resource version"));
+        self.stream_response(futures::stream::iter([Bytes::from(line)]).boxed())
     }
 
     fn stream_response(&self, s: futures::stream::BoxStream<'static, Bytes>) -> Response<Body> {
@@ -274,5 +298,18 @@ impl ReplayServer {
             }
             tokio::task::yield_now().await;
         }
+    }
+}
+
+impl Controlled for ReplayServer {
+    fn expire_watches(&self) {
+        let mut g = self.inner.lock();
+        g.expire_next_watch = true;
+        // Dropping the senders ends every open watch stream.
+        g.watchers.clear();
+    }
+
+    fn request_counts(&self) -> RequestCounts {
+        self.inner.lock().counts
     }
 }
