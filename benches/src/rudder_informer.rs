@@ -5,9 +5,11 @@
 //!
 //! Contract: synced means the handler has received an add for every pod (so every object went
 //! through reflector, queue, indexer and handler thread); watch rounds count handler updates.
-//! A relist of unchanged objects reaches no handler (same resourceVersion, no resync due), so a
-//! relist is complete when the indexer holds a new object under every key it held before
-//! (see [`next_relist_of`]).
+//! A relist of unchanged objects reaches no handler (same resourceVersion, no resync due) and
+//! leaves the cache's objects in place (the reflector keeps the cached copy of every object
+//! listed at the same resourceVersion), so a relist is complete when the reflector reports a
+//! complete list through the informer's reflector metrics ([`ListCounter`]); the queue then
+//! applies it (same `Arc`s) within milliseconds.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,9 +23,9 @@ use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::resource::Resource;
 use rudder_client::api::Api;
 use rudder_client::{Client, Config};
-use rudder_informer::indexer::Indexer;
 use rudder_informer::list_watch::ApiListWatch;
 use rudder_informer::processor::HandlerFns;
+use rudder_informer::reflector_metrics::{ListDone, ReflectorMetrics, ReflectorMetricsSink};
 use rudder_informer::{InformerOptions, SharedIndexInformer};
 
 use crate::pods::{strip_managed_fields, PodView};
@@ -44,7 +46,37 @@ pub struct RunningInformer<K: HasMetadata + Send + Sync + 'static> {
     pub informer: SharedIndexInformer<K>,
     /// Handler event counter.
     pub progress: Arc<Progress>,
+    /// Complete lists the reflector reported.
+    lists: Arc<ListCounter>,
     stopped: bool,
+}
+
+/// Counts the complete lists a reflector reports (initial list and relists).
+#[derive(Default)]
+pub struct ListCounter(tokio::sync::watch::Sender<u64>);
+
+impl ReflectorMetrics for ListCounter {
+    fn list(&self, _name: &str, done: &ListDone) {
+        if done.ok {
+            self.0.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+impl ListCounter {
+    /// Resolves at the next complete list after this call, or fails after `limit`.
+    fn next_list(&self, limit: Duration) -> BoxFuture<'static, Result<()>> {
+        let mut rx = self.0.subscribe();
+        let seen = *rx.borrow_and_update();
+        async move {
+            tokio::time::timeout(limit, rx.wait_for(|n| *n > seen))
+                .await
+                .map_err(|_| BenchError(format!("the informer did not relist within {limit:?}")))?
+                .map_err(|_| BenchError("the informer's reflector is gone".into()))?;
+            Ok(())
+        }
+        .boxed()
+    }
 }
 
 impl<K: HasMetadata + Send + Sync + 'static> crate::Cache for RunningInformer<K> {
@@ -60,55 +92,8 @@ impl<K: HasMetadata + Send + Sync + 'static> crate::Cache for RunningInformer<K>
     }
 
     fn next_relist(&self) -> BoxFuture<'static, Result<()>> {
-        next_relist_of(self.informer.indexer().clone())
+        self.lists.next_list(ROUND_TIMEOUT)
     }
-}
-
-/// How often [`next_relist_of`] looks at the indexer.
-const RELIST_POLL: Duration = Duration::from_millis(2);
-
-/// Resolves once every object `indexer` holds now has been replaced by another (a relist
-/// applied to the cache, within [`RELIST_POLL`]).
-///
-/// Only addresses are kept, never the objects (that would keep the old cache alive and
-/// change what is measured). A new object cannot have its predecessor's address: it is
-/// allocated before the old one is released. The queue applies a relist in list order, which is
-/// key order, so the last key is watched first and the whole cache checked only once it
-/// changed.
-pub fn next_relist_of<K: HasMetadata + Send + Sync + 'static>(
-    indexer: Arc<Indexer<K>>,
-) -> BoxFuture<'static, Result<()>> {
-    replaced_within(indexer, ROUND_TIMEOUT)
-}
-
-/// [`next_relist_of`] with a time limit.
-fn replaced_within<K: HasMetadata + Send + Sync + 'static>(
-    indexer: Arc<Indexer<K>>,
-    limit: Duration,
-) -> BoxFuture<'static, Result<()>> {
-    let addr = |o: Arc<K>| Arc::as_ptr(&o) as usize;
-    let mut before: Vec<(String, usize)> =
-        indexer.list_keys().into_iter().filter_map(|k| indexer.get_by_key(&k).map(|o| (k, addr(o)))).collect();
-    // Key order as the server lists (namespace, then name).
-    before.sort_unstable_by(|(a, _), (b, _)| a.split_once('/').cmp(&b.split_once('/')).then(a.cmp(b)));
-    async move {
-        let replaced = |(k, a): &(String, usize)| indexer.get_by_key(k).map(addr) != Some(*a);
-        let deadline = Instant::now() + limit;
-        loop {
-            if before.last().is_none_or(replaced) && before.iter().all(replaced) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                let left = before.iter().filter(|e| !replaced(e)).count();
-                return Err(BenchError(format!(
-                    "the informer did not relist within {limit:?}: {left} of {} objects not replaced",
-                    before.len()
-                )));
-            }
-            tokio::time::sleep(RELIST_POLL).await;
-        }
-    }
-    .boxed()
 }
 
 impl<K: HasMetadata + Send + Sync + 'static> Drop for RunningInformer<K> {
@@ -133,7 +118,15 @@ where
     if mode.sequential_decode {
         lw = lw.sequential_decode();
     }
-    let opts = InformerOptions { name: "bench-pods".into(), use_watch_list: mode.streaming_list, ..Default::default() };
+    let lists = Arc::new(ListCounter::default());
+    let metrics = ReflectorMetricsSink::default();
+    metrics.set(lists.clone());
+    let opts = InformerOptions {
+        name: "bench-pods".into(),
+        use_watch_list: mode.streaming_list,
+        metrics,
+        ..Default::default()
+    };
     let informer = SharedIndexInformer::new(lw, opts);
     if let Some(t) = transform {
         informer.set_transform(t).map_err(|e| BenchError::ctx("transform", e))?;
@@ -155,7 +148,7 @@ where
             informer.last_error().map(|e| e.to_string())
         )));
     }
-    Ok(RunningInformer { informer, progress, stopped: false })
+    Ok(RunningInformer { informer, progress, lists, stopped: false })
 }
 
 /// Starts the informer for `shape` and waits until it has synced `n` pods: the number cached,
@@ -220,35 +213,19 @@ pub fn watch_streaming(args: WatchArgs) -> BoxFuture<'static, Result<Duration>> 
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-
     use super::*;
 
-    fn pod(ns: &str, name: &str) -> Arc<Pod> {
-        let metadata = ObjectMeta { namespace: Some(ns.into()), name: Some(name.into()), ..Default::default() };
-        Arc::new(Pod { metadata, ..Default::default() })
-    }
-
     #[tokio::test]
-    async fn a_relist_is_complete_when_every_cached_object_was_replaced() {
-        let idx = Arc::new(Indexer::<Pod>::new());
-        let keys = [("a", "x"), ("b", "y"), ("b", "z")];
-        for (ns, name) in keys {
-            idx.add(pod(ns, name)).unwrap();
-        }
+    async fn a_relist_is_the_next_complete_list() {
+        let done = |ok| ListDone::new(10, Duration::from_millis(1), false, ok);
+        let lists = ListCounter::default();
+        lists.list("pods", &done(true)); // the initial list
         let limit = Duration::from_millis(100);
-
-        // The last key (what a relist applies last) replaced, an earlier one not: not complete.
-        let wait = replaced_within(idx.clone(), limit);
-        idx.add(pod("b", "z")).unwrap();
-        idx.add(pod("a", "x")).unwrap();
-        let err = wait.await.unwrap_err();
-        assert!(err.to_string().contains("1 of 3 objects not replaced"), "{err}");
-
-        let wait = replaced_within(idx.clone(), limit);
-        for (ns, name) in keys {
-            idx.add(pod(ns, name)).unwrap();
-        }
-        wait.await.unwrap();
+        let failed = lists.next_list(limit);
+        lists.list("pods", &done(false));
+        assert!(failed.await.is_err(), "a failed list is no relist");
+        let next = lists.next_list(limit);
+        lists.list("pods", &done(true));
+        next.await.unwrap();
     }
 }

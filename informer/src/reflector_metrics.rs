@@ -36,6 +36,13 @@ pub struct ListDone {
     pub ok: bool,
 }
 
+impl ListDone {
+    /// A report as a reflector makes it (for testing a [`ReflectorMetrics`]).
+    pub fn new(items: usize, duration: Duration, streaming: bool, ok: bool) -> Self {
+        Self { items, duration, streaming, ok }
+    }
+}
+
 /// One watch, from its response to its end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
