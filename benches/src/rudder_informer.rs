@@ -1,6 +1,7 @@
 //! The "rudder informer" variants: the whole pipeline a controller uses — `Api<K>` lister-
 //! watcher, Reflector, DeltaFIFO, Indexer (namespace index built in) and one event handler —
-//! built with `SharedIndexInformer`, for full pods, pods without managedFields (transform) and
+//! built with `SharedIndexInformer`, for full pods, pods without managedFields
+//! (`InformerOptions::strip_managed_fields`: skipped while decoding) and
 //! a partial `PodView`.
 //!
 //! Contract: synced means the handler has received an add for every pod (so every object went
@@ -28,7 +29,7 @@ use rudder_informer::processor::HandlerFns;
 use rudder_informer::reflector_metrics::{ListDone, ReflectorMetrics, ReflectorMetricsSink};
 use rudder_informer::{InformerOptions, SharedIndexInformer};
 
-use crate::pods::{strip_managed_fields, PodView};
+use crate::pods::PodView;
 use crate::progress::{time_rounds, Progress, ROUND_TIMEOUT};
 use crate::{BenchError, Result, Shape, SyncArgs, Synced, WatchArgs};
 
@@ -108,7 +109,7 @@ impl<K: HasMetadata + Send + Sync + 'static> Drop for RunningInformer<K> {
     }
 }
 
-async fn start<K>(url: &str, n: usize, mode: Mode, transform: Option<fn(K) -> K>) -> Result<RunningInformer<K>>
+async fn start<K>(url: &str, n: usize, mode: Mode, strip_managed_fields: bool) -> Result<RunningInformer<K>>
 where
     K: Resource + HasMetadata + DeserializeOwned + Send + Sync + 'static,
 {
@@ -125,12 +126,10 @@ where
         name: "bench-pods".into(),
         use_watch_list: mode.streaming_list,
         metrics,
+        strip_managed_fields,
         ..Default::default()
     };
     let informer = SharedIndexInformer::new(lw, opts);
-    if let Some(t) = transform {
-        informer.set_transform(t).map_err(|e| BenchError::ctx("transform", e))?;
-    }
     let progress = Arc::new(Progress::default());
     let (p1, p2, p3) = (progress.clone(), progress.clone(), progress.clone());
     informer
@@ -165,9 +164,10 @@ async fn start_shape(
         (r.informer.indexer().len(), r.progress.clone(), Box::new(r))
     }
     Ok(match shape {
-        Shape::Full => parts(start::<Pod>(url, n, mode, None).await?),
-        Shape::NoManagedFields => parts(start::<Pod>(url, n, mode, Some(strip_managed_fields::<Pod>)).await?),
-        Shape::View => parts(start::<PodView>(url, n, mode, None).await?),
+        Shape::Full => parts(start::<Pod>(url, n, mode, false).await?),
+        // As a user asks for it: `strip_managed_fields` (skipped while decoding).
+        Shape::NoManagedFields => parts(start::<Pod>(url, n, mode, true).await?),
+        Shape::View => parts(start::<PodView>(url, n, mode, false).await?),
     })
 }
 
