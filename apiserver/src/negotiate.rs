@@ -22,9 +22,12 @@
 //!   `Status` errors; a body with no protobuf message (e.g. `metrics.k8s.io`) stays JSON. A watch
 //!   in protobuf is `application/vnd.kubernetes.protobuf;stream=watch`: each event one
 //!   length-prefixed `WatchEvent` frame whose object is enveloped ([`line_to_frame`]).
-//! - Lists of stored objects and watch events encode each object version once: its message is
-//!   kept in an [`EncodeCache`] keyed by uid and resourceVersion (as the real watch cache keeps
-//!   each object's serializations), at most [`ENCODE_CACHE_ENTRIES`] entries (then emptied).
+//! - Lists of stored objects and watch events encode an object version straight from its
+//!   stored JSON text (`protobuf::json_to_message`, no tree in between) and keep the message of
+//!   each object's newest version in an [`EncodeCache`] by uid (as the real watch cache keeps
+//!   each event's serializations), so every list and every watcher after a change reuse it; at
+//!   most [`ENCODE_CACHE_ENTRIES`] objects (then emptied). A watch frame is written straight
+//!   into the stream's buffer from the message (`protobuf::put_watch_frame`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -266,44 +269,37 @@ pub fn single_event(out: Output, line: &[u8]) -> Response<Body> {
 /// The most object messages an [`EncodeCache`] keeps before it starts over.
 pub const ENCODE_CACHE_ENTRIES: usize = 200_000;
 
-/// Each stored object version's protobuf message (no envelope), by (uid, resourceVersion).
+/// The protobuf message (no envelope) of each stored object's newest version encoded so far,
+/// by uid.
 #[derive(Debug, Default)]
 pub struct EncodeCache {
-    messages: Mutex<HashMap<(String, u64), Bytes>>,
+    messages: Mutex<HashMap<String, (u64, Bytes)>>,
 }
 
 impl EncodeCache {
-    /// The message of `obj` (a stored object of `info`), encoded once per version; `None`
-    /// when it does not encode (no message for the kind).
+    /// The message of `obj` (a stored object of `info`); `None` when it does not encode (no
+    /// message for the kind). A version is encoded once while it is the newest one asked for;
+    /// an older version (a watcher far behind) is encoded again and not kept.
     pub fn message(&self, info: &ResourceInfo, obj: &Obj) -> Option<Bytes> {
-        let key = (obj.uid.clone(), obj.rv);
-        if let Some(m) = self.messages.lock().get(&key) {
-            return Some(m.clone());
-        }
-        let value: Value = serde_json::from_slice(&obj.body).ok()?;
-        let enveloped = protobuf::to_vec_as(&value, &info.api.api_version, &info.api.kind).ok()?;
-        let raw = protobuf::Unknown::decode(&enveloped).ok()?.raw;
-        let message = Bytes::copy_from_slice(raw);
-        let mut messages = self.messages.lock();
-        if messages.len() >= ENCODE_CACHE_ENTRIES {
-            messages.clear();
-        }
-        messages.insert(key, message.clone());
-        Some(message)
-    }
-
-    /// `obj` enveloped (`k8s\0` + `runtime.Unknown`), as a response or watch event object.
-    pub fn enveloped(&self, info: &ResourceInfo, obj: &Obj) -> Option<Vec<u8>> {
-        let raw = self.message(info, obj)?;
-        Some(
-            protobuf::Unknown {
-                api_version: &info.api.api_version,
-                kind: &info.api.kind,
-                raw: &raw,
-                ..Default::default()
+        if let Some((rv, m)) = self.messages.lock().get(obj.uid.as_str()) {
+            if *rv == obj.rv {
+                return Some(m.clone());
             }
-            .encode(),
-        )
+        }
+        // Straight from the stored JSON text: no `Value`, no envelope to strip.
+        let message = Bytes::from(protobuf::json_to_message(&obj.body, &info.api.api_version, &info.api.kind).ok()?);
+        let mut messages = self.messages.lock();
+        match messages.get_mut(obj.uid.as_str()) {
+            Some((rv, _)) if *rv > obj.rv => {}
+            Some(entry) => *entry = (obj.rv, message.clone()),
+            None => {
+                if messages.len() >= ENCODE_CACHE_ENTRIES {
+                    messages.clear();
+                }
+                messages.insert(obj.uid.clone(), (obj.rv, message.clone()));
+            }
+        }
+        Some(message)
     }
 }
 
@@ -322,32 +318,47 @@ fn put_len_field(out: &mut BytesMut, number: u64, bytes: &[u8]) {
 }
 
 /// A list of stored objects in protobuf (`k8s\0` + `Unknown` around `<Kind>List`: metadata
-/// 1, items 2), each item's message from `cache`; `None` when an item does not encode.
+/// 1, items 2), each item's message from `cache`; `None` when an item does not encode. Written
+/// once into a buffer of its final size (the envelope's lengths are computed first).
 pub fn list_body(cache: &EncodeCache, info: &ResourceInfo, meta: &Value, items: &[Arc<Obj>]) -> Option<Bytes> {
     let list_kind = format!("{}List", info.api.kind);
     let meta_msg = protobuf::to_vec_as(meta, "v1", "ListMeta").ok()?;
     let meta_raw = protobuf::Unknown::decode(&meta_msg).ok()?.raw;
     let messages: Vec<Bytes> = items.iter().map(|o| cache.message(info, o)).collect::<Option<_>>()?;
-    let mut list = BytesMut::with_capacity(messages.iter().map(|m| m.len() + 6).sum::<usize>() + meta_raw.len() + 8);
-    put_len_field(&mut list, 1, meta_raw);
+    let field = |len: usize| 1 + varint_len(len) + len;
+    let list_len = field(meta_raw.len()) + messages.iter().map(|m| field(m.len())).sum::<usize>();
+    let type_meta = field(info.api.api_version.len()) + field(list_kind.len());
+    let total = protobuf::MAGIC.len() + field(type_meta) + field(list_len) + 2 * field(0);
+    let mut out = BytesMut::with_capacity(total);
+    // runtime.Unknown: typeMeta 1 {apiVersion 1, kind 2}, raw 2, contentEncoding 3, contentType 4
+    // (the last two empty, written as Go writes them).
+    out.put_slice(&protobuf::MAGIC);
+    put_varint(&mut out, 1 << 3 | 2);
+    put_varint(&mut out, type_meta as u64);
+    put_len_field(&mut out, 1, info.api.api_version.as_bytes());
+    put_len_field(&mut out, 2, list_kind.as_bytes());
+    put_varint(&mut out, 2 << 3 | 2);
+    put_varint(&mut out, list_len as u64);
+    put_len_field(&mut out, 1, meta_raw);
     for m in &messages {
-        put_len_field(&mut list, 2, m);
+        put_len_field(&mut out, 2, m);
     }
-    let unknown =
-        protobuf::Unknown { api_version: &info.api.api_version, kind: &list_kind, raw: &list, ..Default::default() };
-    Some(Bytes::from(unknown.encode()))
+    put_len_field(&mut out, 3, b"");
+    put_len_field(&mut out, 4, b"");
+    debug_assert_eq!(out.len(), total);
+    Some(out.freeze())
 }
 
-/// Appends the frame of one watch event about a stored object; false when it does not encode.
+fn varint_len(v: usize) -> usize {
+    let bits = usize::BITS - (v | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
+/// Appends the frame of one watch event about a stored object, written straight into `out`
+/// from the cached message; false when it does not encode.
 pub fn put_object_frame(cache: &EncodeCache, info: &ResourceInfo, event: &str, obj: &Obj, out: &mut BytesMut) -> bool {
-    let Some(object) = cache.enveloped(info, obj) else { return false };
-    match protobuf::encode_frame(&protobuf::watch_frame(event, &object)) {
-        Ok(frame) => {
-            out.put_slice(&frame);
-            true
-        }
-        Err(_) => false,
-    }
+    let Some(message) = cache.message(info, obj) else { return false };
+    protobuf::put_watch_frame(out, event, &info.api.api_version, &info.api.kind, &message).is_ok()
 }
 
 #[cfg(test)]
@@ -392,6 +403,67 @@ mod tests {
         );
         assert_eq!(output("application/vnd.kubernetes.protobuf;stream=watch", &pods).unwrap(), Output::Protobuf);
         assert!(output("application/yaml;stream=watch", &pods).is_err());
+    }
+
+    fn pod(name: &str, rv: u64) -> Arc<Obj> {
+        let body = format!(
+            r#"{{"metadata":{{"name":"{name}","namespace":"default","uid":"uid-{name}","resourceVersion":"{rv}"}},"spec":{{"containers":[{{"name":"app","image":"busybox"}}]}}}}"#
+        );
+        Arc::new(Obj {
+            ns: "default".into(),
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            rv,
+            labels: Default::default(),
+            fields: Default::default(),
+            body: Bytes::from(body),
+            meta_end: 0,
+            rv_pos: (0, 0),
+        })
+    }
+
+    #[test]
+    fn lists_are_one_envelope_around_the_cached_messages() {
+        let pods = info("pods");
+        let cache = EncodeCache::default();
+        // Enough pods for multi-byte lengths.
+        let items: Vec<_> = (0..40).map(|i| pod(&format!("p{i}"), 10 + i)).collect();
+        let meta = serde_json::json!({"resourceVersion": "99"});
+        let body = list_body(&cache, &pods, &meta, &items).unwrap();
+        let mut list = Vec::new();
+        let meta_msg = protobuf::to_vec_as(&meta, "v1", "ListMeta").unwrap();
+        let field = |out: &mut Vec<u8>, n: u8, b: &[u8]| {
+            let mut m = BytesMut::new();
+            put_len_field(&mut m, u64::from(n), b);
+            out.extend_from_slice(&m);
+        };
+        field(&mut list, 1, protobuf::Unknown::decode(&meta_msg).unwrap().raw);
+        for o in &items {
+            let v: Value = serde_json::from_slice(&o.body).unwrap();
+            let enveloped = protobuf::to_vec_as(&v, "v1", "Pod").unwrap();
+            field(&mut list, 2, protobuf::Unknown::decode(&enveloped).unwrap().raw);
+        }
+        let expected =
+            protobuf::Unknown { api_version: "v1", kind: "PodList", raw: &list, ..Default::default() }.encode();
+        assert_eq!(body[..], expected[..]);
+        let decoded: Value = protobuf::from_slice(&body).unwrap();
+        assert_eq!(decoded["items"][39]["metadata"]["name"], "p39");
+        assert_eq!(decoded["metadata"]["resourceVersion"], "99");
+    }
+
+    #[test]
+    fn the_cache_keeps_each_objects_newest_version() {
+        let pods = info("pods");
+        let cache = EncodeCache::default();
+        let (old, new) = (pod("a", 5), pod("a", 6));
+        let m6 = cache.message(&pods, &new).unwrap();
+        let m5 = cache.message(&pods, &old).unwrap();
+        assert_ne!(m5, m6);
+        // The older version did not replace the newer one.
+        assert_eq!(cache.messages.lock().get("uid-a").map(|(rv, _)| *rv), Some(6));
+        assert_eq!(cache.message(&pods, &new).unwrap(), m6);
+        let m7 = cache.message(&pods, &pod("a", 7)).unwrap();
+        assert_eq!(cache.messages.lock().get("uid-a").map(|(rv, m)| (*rv, m.clone())), Some((7, m7)));
     }
 
     #[test]

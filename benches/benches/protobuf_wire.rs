@@ -6,7 +6,13 @@
 //! add for every pod; each watch round makes the server emit `WATCH_EVENTS` MODIFIED events and
 //! ends when the handler has seen them all. The server runs on its own runtime (2 threads), the
 //! client on another (2 threads). After the run a table of medians and ratios (protobuf vs
-//! JSON) is printed from criterion's estimates.
+//! JSON) is printed from criterion's estimates, then the memory each format's cache holds: for
+//! each case one more sync of the 10,000 pods, the heap in use (glibc's `mallinfo2`) read
+//! before it starts and once it has synced, the growth divided by the pod count. The server
+//! shares the process, so this pass runs last, when its caches (the protobuf messages of every
+//! stored pod) are already full and stay the same size through it. RSS is not the measure
+//! here: by then the heap holds the freed memory of every earlier round, which a new cache
+//! reuses without growing RSS (`informer-mem` measures RSS, one process per case).
 //!
 //! `cargo bench -p rudder-benches --bench protobuf_wire`
 
@@ -19,6 +25,7 @@ use serde::de::DeserializeOwned;
 
 use rudder_apimachinery::meta::HasMetadata;
 use rudder_apimachinery::resource::Resource;
+use rudder_benches::memory::heap_stats;
 use rudder_benches::pods::PodView;
 use rudder_benches::progress::{time_rounds, Progress};
 use rudder_benches::server::{Backend, BenchServer};
@@ -152,6 +159,25 @@ fn main() {
     }
     c.final_summary();
     print_table();
+    rt.block_on(print_memory(sync_server.url()));
+}
+
+/// Heap in use added per cached object by one sync of each case (see the module docs).
+async fn print_memory(url: &str) {
+    println!("\n| shape | format | heap in use per cached pod |");
+    println!("|---|---|---|");
+    for (name, content_type, shape) in CASES {
+        rudder_client::decode::reclaimed().await;
+        let before = heap_stats();
+        let running = start_shape(url, SYNC_PODS, content_type, shape).await;
+        let heap = match (before, heap_stats()) {
+            (Some(b), Some(a)) => format!("{:.0} B", (a.in_use as f64 - b.in_use as f64) / SYNC_PODS as f64),
+            _ => "n/a (not glibc)".into(),
+        };
+        let (format, shape_name) = name.split_once('/').unwrap_or((name, ""));
+        println!("| {shape_name} | {format} | {heap} |");
+        (running.stop)().await;
+    }
 }
 
 /// The median of one benchmark from criterion's estimates, if it ran.

@@ -95,6 +95,50 @@ pub(crate) fn watch_event(event_type: &str, object: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Appends one whole watch frame to `out`: the 4-byte length, then a `WatchEvent` of
+/// `event_type` whose object is `message` (a bare `api_version`/`kind` message) in its
+/// envelope. The same bytes as [`encode_frame`] of [`watch_event`] of [`Unknown::encode`],
+/// written once, with no intermediate buffers. A frame over 4 GiB is an error and writes
+/// nothing.
+pub fn put_watch_frame<B: bytes::BufMut>(
+    out: &mut B,
+    event_type: &str,
+    api_version: &str,
+    kind: &str,
+    message: &[u8],
+) -> Result<(), Error> {
+    let field = |len: usize| 1 + wire::varint_len(len as u64) + len;
+    let meta = field(api_version.len()) + field(kind.len());
+    let unknown = MAGIC.len() + field(meta) + field(message.len()) + field(0) + field(0);
+    let event = field(event_type.len()) + field(field(unknown));
+    let len = u32::try_from(event).map_err(|_| Error::FrameTooLarge { len: event as u64, max: u32::MAX as usize })?;
+    let put_len = |out: &mut B, number: u32, len: usize| {
+        out.put_u8(((number << 3) | u32::from(wire::LEN)) as u8);
+        let mut v = len as u64;
+        while v >= 0x80 {
+            out.put_u8((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.put_u8(v as u8);
+    };
+    out.put_slice(&len.to_be_bytes());
+    put_len(out, 1, event_type.len());
+    out.put_slice(event_type.as_bytes());
+    put_len(out, 2, field(unknown));
+    put_len(out, 1, unknown);
+    out.put_slice(&MAGIC);
+    put_len(out, 1, meta);
+    put_len(out, 1, api_version.len());
+    out.put_slice(api_version.as_bytes());
+    put_len(out, 2, kind.len());
+    out.put_slice(kind.as_bytes());
+    put_len(out, 2, message.len());
+    out.put_slice(message);
+    put_len(out, 3, 0);
+    put_len(out, 4, 0);
+    Ok(())
+}
+
 /// Prepends the 4-byte big-endian length to `payload`. A payload over 4 GiB cannot be framed.
 pub fn encode_frame(payload: &[u8]) -> Result<Vec<u8>, Error> {
     let len = u32::try_from(payload.len())
@@ -177,6 +221,18 @@ mod tests {
         assert!(matches!(Unknown::decode(b"k8s"), Err(Error::Magic)));
         assert!(matches!(Unknown::decode(b"{\"kind\":1}"), Err(Error::Magic)));
         assert!(matches!(Unknown::decode(&bytes[..bytes.len() - 3]), Err(Error::Truncated)));
+    }
+
+    #[test]
+    fn watch_frames_are_written_in_one_pass_as_in_steps() {
+        for (event, message) in [("ADDED", vec![0x0a, 0x00]), ("MODIFIED", vec![7; 300]), ("DELETED", vec![1; 20_000])]
+        {
+            let unknown = Unknown { api_version: "apps/v1", kind: "Deployment", raw: &message, ..Default::default() };
+            let steps = encode_frame(&watch_event(event, &unknown.encode())).unwrap();
+            let mut once = BytesMut::new();
+            put_watch_frame(&mut once, event, "apps/v1", "Deployment", &message).unwrap();
+            assert_eq!(once[..], steps[..], "{event}");
+        }
     }
 
     #[test]

@@ -48,6 +48,9 @@
 //! message and fill the envelope; fields are written in field-number order, as Go does. It is
 //! not byte-for-byte Go's output: Go also writes the zero values of non-pointer fields that
 //! JSON omits (and so the Rust value does not hold); Go decodes both the same.
+//! [`json_to_message`] encodes JSON text the same way while it parses it (a serde transcoder,
+//! no `serde_json::Value` in between), and [`put_watch_frame`] writes a whole watch frame
+//! around a message in one pass: the embedded server's path from stored JSON to the wire.
 //!
 //! # Where the descriptors come from
 //! `apimachinery/proto/` vendors Kubernetes' own `generated.proto` files for every group
@@ -69,9 +72,10 @@ mod special;
 mod table;
 #[cfg(test)]
 mod tests;
+mod transcode;
 mod wire;
 
-pub use envelope::{encode_frame, FrameDecoder, Unknown, DEFAULT_MAX_FRAME, MAGIC};
+pub use envelope::{encode_frame, put_watch_frame, FrameDecoder, Unknown, DEFAULT_MAX_FRAME, MAGIC};
 
 use serde::{Deserialize, Serialize};
 
@@ -221,6 +225,16 @@ pub fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
 /// keys the value has are ignored.
 pub fn to_vec_as<T: Serialize + ?Sized>(value: &T, api_version: &str, kind: &str) -> Result<Vec<u8>, Error> {
     ser::to_vec_as(value, api_version, kind)
+}
+
+/// Encodes the JSON text of a built-in object (`json`) as the bare message (no envelope) of
+/// `api_version`/`kind`, reading the text once as it encodes (no `serde_json::Value` in
+/// between). Map entries and embedded raw JSON (`FieldsV1`...) keep the text's key order, so
+/// for text whose keys are sorted (as `serde_json::Value` writes them) the bytes are those of
+/// [`to_vec_as`] on the parsed value, without its envelope. Bad JSON is an error
+/// ([`Error::Json`], or [`Error::Message`] when met inside a value).
+pub fn json_to_message(json: &[u8], api_version: &str, kind: &str) -> Result<Vec<u8>, Error> {
+    transcode::message_from_json(json, api_version, kind)
 }
 
 /// Encodes a watch event's frame payload (a bare `metav1.WatchEvent` whose object is the

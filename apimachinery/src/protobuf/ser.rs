@@ -21,11 +21,17 @@ pub(crate) fn to_vec<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error>
 }
 
 pub(crate) fn to_vec_as<T: Serialize + ?Sized>(value: &T, api_version: &str, kind: &str) -> Result<Vec<u8>, Error> {
+    let raw = message(value, api_version, kind)?;
+    Ok(Unknown { api_version, kind, raw: &raw, content_encoding: "", content_type: "" }.encode())
+}
+
+/// The bare message of `api_version`/`kind` (no envelope).
+pub(crate) fn message<T: Serialize + ?Sized>(value: &T, api_version: &str, kind: &str) -> Result<Vec<u8>, Error> {
     let msg = descriptor::for_kind(api_version, kind)
         .ok_or_else(|| Error::UnknownKind { api_version: api_version.to_owned(), kind: kind.to_owned() })?;
     let mut raw = Vec::with_capacity(1024);
     value.serialize(MessageSer { out: &mut raw, msg, depth: 0 })?;
-    Ok(Unknown { api_version, kind, raw: &raw, content_encoding: "", content_type: "" }.encode())
+    Ok(raw)
 }
 
 fn unsupported(what: &str) -> Error {
@@ -38,9 +44,39 @@ fn patch_len(out: &mut Vec<u8>, at: usize) {
     if len < 0x80 {
         out[at] = len as u8;
     } else {
-        let mut v = Vec::with_capacity(5);
-        put_varint(&mut v, len as u64);
-        out.splice(at..at + 1, v);
+        let mut v = [0u8; 10];
+        let (mut n, mut rest) = (0, len as u64);
+        while rest >= 0x80 {
+            v[n] = (rest as u8) | 0x80;
+            rest >>= 7;
+            n += 1;
+        }
+        v[n] = rest as u8;
+        out.splice(at..at + 1, v[..=n].iter().copied());
+    }
+}
+
+/// The length placeholders of the fields enclosing a message being written, innermost last
+/// (at most two: a wrapper message and the message inside it).
+#[derive(Default)]
+struct Patches {
+    at: [usize; 2],
+    len: usize,
+}
+
+impl Patches {
+    fn push(&mut self, at: usize) {
+        if let Some(slot) = self.at.get_mut(self.len) {
+            *slot = at;
+            self.len += 1;
+        }
+    }
+
+    /// Patches them all, innermost first.
+    fn apply(&self, out: &mut Vec<u8>) {
+        for &at in self.at[..self.len].iter().rev() {
+            patch_len(out, at);
+        }
     }
 }
 
@@ -204,6 +240,58 @@ impl Serializer for StrCapture {
     }
 }
 
+/// Resolves a map key to its field in the message (see [`resolve`]).
+struct KeyField(&'static Message);
+
+impl Serializer for KeyField {
+    type Ok = Resolved;
+    type Error = Error;
+    type SerializeSeq = Impossible<Resolved, Error>;
+    type SerializeTuple = Impossible<Resolved, Error>;
+    type SerializeTupleStruct = Impossible<Resolved, Error>;
+    type SerializeTupleVariant = Impossible<Resolved, Error>;
+    type SerializeMap = Impossible<Resolved, Error>;
+    type SerializeStruct = Impossible<Resolved, Error>;
+    type SerializeStructVariant = Impossible<Resolved, Error>;
+
+    fn serialize_str(self, v: &str) -> Result<Resolved, Error> {
+        resolve(self.0, v)
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<Resolved, Error> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<Resolved, Error> {
+        v.serialize(self)
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<Resolved, Error> {
+        resolve(self.0, variant)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<Resolved, Error> {
+        Err(unsupported("a variant as a string"))
+    }
+    refuse! {
+        serialize_bool(bool) -> Resolved; serialize_i8(i8) -> Resolved; serialize_i16(i16) -> Resolved;
+        serialize_i32(i32) -> Resolved; serialize_i64(i64) -> Resolved; serialize_u8(u8) -> Resolved;
+        serialize_u16(u16) -> Resolved; serialize_u32(u32) -> Resolved; serialize_u64(u64) -> Resolved;
+        serialize_f32(f32) -> Resolved; serialize_f64(f64) -> Resolved; serialize_char(char) -> Resolved;
+        serialize_bytes(&[u8]) -> Resolved; serialize_none() -> Resolved; serialize_unit() -> Resolved;
+        serialize_unit_struct(&'static str) -> Resolved;
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Messages.
 
@@ -215,7 +303,7 @@ struct MessageSer<'a> {
 }
 
 impl<'a> MessageSer<'a> {
-    fn fields(self, patches: Vec<usize>) -> Fields<'a> {
+    fn fields(self, patches: Patches) -> Fields<'a> {
         let start = self.out.len();
         Fields {
             out: self.out,
@@ -254,10 +342,10 @@ impl<'a> Serializer for MessageSer<'a> {
         Ok(())
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Fields<'a>, Error> {
-        Ok(self.fields(Vec::new()))
+        Ok(self.fields(Patches::default()))
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Fields<'a>, Error> {
-        Ok(self.fields(Vec::new()))
+        Ok(self.fields(Patches::default()))
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -296,8 +384,9 @@ struct Fields<'a> {
     /// In number order and with no inline field so far: nothing to rearrange at the end.
     simple: bool,
     /// Length placeholders of the enclosing field(s), innermost last.
-    patches: Vec<usize>,
-    key: Option<String>,
+    patches: Patches,
+    /// The field of the key just serialized (map form).
+    key: Option<Resolved>,
 }
 
 /// One field's bytes in the output, and the inline fields it belongs in.
@@ -314,16 +403,28 @@ impl Segment {
     }
 }
 
+/// A key's field (with the inline fields leading to it), or `None` for a key that is not
+/// encoded.
+type Resolved = Option<(Vec<&'static Field>, &'static Field)>;
+
+/// Finds the field of JSON name `key` in `msg`.
+fn resolve(msg: &'static Message, key: &str) -> Result<Resolved, Error> {
+    let mut path = Vec::new();
+    match msg.field_by_json(key, &mut path) {
+        Some(field) => Ok(Some((path, field))),
+        // Type meta is the envelope's at the top, and not encoded at all in nested objects
+        // (Go embeds TypeMeta without a protobuf tag: a StatefulSet's PVC templates).
+        None if key == "apiVersion" || key == "kind" => Ok(None),
+        None => Err(Error::UnknownField { message: msg.name, field: key.to_owned() }),
+    }
+}
+
 impl Fields<'_> {
-    fn field<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Error> {
-        let mut path = Vec::new();
-        let Some(field) = self.msg.field_by_json(key, &mut path) else {
-            // Type meta is the envelope's at the top, and not encoded at all in nested objects
-            // (Go embeds TypeMeta without a protobuf tag: a StatefulSet's PVC templates).
-            if key == "apiVersion" || key == "kind" {
-                return Ok(());
-            }
-            return Err(Error::UnknownField { message: self.msg.name, field: key.to_owned() });
+    fn field<T: Serialize + ?Sized>(&mut self, resolved: Resolved, value: &T) -> Result<(), Error> {
+        let Some((path, field)) = resolved else {
+            // Still read to its end: a value serialized as it is parsed (`transcode`) must be.
+            value.serialize(&mut serde_json::Serializer::new(std::io::sink()))?;
+            return Ok(());
         };
         let begin = self.out.len();
         encode_field(self.out, field, value, self.depth + path.len() as u32)?;
@@ -343,9 +444,7 @@ impl Fields<'_> {
             let all: Vec<&Segment> = self.segments.iter().collect();
             arrange(self.out, &all, &body, self.start, 0);
         }
-        for &at in self.patches.iter().rev() {
-            patch_len(self.out, at);
-        }
+        self.patches.apply(self.out);
         Ok(())
     }
 }
@@ -378,7 +477,7 @@ impl SerializeStruct for Fields<'_> {
     type Ok = ();
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        self.field(key, value)
+        self.field(resolve(self.msg, key)?, value)
     }
     fn end(self) -> Result<(), Error> {
         self.finish()
@@ -389,12 +488,13 @@ impl SerializeMap for Fields<'_> {
     type Ok = ();
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-        self.key = Some(key.serialize(StrCapture)?);
+        // Resolved at once: the key's text is not kept (no allocation per key).
+        self.key = Some(key.serialize(KeyField(self.msg))?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        let key = self.key.take().ok_or_else(|| unsupported("a map value without its key"))?;
-        self.field(&key, value)
+        let resolved = self.key.take().ok_or_else(|| unsupported("a map value without its key"))?;
+        self.field(resolved, value)
     }
     fn end(self) -> Result<(), Error> {
         self.finish()
@@ -531,8 +631,9 @@ impl One<'_> {
 
     /// A nested message of this field holding the inner field `inner` (for the special
     /// wrapper messages), returning the placeholders to patch.
-    fn wrapper(&mut self, inner: Option<u32>) -> Vec<usize> {
-        let mut patches = vec![open(self.out, self.field.number)];
+    fn wrapper(&mut self, inner: Option<u32>) -> Patches {
+        let mut patches = Patches::default();
+        patches.push(open(self.out, self.field.number));
         if let Some(number) = inner {
             patches.push(open(self.out, number));
         }
@@ -731,7 +832,7 @@ struct Elements<'a> {
     out: &'a mut Vec<u8>,
     field: &'static Field,
     depth: u32,
-    patches: Vec<usize>,
+    patches: Patches,
 }
 
 impl SerializeSeq for Elements<'_> {
@@ -747,9 +848,7 @@ impl SerializeSeq for Elements<'_> {
         Ok(())
     }
     fn end(self) -> Result<(), Error> {
-        for &at in self.patches.iter().rev() {
-            patch_len(self.out, at);
-        }
+        self.patches.apply(self.out);
         Ok(())
     }
 }
@@ -807,7 +906,7 @@ impl<'a> Serializer for Many<'a> {
         if self.field.label != Label::Repeated {
             return Err(Error::Message(format!("field {} is a map, not an array", self.field.json)));
         }
-        Ok(Elements { out: self.out, field: self.field, depth: self.depth, patches: Vec::new() })
+        Ok(Elements { out: self.out, field: self.field, depth: self.depth, patches: Patches::default() })
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Entries<'a>, Error> {
         let Kind::Message(idx) = self.field.kind else {

@@ -47,6 +47,18 @@ impl<'de> Reader<'de> {
 
     #[inline]
     pub fn varint(&mut self) -> Result<u64, Error> {
+        // Tags and most lengths fit in one byte.
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
+        self.varint_long()
+    }
+
+    #[inline(never)]
+    fn varint_long(&mut self) -> Result<u64, Error> {
         let mut value = 0u64;
         for shift in (0..70).step_by(7) {
             let Some(&b) = self.buf.get(self.pos) else {
