@@ -180,18 +180,9 @@ async fn print_memory(url: &str) {
     }
 }
 
-/// The median of one benchmark from criterion's estimates, if it ran.
+/// Criterion's median for `group/id`, in nanoseconds.
 fn median(group: &str, id: &str) -> Option<f64> {
-    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let candidates = [
-        format!("{dir}/criterion/{group}/{}/new/estimates.json", id.replace('/', "_")),
-        format!("../{dir}/criterion/{group}/{}/new/estimates.json", id.replace('/', "_")),
-    ];
-    candidates.iter().find_map(|p| {
-        let text = std::fs::read_to_string(p).ok()?;
-        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
-        v["median"]["point_estimate"].as_f64()
-    })
+    rudder_benches::criterion_median(group, id).map(|s| s * 1e9)
 }
 
 fn print_table() {
