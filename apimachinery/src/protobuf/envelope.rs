@@ -97,7 +97,7 @@ pub(crate) fn watch_event(event_type: &str, object: &[u8]) -> Vec<u8> {
 
 /// Appends one whole watch frame to `out`: the 4-byte length, then a `WatchEvent` of
 /// `event_type` whose object is `message` (a bare `api_version`/`kind` message) in its
-/// envelope. The same bytes as [`encode_frame`] of [`watch_event`] of [`Unknown::encode`],
+/// envelope. The same bytes as [`encode_frame`] of a `WatchEvent` message around [`Unknown::encode`],
 /// written once, with no intermediate buffers. A frame over 4 GiB is an error and writes
 /// nothing.
 pub fn put_watch_frame<B: bytes::BufMut>(
