@@ -8,121 +8,22 @@
 //! Every test skips (prints "kubectl not found: skipping") when `kubectl` is not on PATH. Each
 //! kubectl run has a timeout, so a hang fails the test instead of blocking CI.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+#[path = "common/kubectl.rs"]
+mod kubectl;
+
 use std::time::Duration;
 
+use kubectl::Env;
 use rudder_apiserver::{kubeconfig, seed, ApiServer};
 use rudder_client::apimachinery::schema::GroupVersionResource;
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
+use tokio::io::{AsyncBufReadExt, BufReader};
 
+/// The bound on each kubectl run and on each wait for a watching kubectl's next line.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A started server, the kubeconfig pointing at it and a private discovery cache.
-struct Env {
-    server: ApiServer,
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("kubeconfig")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("kubectl");
-        c.arg("--kubeconfig")
-            .arg(self.kubeconfig())
-            .arg("--cache-dir")
-            .arg(self.dir.path().join("cache"))
-            .args(args)
-            .env("HOME", self.dir.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        c
-    }
-
-    /// Runs kubectl to completion (with `stdin` fed in), within [`TIMEOUT`].
-    async fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = self.command(args).spawn().expect("spawning kubectl");
-        let mut input = child.stdin.take().expect("stdin");
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).await.expect("writing kubectl's stdin");
-        }
-        drop(input);
-        let out = tokio::time::timeout(TIMEOUT, child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish in {TIMEOUT:?}"))
-            .expect("kubectl output");
-        Output {
-            args: args.iter().map(|s| s.to_string()).collect(),
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    /// Runs kubectl and requires success; returns stdout.
-    async fn ok(&self, args: &[&str]) -> String {
-        self.run(args, None).await.ok()
-    }
-
-    /// Runs kubectl with a manifest on stdin and requires success.
-    async fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
-        self.run(args, Some(stdin)).await.ok()
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args).await;
-        serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl {args:?}: not JSON ({e}): {out}"))
-    }
-}
-
-struct Output {
-    args: Vec<String>,
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn ok(self) -> String {
-        assert!(self.ok, "kubectl {:?} failed:\nstdout: {}\nstderr: {}", self.args, self.stdout, self.stderr);
-        self.stdout
-    }
-}
-
-fn kubectl_available() -> bool {
-    let found = std::process::Command::new("kubectl")
-        .args(["version", "--client"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        println!("kubectl not found: skipping");
-    }
-    found
-}
-
-/// Starts a TLS + token server and writes its kubeconfig; `None` when kubectl is missing.
+/// Starts a TLS + token server and points kubectl at it; `None` when kubectl is missing.
 async fn env() -> Option<Env> {
-    if !kubectl_available() {
-        return None;
-    }
-    let server = ApiServer::builder().tls().token("kubectl-test-token").start().await.expect("server starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let url = server.url().to_string();
-    write_kubeconfig(&dir.path().join("kubeconfig"), url.trim_end_matches('/'), &server);
-    Some(Env { server, dir })
-}
-
-fn write_kubeconfig(path: &Path, url: &str, server: &ApiServer) {
-    kubeconfig::write(path, url, server.ca_pem(), server.token(), None).expect("kubeconfig");
+    Some(Env::start(ApiServer::builder()).await?.with_timeout(TIMEOUT))
 }
 
 const CRD: &str = r#"

@@ -165,4 +165,15 @@ impl Env {
     pub async fn ok(&self, args: &[&str]) -> String {
         self.run(args, None).await.ok()
     }
+
+    /// Runs kubectl with `stdin` fed in and requires success; returns stdout.
+    pub async fn ok_stdin(&self, args: &[&str], stdin: &str) -> String {
+        self.run(args, Some(stdin)).await.ok()
+    }
+
+    /// Runs kubectl, requires success and parses stdout as JSON (`-o json`, `get --raw`).
+    pub async fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.ok(args).await;
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl {args:?}: not JSON ({e}): {out}"))
+    }
 }
