@@ -193,7 +193,10 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
         protobuf: output == Output::Protobuf,
         shared: shared.clone(),
     };
-    let mut initial = BytesMut::new();
+    // Only the objects are taken under the store's lock (reference counts); the watch's own
+    // task formats them, chunk by chunk, so the first events reach the client while the rest
+    // are still being written and other requests are not held up meanwhile.
+    let mut initial: Vec<(&'static str, Arc<Obj>)> = Vec::new();
     let (id, rx, min_rv, initial_end_rv) = {
         let mut st = shared.state.lock();
         let current = st.store.rv;
@@ -202,7 +205,7 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
             (Rv::Unset | Rv::Zero, _) | (_, true) => {
                 for o in st.store.snapshot(&t.res, t.ns.as_deref(), current, None).unwrap_or_default() {
                     if pass(&o) {
-                        fmt.put(&mut initial, "ADDED", &o);
+                        initial.push(("ADDED", o));
                     }
                 }
             }
@@ -211,7 +214,7 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
                 Ok(evs) => {
                     for ev in evs {
                         if let Some(kind) = translate(&ev, &pass) {
-                            fmt.put(&mut initial, kind, &ev.obj);
+                            initial.push((kind, ev.obj.clone()));
                         }
                     }
                 }
@@ -224,9 +227,7 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
         let (id, rx, closed) = st.store.add_watcher(&t.res);
         (id, (rx, closed), min_rv, current)
     };
-    if streaming {
-        fmt.bookmark(&mut initial, initial_end_rv, true);
-    }
+    let initial = Initial { events: initial, end_bookmark: streaming.then_some(initial_end_rv) };
     let (tx, body_rx) = mpsc::channel::<Bytes>(16);
     let shared2 = shared.clone();
     let res = t.res.clone();
@@ -244,6 +245,14 @@ pub async fn watch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<htt
     Ok(response(200, content_type, Body::Chan(body_rx)))
 }
 
+/// What a watch sends before its live events: the initial events (the snapshot's objects as
+/// ADDED, or the history after the requested resourceVersion), then, for a streaming list, the
+/// bookmark that ends the initial events.
+struct Initial {
+    events: Vec<(&'static str, Arc<Obj>)>,
+    end_bookmark: Option<u64>,
+}
+
 struct WatchOpts {
     timeout: i64,
     bookmarks: bool,
@@ -256,19 +265,26 @@ async fn run(
     pass: impl Fn(&Obj) -> bool,
     (mut rx, closed): (mpsc::Receiver<Arc<Event>>, CancellationToken),
     tx: mpsc::Sender<Bytes>,
-    initial: BytesMut,
+    initial: Initial,
     o: WatchOpts,
 ) {
     let mut epoch = shared.watch_epoch.subscribe();
     epoch.borrow_and_update();
     let mut stalled = shared.stalled.subscribe();
-    // Initial events, in chunks.
-    let mut initial = initial;
-    while !initial.is_empty() {
-        let n = initial.len().min(BATCH);
-        if !deliver(&tx, &closed, initial.split_to(n).freeze()).await {
+    // Initial events, formatted and sent in chunks of about BATCH bytes; each object's
+    // reference is dropped once it is written.
+    let mut out = BytesMut::new();
+    for (kind, obj) in initial.events {
+        fmt.put(&mut out, kind, &obj);
+        if out.len() >= BATCH && !deliver(&tx, &closed, out.split().freeze()).await {
             return;
         }
+    }
+    if let Some(rv) = initial.end_bookmark {
+        fmt.bookmark(&mut out, rv, true);
+    }
+    if !out.is_empty() && !deliver(&tx, &closed, out.split().freeze()).await {
+        return;
     }
     if o.timeout < 0 {
         return;
@@ -279,7 +295,6 @@ async fn run(
     let mut next_bookmark = start + interval;
     let mut final_bookmark = deadline.filter(|_| o.timeout > 2).map(|d| d - Duration::from_secs(2));
     let far = start + Duration::from_secs(86400 * 365);
-    let mut out = BytesMut::new();
     loop {
         let is_stalled = *stalled.borrow_and_update();
         let bookmark_at =
