@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ApiServer, Http};
+use common::{condition, ApiServer, Http};
 use rudder_apiserver::KubeletOptions;
 use serde_json::{json, Value};
 
@@ -26,31 +26,10 @@ async fn server() -> ApiServer {
         .unwrap()
 }
 
-/// Polls `get` until `ok` holds for its answer (every 20 ms, at most 5 s).
-async fn eventually(h: &Http, path: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let r = h.get(path).await;
-        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-        if ok(&v) {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: never happened; last answer: {}", r.body);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn pod(name: &str, node: &str, policy: &str, containers: &[&str]) -> Value {
     let cs: Vec<Value> = containers.iter().map(|c| json!({"name": c, "image": "nginx:1.27"})).collect();
     json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
         "spec": {"nodeName": node, "restartPolicy": policy, "containers": cs}})
-}
-
-fn condition<'a>(v: &'a Value, kind: &str) -> &'a Value {
-    v["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
-        .unwrap_or_else(|| panic!("no {kind} condition in {}", v["status"]))
 }
 
 #[tokio::test]
@@ -59,7 +38,7 @@ async fn created_nodes_report_ready_and_renew_their_lease() {
     let h = Http::new(&s);
     let r = h.post("/api/v1/nodes", &json!({"metadata": {"name": "n1"}})).await;
     assert_eq!(r.code, 201, "{}", r.body);
-    let node = eventually(&h, "/api/v1/nodes/n1", "node Ready", |v| v["status"]["conditions"].is_array()).await;
+    let node = h.eventually("/api/v1/nodes/n1", "node Ready", |v| v["status"]["conditions"].is_array()).await;
     assert_eq!(condition(&node, "Ready")["status"], "True");
     assert_eq!(condition(&node, "Ready")["reason"], "KubeletReady");
     for kind in ["MemoryPressure", "DiskPressure", "PIDPressure"] {
@@ -76,13 +55,13 @@ async fn created_nodes_report_ready_and_renew_their_lease() {
     assert_eq!(managers[0]["subresource"], "status", "the status is written through nodes/status");
 
     let lease_path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1";
-    let lease = eventually(&h, lease_path, "lease", |v| v["kind"] == "Lease").await;
+    let lease = h.eventually(lease_path, "lease", |v| v["kind"] == "Lease").await;
     assert_eq!(lease["spec"]["holderIdentity"], "n1");
     assert_eq!(lease["spec"]["leaseDurationSeconds"], 40);
     assert_eq!(lease["metadata"]["ownerReferences"][0]["kind"], "Node");
     assert_eq!(lease["metadata"]["ownerReferences"][0]["uid"], node["metadata"]["uid"]);
     let first = lease["spec"]["renewTime"].as_str().unwrap().to_string();
-    eventually(&h, lease_path, "lease renewal", |v| v["spec"]["renewTime"].as_str().is_some_and(|t| t != first)).await;
+    h.eventually(lease_path, "lease renewal", |v| v["spec"]["renewTime"].as_str().is_some_and(|t| t != first)).await;
 }
 
 #[tokio::test]
@@ -165,7 +144,7 @@ async fn pods_of_other_nodes_and_unbound_pods_stay_pending() {
     // Binding the unbound pod to the simulated node starts it.
     let b = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "unbound"}, "target": {"kind": "Node", "name": "n1"}});
     assert_eq!(h.post(&format!("{PODS}/unbound/binding"), &b).await.code, 201);
-    eventually(&h, &format!("{PODS}/unbound"), "running after binding", |v| v["status"]["phase"] == "Running").await;
+    h.eventually(&format!("{PODS}/unbound"), "running after binding", |v| v["status"]["phase"] == "Running").await;
 }
 
 #[tokio::test]
@@ -177,7 +156,7 @@ async fn exit_codes_follow_the_restart_policy() {
     for (name, policy) in [("never-ok", "Never"), ("never-bad", "Never"), ("always", "Always"), ("onfail", "OnFailure")]
     {
         h.post(PODS, &pod(name, "n1", policy, &["c"])).await;
-        eventually(&h, &format!("{PODS}/{name}"), "running", |v| v["status"]["phase"] == "Running").await;
+        h.eventually(&format!("{PODS}/{name}"), "running", |v| v["status"]["phase"] == "Running").await;
     }
     c.set_container_exit("default", "never-ok", "c", 0);
     let p = h.get(&format!("{PODS}/never-ok")).await.json();
@@ -214,7 +193,7 @@ async fn readiness_set_by_a_test_shows_in_conditions() {
     s.control().add_node("n1", &[]);
     let h = Http::new(&s);
     h.post(PODS, &pod("p", "n1", "Always", &["a", "b"])).await;
-    eventually(&h, &format!("{PODS}/p"), "running", |v| v["status"]["phase"] == "Running").await;
+    h.eventually(&format!("{PODS}/p"), "running", |v| v["status"]["phase"] == "Running").await;
     s.control().set_container_ready("default", "p", "b", false);
     let p = h.get(&format!("{PODS}/p")).await.json();
     let ready = condition(&p, "Ready");
@@ -233,7 +212,7 @@ async fn logs_serve_the_lines_a_test_set() {
     c.add_node("n1", &[]);
     let h = Http::new(&s);
     h.post(PODS, &pod("p", "n1", "Always", &["app", "side"])).await;
-    eventually(&h, &format!("{PODS}/p"), "running", |v| v["status"]["phase"] == "Running").await;
+    h.eventually(&format!("{PODS}/p"), "running", |v| v["status"]["phase"] == "Running").await;
     c.append_container_logs("default", "p", "app", &["one", "two", "three"]);
     assert_eq!(h.get(&format!("{PODS}/p/log")).await.body, "one\ntwo\nthree\n", "the first container by default");
     assert_eq!(h.get(&format!("{PODS}/p/log?container=side")).await.body, "", "no output is an empty log");
@@ -285,7 +264,7 @@ async fn a_stopped_kubelet_stops_renewing_and_keeps_its_ready_condition() {
     let h = Http::new(&s);
     let path = "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1";
     let first = h.get(path).await.json()["spec"]["renewTime"].clone();
-    eventually(&h, path, "a renewal", |v| v["spec"]["renewTime"] != first).await;
+    h.eventually(path, "a renewal", |v| v["spec"]["renewTime"] != first).await;
     c.stop_kubelet("n1");
     let stopped = h.get(path).await.json();
     tokio::time::sleep(Duration::from_millis(350)).await;
@@ -319,7 +298,7 @@ async fn a_graceful_deletion_is_confirmed_after_the_grace_period() {
     c.insert_many(&rudder_client::apimachinery::schema::GroupVersionResource::new("", "v1", "pods"), vec![p]);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(h.get(&format!("{PODS}/going")).await.code, 200, "still terminating within its grace period");
-    eventually(&h, &format!("{PODS}/going"), "deleted after the grace period", |v| v["code"] == 404).await;
+    h.eventually(&format!("{PODS}/going"), "deleted after the grace period", |v| v["code"] == 404).await;
 }
 
 #[tokio::test]
@@ -336,7 +315,7 @@ async fn the_stand_in_survives_dropped_watches() {
     c.drop_watches();
     let h = Http::new(&s);
     h.post(PODS, &pod("p", "n1", "Always", &["c"])).await;
-    eventually(&h, &format!("{PODS}/p"), "running after drop_watches", |v| v["status"]["phase"] == "Running").await;
+    h.eventually(&format!("{PODS}/p"), "running after drop_watches", |v| v["status"]["phase"] == "Running").await;
 }
 
 #[tokio::test]
@@ -345,14 +324,13 @@ async fn an_added_ephemeral_container_runs() {
     s.control().add_node("n1", &[]);
     let h = Http::new(&s);
     h.post(PODS, &pod("p", "n1", "Always", &["app"])).await;
-    eventually(&h, &format!("{PODS}/p"), "running", |v| v["status"]["phase"] == "Running").await;
+    h.eventually(&format!("{PODS}/p"), "running", |v| v["status"]["phase"] == "Running").await;
     let patch = json!({"spec": {"ephemeralContainers": [{"name": "debugger", "image": "busybox", "targetContainerName": "app"}]}});
     let r = h.patch(&format!("{PODS}/p/ephemeralcontainers"), "application/strategic-merge-patch+json", &patch).await;
     assert_eq!(r.code, 200, "{}", r.body);
-    let p = eventually(&h, &format!("{PODS}/p"), "ephemeral status", |v| {
-        v["status"]["ephemeralContainerStatuses"].is_array()
-    })
-    .await;
+    let p = h
+        .eventually(&format!("{PODS}/p"), "ephemeral status", |v| v["status"]["ephemeralContainerStatuses"].is_array())
+        .await;
     let e = &p["status"]["ephemeralContainerStatuses"][0];
     assert_eq!(e["name"], "debugger");
     assert!(e["state"]["running"]["startedAt"].is_string(), "{e}");

@@ -9,7 +9,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ApiServer, Http};
+use common::{condition, ApiServer, Http};
 use rudder_apiserver::KubeletOptions;
 use serde_json::{json, Value};
 
@@ -22,27 +22,6 @@ async fn server() -> ApiServer {
         .start()
         .await
         .unwrap()
-}
-
-/// Polls `get` until `ok` holds for its answer (every 20 ms, at most 5 s).
-async fn eventually(h: &Http, path: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let r = h.get(path).await;
-        let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
-        if ok(&v) {
-            return v;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{what}: never happened; last answer: {}", r.body);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn condition<'a>(v: &'a Value, kind: &str) -> &'a Value {
-    v["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
-        .unwrap_or_else(|| panic!("no {kind} condition in {}", v["status"]))
 }
 
 #[tokio::test]
@@ -111,10 +90,10 @@ async fn a_stopped_kubelet_that_starts_again_is_ready_renews_and_runs_its_pods()
     assert!(since.as_second() >= restarted, "Ready turned True now: {ready}");
     assert_eq!(condition(&node, "MemoryPressure")["status"], "False");
     // The Lease is renewed at once and then every interval.
-    let first = eventually(&h, LEASE, "a renewal at start", |v| v["spec"]["renewTime"] != stopped_lease).await;
+    let first = h.eventually(LEASE, "a renewal at start", |v| v["spec"]["renewTime"] != stopped_lease).await;
     let first = first["spec"]["renewTime"].clone();
-    eventually(&h, LEASE, "renewals again", |v| v["spec"]["renewTime"] != first).await;
-    eventually(&h, &format!("{PODS}/p"), "the pod running", |v| v["status"]["phase"] == "Running").await;
+    h.eventually(LEASE, "renewals again", |v| v["spec"]["renewTime"] != first).await;
+    h.eventually(&format!("{PODS}/p"), "the pod running", |v| v["status"]["phase"] == "Running").await;
 
     // Starting a running kubelet again changes nothing.
     let rv = h.get("/api/v1/nodes/n1").await.json()["metadata"]["resourceVersion"].clone();

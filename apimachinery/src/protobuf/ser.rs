@@ -100,8 +100,8 @@ struct Sniff {
 impl Sniff {
     fn take<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), Error> {
         match key {
-            "apiVersion" => self.api_version = Some(value.serialize(StrCapture)?),
-            "kind" => self.kind = Some(value.serialize(StrCapture)?),
+            "apiVersion" => self.api_version = Some(value.serialize(str_capture())?),
+            "kind" => self.kind = Some(value.serialize(str_capture())?),
             _ => {}
         }
         Ok(())
@@ -176,7 +176,7 @@ impl SerializeMap for &mut Sniff {
     type Ok = ();
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
-        self.key = Some(key.serialize(StrCapture)?);
+        self.key = Some(key.serialize(str_capture())?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
@@ -188,83 +188,43 @@ impl SerializeMap for &mut Sniff {
     }
 }
 
+/// Accepts only a string (or a unit variant's name, or either inside `Some` or a newtype) and
+/// hands it to `F`: capturing a map key, apiVersion or kind ([`str_capture`]), or resolving a
+/// map key to its field in a message ([`key_field`]).
+struct StrArg<F>(F);
+
 /// Captures a string (a map key, apiVersion, kind).
-struct StrCapture;
-
-impl Serializer for StrCapture {
-    type Ok = String;
-    type Error = Error;
-    type SerializeSeq = Impossible<String, Error>;
-    type SerializeTuple = Impossible<String, Error>;
-    type SerializeTupleStruct = Impossible<String, Error>;
-    type SerializeTupleVariant = Impossible<String, Error>;
-    type SerializeMap = Impossible<String, Error>;
-    type SerializeStruct = Impossible<String, Error>;
-    type SerializeStructVariant = Impossible<String, Error>;
-
-    fn serialize_str(self, v: &str) -> Result<String, Error> {
-        Ok(v.to_owned())
-    }
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<String, Error> {
-        v.serialize(self)
-    }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<String, Error> {
-        v.serialize(self)
-    }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<String, Error> {
-        Ok(variant.to_owned())
-    }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<String, Error> {
-        Err(unsupported("a variant as a string"))
-    }
-    refuse! {
-        serialize_bool(bool) -> String; serialize_i8(i8) -> String; serialize_i16(i16) -> String;
-        serialize_i32(i32) -> String; serialize_i64(i64) -> String; serialize_u8(u8) -> String;
-        serialize_u16(u16) -> String; serialize_u32(u32) -> String; serialize_u64(u64) -> String;
-        serialize_f32(f32) -> String; serialize_f64(f64) -> String; serialize_char(char) -> String;
-        serialize_bytes(&[u8]) -> String; serialize_none() -> String; serialize_unit() -> String;
-        serialize_unit_struct(&'static str) -> String;
-        serialize_seq(Option<usize>) -> Self::SerializeSeq;
-        serialize_tuple(usize) -> Self::SerializeTuple;
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-        serialize_map(Option<usize>) -> Self::SerializeMap;
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
-    }
+fn str_capture() -> StrArg<fn(&str) -> Result<String, Error>> {
+    StrArg(|v| Ok(v.to_owned()))
 }
 
 /// Resolves a map key to its field in the message (see [`resolve`]).
-struct KeyField(&'static Message);
+fn key_field(msg: &'static Message) -> StrArg<impl FnOnce(&str) -> Result<Resolved, Error>> {
+    StrArg(move |v: &str| resolve(msg, v))
+}
 
-impl Serializer for KeyField {
-    type Ok = Resolved;
+impl<R, F: FnOnce(&str) -> Result<R, Error>> Serializer for StrArg<F> {
+    type Ok = R;
     type Error = Error;
-    type SerializeSeq = Impossible<Resolved, Error>;
-    type SerializeTuple = Impossible<Resolved, Error>;
-    type SerializeTupleStruct = Impossible<Resolved, Error>;
-    type SerializeTupleVariant = Impossible<Resolved, Error>;
-    type SerializeMap = Impossible<Resolved, Error>;
-    type SerializeStruct = Impossible<Resolved, Error>;
-    type SerializeStructVariant = Impossible<Resolved, Error>;
+    type SerializeSeq = Impossible<R, Error>;
+    type SerializeTuple = Impossible<R, Error>;
+    type SerializeTupleStruct = Impossible<R, Error>;
+    type SerializeTupleVariant = Impossible<R, Error>;
+    type SerializeMap = Impossible<R, Error>;
+    type SerializeStruct = Impossible<R, Error>;
+    type SerializeStructVariant = Impossible<R, Error>;
 
-    fn serialize_str(self, v: &str) -> Result<Resolved, Error> {
-        resolve(self.0, v)
+    fn serialize_str(self, v: &str) -> Result<R, Error> {
+        (self.0)(v)
     }
-    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<Resolved, Error> {
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<R, Error> {
         v.serialize(self)
     }
-    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<Resolved, Error> {
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<R, Error> {
         v.serialize(self)
     }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<Resolved, Error> {
-        resolve(self.0, variant)
+    fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<R, Error> {
+        (self.0)(variant)
     }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
@@ -272,16 +232,16 @@ impl Serializer for KeyField {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<Resolved, Error> {
+    ) -> Result<R, Error> {
         Err(unsupported("a variant as a string"))
     }
     refuse! {
-        serialize_bool(bool) -> Resolved; serialize_i8(i8) -> Resolved; serialize_i16(i16) -> Resolved;
-        serialize_i32(i32) -> Resolved; serialize_i64(i64) -> Resolved; serialize_u8(u8) -> Resolved;
-        serialize_u16(u16) -> Resolved; serialize_u32(u32) -> Resolved; serialize_u64(u64) -> Resolved;
-        serialize_f32(f32) -> Resolved; serialize_f64(f64) -> Resolved; serialize_char(char) -> Resolved;
-        serialize_bytes(&[u8]) -> Resolved; serialize_none() -> Resolved; serialize_unit() -> Resolved;
-        serialize_unit_struct(&'static str) -> Resolved;
+        serialize_bool(bool) -> R; serialize_i8(i8) -> R; serialize_i16(i16) -> R;
+        serialize_i32(i32) -> R; serialize_i64(i64) -> R; serialize_u8(u8) -> R;
+        serialize_u16(u16) -> R; serialize_u32(u32) -> R; serialize_u64(u64) -> R;
+        serialize_f32(f32) -> R; serialize_f64(f64) -> R; serialize_char(char) -> R;
+        serialize_bytes(&[u8]) -> R; serialize_none() -> R; serialize_unit() -> R;
+        serialize_unit_struct(&'static str) -> R;
         serialize_seq(Option<usize>) -> Self::SerializeSeq;
         serialize_tuple(usize) -> Self::SerializeTuple;
         serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
@@ -489,7 +449,7 @@ impl SerializeMap for Fields<'_> {
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), Error> {
         // Resolved at once: the key's text is not kept (no allocation per key).
-        self.key = Some(key.serialize(KeyField(self.msg))?);
+        self.key = Some(key.serialize(key_field(self.msg))?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {

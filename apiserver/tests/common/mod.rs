@@ -75,6 +75,21 @@ impl Http {
         Resp { code, headers, body: String::from_utf8(bytes.to_vec()).unwrap() }
     }
 
+    /// Polls GET `path` until `ok` holds for its JSON answer (every 20 ms, at most 5 s);
+    /// fails the test naming `what` and the last answer otherwise.
+    pub async fn eventually(&self, path: &str, what: &str, ok: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let r = self.get(path).await;
+            let v: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+            if ok(&v) {
+                return v;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{what}: never happened; last answer: {}", r.body);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.req("GET", path, None, "").await
     }
@@ -160,4 +175,12 @@ impl Lines {
 
 pub fn cm(name: &str, labels: Value) -> Value {
     serde_json::json!({"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":name,"labels":labels},"data":{"k":"v"}})
+}
+
+/// The condition of type `kind` in an object's `status.conditions` (fails the test without one).
+pub fn condition<'a>(v: &'a Value, kind: &str) -> &'a Value {
+    v["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} condition in {}", v["status"]))
 }
