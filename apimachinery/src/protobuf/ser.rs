@@ -194,8 +194,8 @@ impl SerializeMap for &mut Sniff {
 struct StrArg<F>(F);
 
 /// Captures a string (a map key, apiVersion, kind).
-fn str_capture() -> StrArg<fn(&str) -> Result<String, Error>> {
-    StrArg(|v| Ok(v.to_owned()))
+fn str_capture() -> StrArg<impl FnOnce(&str) -> Result<String, Error>> {
+    StrArg(|v: &str| Ok(v.to_owned()))
 }
 
 /// Resolves a map key to its field in the message (see [`resolve`]).
