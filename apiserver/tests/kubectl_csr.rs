@@ -1,8 +1,9 @@
 //! `kubectl get csr` (kubectl 1.32) shows the columns kube-apiserver's Table printer gives
 //! CertificateSigningRequests (pkg/printers/internalversion/printers.go
 //! `printCertificateSigningRequest`): NAME, AGE, SIGNERNAME, REQUESTOR, REQUESTEDDURATION,
-//! CONDITION, the condition Denied / Approved / Pending (plus `,Failed`, `,Issued`). Skips
-//! without kubectl.
+//! CONDITION, the condition Denied / Approved / Pending (plus `,Failed`, `,Issued`). The
+//! requestor is the user who sent the create, whatever the body says (the CSR strategy's
+//! PrepareForCreate). Skips without kubectl.
 
 #[path = "common/kubectl.rs"]
 mod kubectl;
@@ -15,7 +16,7 @@ fn csr(name: &str, extra: serde_json::Value) -> String {
     let request = base64::engine::general_purpose::STANDARD
         .encode("-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n");
     let mut spec = json!({"request": request, "signerName": "kubernetes.io/kube-apiserver-client",
-        "usages": ["client auth"], "username": "alice"});
+        "usages": ["client auth"], "username": "someone-else", "groups": ["forged"]});
     if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
         s.extend(e.clone());
     }
@@ -39,8 +40,14 @@ async fn kubectl_get_csr_shows_the_real_columns() {
     let row = |name: &str| rows.iter().find(|r| r[0] == name).unwrap_or_else(|| panic!("no {name} in {out}")).clone();
     let signer = "kubernetes.io/kube-apiserver-client";
     // AGE (index 1) is a duration such as 0s; the rest is exact.
-    assert_eq!(row("pending")[2..], [signer, "alice", "60m", "Pending"], "{out}");
-    assert_eq!(row("approved")[2..], [signer, "alice", "<none>", "Approved"], "{out}");
-    assert_eq!(row("denied")[2..], [signer, "alice", "24h", "Denied"], "{out}");
+    // The kubeconfig's bearer token authenticates as `rudder-test` (groups system:masters and
+    // system:authenticated).
+    let me = "rudder-test";
+    assert_eq!(row("pending")[2..], [signer, me, "60m", "Pending"], "{out}");
+    assert_eq!(row("approved")[2..], [signer, me, "<none>", "Approved"], "{out}");
+    assert_eq!(row("denied")[2..], [signer, me, "24h", "Denied"], "{out}");
     assert!(row("pending")[1].ends_with('s'), "{out}");
+    let spec = &env.json(&["get", "csr", "pending", "-o", "json"]).await["spec"];
+    assert_eq!(spec["username"], me);
+    assert_eq!(spec["groups"], json!(["system:masters", "system:authenticated"]));
 }

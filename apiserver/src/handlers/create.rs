@@ -11,6 +11,7 @@ use rudder_apimachinery::status::{ReasonKind, Status, StatusCause, StatusDetails
 use serde_json::{json, Map, Value};
 
 use crate::apply;
+use crate::authz::UserInfo;
 use crate::crd_schema;
 use crate::defaults;
 use crate::errors::{ApiError, ApiResult};
@@ -86,16 +87,26 @@ pub(super) fn namespace_exists(st: &State, ns: &str) -> bool {
     st.store.get(&(String::new(), "namespaces".into()), "", ns).is_some()
 }
 
+/// Who creates an object, and how.
+pub(super) struct CreateBy<'a> {
+    /// The field manager recorded in managedFields.
+    pub manager: &'a str,
+    /// `Update` (a POST, or the server itself) or `Apply` (create-on-apply).
+    pub operation: &'a str,
+    pub dry_run: bool,
+    /// The authenticated user of the request (`None`: the server itself).
+    pub user: Option<&'a UserInfo>,
+}
+
 /// Creates an object (shared by POST and create-on-apply). `v` has metadata.
 pub(super) fn create_object(
     shared: &Arc<Shared>,
     st: &mut State,
     t: &Target,
     mut v: Value,
-    manager: &str,
-    operation: &str,
-    dry_run: bool,
+    by: CreateBy<'_>,
 ) -> ApiResult<Bytes> {
+    let CreateBy { manager, operation, dry_run, user } = by;
     let info = &t.info;
     let body_ns = meta_str(&v, "namespace");
     match (&t.ns, info.api.scope) {
@@ -167,7 +178,7 @@ pub(super) fn create_object(
         }
         m.insert("generation".into(), Value::from(1));
     }
-    prepare_kind_on_create(info, &mut v);
+    prepare_kind_on_create(info, &mut v, user);
     // Defaults belong to whoever sent an update, and to no applier.
     if operation != "Apply" {
         defaults::apply(info, &mut v, None);
@@ -208,9 +219,27 @@ pub(super) fn create_object(
     Ok(typed_bytes(info, &body))
 }
 
-/// Kind-specific defaults on create.
-pub(super) fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value) {
+/// Kind-specific defaults on create (the registries' PrepareForCreate).
+pub(super) fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value, user: Option<&UserInfo>) {
     match (info.api.group.as_ref(), info.api.plural.as_ref()) {
+        // The CSR strategy: the requestor is whoever sent the request, never what the body
+        // says, and a new request has no status (it cannot be created approved).
+        ("certificates.k8s.io", "certificatesigningrequests") => {
+            if let Some(Value::Object(spec)) = v.get_mut("spec") {
+                for k in ["username", "uid", "groups", "extra"] {
+                    spec.remove(k);
+                }
+                if let Some(u) = user {
+                    spec.insert("username".into(), Value::String(u.name.clone()));
+                    if !u.groups.is_empty() {
+                        spec.insert("groups".into(), json!(u.groups));
+                    }
+                }
+            }
+            if let Value::Object(m) = v {
+                m.remove("status");
+            }
+        }
         ("", "namespaces") => {
             v["spec"] = json!({"finalizers": ["kubernetes"]});
             v["status"] = json!({"phase": "Active"});
@@ -359,6 +388,8 @@ pub(super) fn create(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<R
         &field_validation::body_findings(directive, ctx, &unknown, t.info.custom),
     )?;
     field_validation::prune(&mut v, &unknown);
-    let body = create_object(shared, &mut st, t, v, &ctx.manager(), "Update", ctx.dry_run())?;
+    let manager = ctx.manager();
+    let by = CreateBy { manager: &manager, operation: "Update", dry_run: ctx.dry_run(), user: Some(&ctx.user) };
+    let body = create_object(shared, &mut st, t, v, by)?;
     Ok(field_validation::warn(json(201, body), &warnings))
 }

@@ -97,7 +97,8 @@ pub(crate) fn create_internal(
     v: serde_json::Value,
     manager: &str,
 ) -> ApiResult<()> {
-    create_object(shared, st, t, v, manager, "Update", false).map(|_| ())
+    let by = create::CreateBy { manager, operation: "Update", dry_run: false, user: None };
+    create_object(shared, st, t, v, by).map(|_| ())
 }
 
 /// Writes the next state of a stored object from inside the server (the kubelet stand-in's

@@ -96,7 +96,8 @@ pub(super) fn patch(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResult<Re
         if is_apply && t.sub.is_none() {
             let mut v = patch;
             meta_mut(&mut v).insert("name".into(), Value::String(name.clone()));
-            let body = create_object(shared, &mut st, t, v, &manager, "Apply", ctx.dry_run())?;
+            let by = CreateBy { manager: &manager, operation: "Apply", dry_run: ctx.dry_run(), user: Some(&ctx.user) };
+            let body = create_object(shared, &mut st, t, v, by)?;
             return Ok(json(201, body));
         }
         return Err(ApiError::not_found(info, &name));
