@@ -465,6 +465,10 @@ pub(crate) async fn before_write(shared: &Arc<Shared>, ctx: &Ctx, t: &Target, ve
         (_, Some(cur)) => crate::handlers::proposed(ctx, &t.info, &cur.value())?,
         (_, None) => return Ok(Admitted::default()),
     };
+    // Built-in mutating admission runs before the webhooks, so they see its result.
+    if operation != Operation::Delete && t.sub.is_none() {
+        crate::default_tolerations::admit(&t.info, &mut object, shared.opts.default_toleration_seconds);
+    }
     let before = object.clone();
     let old = cur.as_ref().map(|c| c.value());
     let name = match &t.name {

@@ -1,7 +1,8 @@
 //! The `DefaultTolerationSeconds` admission plugin (on by default in kube-apiserver).
 //!
-//! Contract: a Pod created through the API (POST, create-on-apply, the server's own creates)
-//! that does not already tolerate `node.kubernetes.io/not-ready:NoExecute` gets
+//! Contract: a Pod created or updated through the API (POST, PUT, PATCH, create-on-apply, the
+//! server's own writes; not its subresources) that does not already tolerate
+//! `node.kubernetes.io/not-ready:NoExecute` gets
 //! `{key: node.kubernetes.io/not-ready, operator: Exists, effect: NoExecute,
 //! tolerationSeconds: 300}` appended to `spec.tolerations`, then the same for
 //! `node.kubernetes.io/unreachable`, in that order, as the plugin does
@@ -12,11 +13,9 @@
 //! `--default-not-ready-toleration-seconds` / `--default-unreachable-toleration-seconds`);
 //! `None` switches the plugin off (`--disable-admission-plugins=DefaultTolerationSeconds`).
 //!
-//! The plugin runs after the request's field manager recorded its fields (the added
-//! tolerations belong to no manager, as on a real server). Differences: it runs after the
-//! admission webhooks here (kube-apiserver runs it before them), and only on create (the real
-//! plugin also runs on pod updates, where it can only re-add tolerations an update removed,
-//! which pod validation forbids anyway).
+//! The plugin runs before the admission webhooks (they see the tolerations it added, as on
+//! kube-apiserver) and again, finding nothing to add, after the request's field manager
+//! recorded its fields (the added tolerations belong to no manager, as on a real server).
 
 use serde_json::{json, Value};
 
@@ -29,7 +28,7 @@ pub const UNREACHABLE: &str = "node.kubernetes.io/unreachable";
 /// kube-apiserver's default `tolerationSeconds` for both.
 pub const DEFAULT_SECONDS: i64 = 300;
 
-/// Adds the default tolerations to a pod being created (`seconds`: the configured value, `None`
+/// Adds the default tolerations to a pod being created or updated (`seconds`: the configured value, `None`
 /// when the plugin is off). Other kinds are left alone.
 pub(crate) fn admit(info: &ResourceInfo, pod: &mut Value, seconds: Option<i64>) {
     let Some(seconds) = seconds else { return };

@@ -9,6 +9,7 @@ mod common;
 mod kubectl;
 
 use common::{ApiServer, Http};
+use rudder_client::apimachinery::schema::GroupVersionResource;
 use serde_json::{json, Value};
 
 const PODS: &str = "/api/v1/namespaces/default/pods";
@@ -62,6 +63,34 @@ async fn created_pods_tolerate_not_ready_and_unreachable_for_300s() {
     // Other kinds are not touched.
     let r = h.post("/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": "c"}})).await;
     assert_eq!(r.json().get("spec"), None);
+}
+
+#[tokio::test]
+async fn updated_pods_get_them_too_but_subresources_do_not() {
+    // A pod stored without them (written past admission, as one created before the plugin was
+    // switched on) gets them on its next update, as the plugin admits updates too.
+    let s = ApiServer::start().await.unwrap();
+    let h = Http::new(&s);
+    let pods = GroupVersionResource::new("", "v1", "pods");
+    let mut stored = pod("old", None);
+    stored["metadata"]["namespace"] = json!("default");
+    s.control().insert_many(&pods, vec![stored]);
+    let status = h
+        .patch(&format!("{PODS}/old/status"), "application/merge-patch+json", &json!({"status": {"message": "m"}}))
+        .await;
+    assert_eq!(status.code, 200, "{}", status.body);
+    assert_eq!(status.json()["spec"].get("tolerations"), None, "a status write is not admitted by the plugin");
+    let r = h
+        .patch(&format!("{PODS}/old"), "application/merge-patch+json", &json!({"metadata": {"labels": {"a": "b"}}}))
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let want = json!([default_toleration(NOT_READY, 300), default_toleration(UNREACHABLE, 300)]);
+    assert_eq!(r.json()["spec"]["tolerations"], want);
+    // Once there, an update adds nothing more.
+    let r = h
+        .patch(&format!("{PODS}/old"), "application/merge-patch+json", &json!({"metadata": {"labels": {"a": "c"}}}))
+        .await;
+    assert_eq!(r.json()["spec"]["tolerations"], want);
 }
 
 #[tokio::test]

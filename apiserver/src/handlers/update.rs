@@ -104,6 +104,9 @@ pub(super) fn write_update(
         }
     }
     crd_schema::admit(st, info, &cur.name, &mut new)?;
+    if sub.is_empty() {
+        crate::default_tolerations::admit(info, &mut new, shared.opts.default_toleration_seconds);
+    }
     // Finalizers cannot be added to an object being deleted.
     let deleting = old.pointer("/metadata/deletionTimestamp").is_some();
     let fin = |v: &Value| -> Vec<String> {
