@@ -317,10 +317,25 @@ fn put_len_field(out: &mut BytesMut, number: u64, bytes: &[u8]) {
     out.put_slice(bytes);
 }
 
-/// A list of stored objects in protobuf (`k8s\0` + `Unknown` around `<Kind>List`: metadata
-/// 1, items 2), each item's message from `cache`; `None` when an item does not encode. Written
-/// once into a buffer of its final size (the envelope's lengths are computed first).
-pub fn list_body(cache: &EncodeCache, info: &ResourceInfo, meta: &Value, items: &[Arc<Obj>]) -> Option<Bytes> {
+/// A protobuf list of stored objects, as its parts: `head` is the envelope and the list message
+/// up to its items (every length is known from the cached item messages), then each item is
+/// field 2 around its message, then [`LIST_TRAILER`].
+pub struct ListParts {
+    head: BytesMut,
+    messages: Vec<Bytes>,
+}
+
+/// The envelope's empty `contentEncoding` (3) and `contentType` (4), written as Go writes them.
+const LIST_TRAILER: [u8; 4] = [3 << 3 | 2, 0, 4 << 3 | 2, 0];
+
+/// Lists at least this large are sent in chunks from their own task (see [`list_response`]).
+const STREAM_LIST_BYTES: usize = 1 << 20;
+/// The size of those chunks.
+const LIST_CHUNK: usize = 256 * 1024;
+
+/// The parts of the list body of `items` (their cached messages, encoded now where missing);
+/// `None` when one does not encode.
+pub fn list_parts(cache: &EncodeCache, info: &ResourceInfo, meta: &Value, items: &[Arc<Obj>]) -> Option<ListParts> {
     let list_kind = format!("{}List", info.api.kind);
     let meta_msg = protobuf::to_vec_as(meta, "v1", "ListMeta").ok()?;
     let meta_raw = protobuf::Unknown::decode(&meta_msg).ok()?.raw;
@@ -328,25 +343,84 @@ pub fn list_body(cache: &EncodeCache, info: &ResourceInfo, meta: &Value, items: 
     let field = |len: usize| 1 + varint_len(len) + len;
     let list_len = field(meta_raw.len()) + messages.iter().map(|m| field(m.len())).sum::<usize>();
     let type_meta = field(info.api.api_version.len()) + field(list_kind.len());
-    let total = protobuf::MAGIC.len() + field(type_meta) + field(list_len) + 2 * field(0);
-    let mut out = BytesMut::with_capacity(total);
-    // runtime.Unknown: typeMeta 1 {apiVersion 1, kind 2}, raw 2, contentEncoding 3, contentType 4
-    // (the last two empty, written as Go writes them).
-    out.put_slice(&protobuf::MAGIC);
-    put_varint(&mut out, 1 << 3 | 2);
-    put_varint(&mut out, type_meta as u64);
-    put_len_field(&mut out, 1, info.api.api_version.as_bytes());
-    put_len_field(&mut out, 2, list_kind.as_bytes());
-    put_varint(&mut out, 2 << 3 | 2);
-    put_varint(&mut out, list_len as u64);
-    put_len_field(&mut out, 1, meta_raw);
-    for m in &messages {
-        put_len_field(&mut out, 2, m);
+    let mut head = BytesMut::with_capacity(64 + meta_raw.len());
+    // runtime.Unknown: typeMeta 1 {apiVersion 1, kind 2}, raw 2, contentEncoding 3, contentType 4.
+    head.put_slice(&protobuf::MAGIC);
+    put_varint(&mut head, 1 << 3 | 2);
+    put_varint(&mut head, type_meta as u64);
+    put_len_field(&mut head, 1, info.api.api_version.as_bytes());
+    put_len_field(&mut head, 2, list_kind.as_bytes());
+    put_varint(&mut head, 2 << 3 | 2);
+    put_varint(&mut head, list_len as u64);
+    put_len_field(&mut head, 1, meta_raw);
+    Some(ListParts { head, messages })
+}
+
+impl ListParts {
+    /// The whole body's length.
+    pub fn len(&self) -> usize {
+        self.head.len()
+            + self.messages.iter().map(|m| 1 + varint_len(m.len()) + m.len()).sum::<usize>()
+            + LIST_TRAILER.len()
     }
-    put_len_field(&mut out, 3, b"");
-    put_len_field(&mut out, 4, b"");
-    debug_assert_eq!(out.len(), total);
-    Some(out.freeze())
+
+    /// Whether the body is empty (never: it always has its envelope).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the items from the `from`-th on into `out` until it holds at least `until` bytes;
+    /// the trailer after the last. Answers the next item to write.
+    fn write(&self, out: &mut BytesMut, from: usize, until: usize) -> usize {
+        let mut i = from;
+        while i < self.messages.len() && out.len() < until {
+            put_len_field(out, 2, &self.messages[i]);
+            i += 1;
+        }
+        if i == self.messages.len() && out.len() < until {
+            out.put_slice(&LIST_TRAILER);
+            i += 1;
+        }
+        i
+    }
+
+    /// The whole body in one buffer.
+    pub fn into_bytes(self) -> Bytes {
+        let total = self.len();
+        let mut out = BytesMut::with_capacity(total);
+        out.put_slice(&self.head);
+        self.write(&mut out, 0, usize::MAX);
+        debug_assert_eq!(out.len(), total);
+        out.freeze()
+    }
+}
+
+/// The whole protobuf list body of `items` (see [`list_parts`]).
+pub fn list_body(cache: &EncodeCache, info: &ResourceInfo, meta: &Value, items: &[Arc<Obj>]) -> Option<Bytes> {
+    Some(list_parts(cache, info, meta, items)?.into_bytes())
+}
+
+/// A 200 answer carrying a protobuf list: in one piece when small, else written in chunks by
+/// its own task as the client reads (never the whole body in one buffer), as JSON lists are.
+pub fn list_response(parts: ListParts) -> Response<crate::server::Body> {
+    use crate::server::{response, Body};
+    if parts.len() < STREAM_LIST_BYTES {
+        return response(200, PROTOBUF, Body::Full(Some(parts.into_bytes())));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    tokio::spawn(async move {
+        let mut out = BytesMut::with_capacity(LIST_CHUNK + 64 * 1024);
+        out.put_slice(&parts.head);
+        let mut next = 0;
+        while next <= parts.messages.len() {
+            next = parts.write(&mut out, next, LIST_CHUNK);
+            if tx.send(out.split().freeze()).await.is_err() {
+                return;
+            }
+            out.reserve(LIST_CHUNK + 64 * 1024);
+        }
+    });
+    response(200, PROTOBUF, Body::Chan(rx))
 }
 
 fn varint_len(v: usize) -> usize {
@@ -420,6 +494,23 @@ mod tests {
             meta_end: 0,
             rv_pos: (0, 0),
         })
+    }
+
+    #[tokio::test]
+    async fn large_lists_are_streamed_as_the_same_bytes() {
+        let pods = info("pods");
+        let cache = EncodeCache::default();
+        let items: Vec<_> = (0..25_000).map(|i| pod(&format!("p{i}"), 10 + i)).collect();
+        let meta = serde_json::json!({"resourceVersion": "99"});
+        let whole = list_body(&cache, &pods, &meta, &items).unwrap();
+        assert!(whole.len() > 2 * LIST_CHUNK && whole.len() >= STREAM_LIST_BYTES, "{}", whole.len());
+        let resp = list_response(list_parts(&cache, &pods, &meta, &items).unwrap());
+        assert!(matches!(resp.body(), crate::server::Body::Chan(_)), "a large list is streamed");
+        let streamed = resp.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(streamed, whole);
+        // A small one is sent whole.
+        let small = list_response(list_parts(&cache, &pods, &meta, &items[..3]).unwrap());
+        assert!(matches!(small.body(), crate::server::Body::Full(_)));
     }
 
     #[test]

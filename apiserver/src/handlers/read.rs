@@ -314,8 +314,8 @@ pub(super) async fn list(shared: &Arc<Shared>, ctx: &Ctx, t: &Target) -> ApiResu
     }
     let meta = Value::Object(meta);
     if !ctx.wants_partial() && crate::negotiate::output_of(ctx, &t.info) == crate::negotiate::Output::Protobuf {
-        if let Some(body) = crate::negotiate::list_body(&shared.encode_cache, &t.info, &meta, &items) {
-            return Ok(response(200, crate::negotiate::PROTOBUF, Body::Full(Some(body))));
+        if let Some(parts) = crate::negotiate::list_parts(&shared.encode_cache, &t.info, &meta, &items) {
+            return Ok(crate::negotiate::list_response(parts));
         }
     }
     Ok(list_response(&t.info, ctx.wants_partial(), meta, items))
