@@ -27,7 +27,8 @@
 //!   each object's newest version in an [`EncodeCache`] by uid (as the real watch cache keeps
 //!   each event's serializations), so every list and every watcher after a change reuse it; at
 //!   most [`ENCODE_CACHE_ENTRIES`] objects (then emptied). A watch frame is written straight
-//!   into the stream's buffer from the message (`protobuf::put_watch_frame`).
+//!   into the stream's buffer from the message (`protobuf::put_watch_frame`). A list of 1 MiB
+//!   or more is sent in chunks as it is written ([`list_response`]), as JSON lists are.
 
 use std::collections::HashMap;
 use std::sync::Arc;
