@@ -320,7 +320,7 @@ fn put_len_field(out: &mut BytesMut, number: u64, bytes: &[u8]) {
 
 /// A protobuf list of stored objects, as its parts: `head` is the envelope and the list message
 /// up to its items (every length is known from the cached item messages), then each item is
-/// field 2 around its message, then [`LIST_TRAILER`].
+/// field 2 around its message, then the envelope's two empty trailing fields.
 pub struct ListParts {
     head: BytesMut,
     messages: Vec<Bytes>,
