@@ -67,3 +67,17 @@ fn bad_json_text_is_an_error_never_a_panic() {
     assert!(protobuf::json_to_message(br#"{"metadata":{}} trailing"#, "v1", "Pod").is_err());
     assert!(protobuf::json_to_message(b"\xff", "v1", "Pod").is_err());
 }
+
+#[test]
+fn fields_v1_and_raw_extensions_carry_their_text_as_written() {
+    // As Go's FieldsV1 and RawExtension keep the bytes they were given: key order and spacing
+    // included, not parsed and written again.
+    let fields = r#"{"f:data": {"f:z": {}, "f:a": {}}}"#;
+    let cm = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"c","managedFields":[{{"manager":"m","operation":"Update","fieldsType":"FieldsV1","fieldsV1":{fields}}}]}}}}"#
+    );
+    let msg = protobuf::json_to_message(cm.as_bytes(), "v1", "ConfigMap").unwrap();
+    assert!(msg.windows(fields.len()).any(|w| w == fields.as_bytes()), "{msg:?}");
+    let back: Value = protobuf::from_message(&msg, "v1", "ConfigMap").unwrap();
+    assert_eq!(back["metadata"]["managedFields"][0]["fieldsV1"], serde_json::from_str::<Value>(fields).unwrap());
+}

@@ -486,7 +486,13 @@ fn encode_single<T: Serialize + ?Sized>(
     }
     if let Kind::Message(idx) = field.kind {
         if matches!(descriptor::message(idx).special, Special::RawExtension | Special::RawJson) {
-            let json = serde_json::to_vec(value)?;
+            // A value read from JSON text hands over its text as it stands; any other is
+            // serialized to JSON.
+            let mut text = Vec::new();
+            let json = match value.serialize(RawText(&mut text)) {
+                Ok(()) => text,
+                Err(_) => serde_json::to_vec(value)?,
+            };
             if json != b"null" {
                 let at = open(out, field.number);
                 put_bytes(out, 1, &json);
@@ -496,6 +502,75 @@ fn encode_single<T: Serialize + ?Sized>(
         }
     }
     value.serialize(One { out, field, depth })
+}
+
+/// The newtype name under which a value read from JSON text (`transcode::Json`) hands its
+/// text to a serializer that is not human-readable.
+pub(crate) const RAW_JSON: &str = "$rudder::protobuf::RawJson";
+
+/// Takes a value's JSON text as it stands in its document, for the fields whose message carries
+/// JSON (`FieldsV1`, `RawExtension`): not human-readable, it accepts only the [`RAW_JSON`]
+/// newtype (given by `transcode::Json`) and refuses everything else, which is then serialized
+/// to JSON instead.
+struct RawText<'a>(&'a mut Vec<u8>);
+
+impl Serializer for RawText<'_> {
+    type Ok = ();
+    type Error = Error;
+    type SerializeSeq = Impossible<(), Error>;
+    type SerializeTuple = Impossible<(), Error>;
+    type SerializeTupleStruct = Impossible<(), Error>;
+    type SerializeTupleVariant = Impossible<(), Error>;
+    type SerializeMap = Impossible<(), Error>;
+    type SerializeStruct = Impossible<(), Error>;
+    type SerializeStructVariant = Impossible<(), Error>;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, name: &'static str, v: &T) -> Result<(), Error> {
+        if name != RAW_JSON {
+            return Err(unsupported("a value not read from JSON text"));
+        }
+        let out = self.0;
+        v.serialize(StrArg(|text: &str| {
+            out.extend_from_slice(text.as_bytes());
+            Ok(())
+        }))
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
+        v.serialize(self)
+    }
+    fn serialize_str(self, _: &str) -> Result<(), Error> {
+        Err(unsupported("a value not read from JSON text"))
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), Error> {
+        Err(unsupported("a value not read from JSON text"))
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), Error> {
+        Err(unsupported("a value not read from JSON text"))
+    }
+    refuse! {
+        serialize_bool(bool) -> (); serialize_i8(i8) -> (); serialize_i16(i16) -> ();
+        serialize_i32(i32) -> (); serialize_i64(i64) -> (); serialize_u8(u8) -> ();
+        serialize_u16(u16) -> (); serialize_u32(u32) -> (); serialize_u64(u64) -> ();
+        serialize_f32(f32) -> (); serialize_f64(f64) -> (); serialize_char(char) -> ();
+        serialize_bytes(&[u8]) -> (); serialize_none() -> (); serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+    }
 }
 
 /// One value of a field.

@@ -7,6 +7,9 @@
 //!   `serde_json::Value` would make, in document order (objects as maps with string keys,
 //!   integers as `i64`/`u64`, other numbers as `f64`, `null` as unit), except that keys keep
 //!   the document's order rather than being sorted.
+//! - A serializer that is not human-readable (protobuf's fields that carry JSON, `FieldsV1` and
+//!   `RawExtension`) is given the value's text as it stands in the document instead, as the
+//!   newtype `ser::RAW_JSON` around a string (a borrowed `serde_json::value::RawValue`).
 //! - Each value is read once: serializing the same [`Json`] twice is an error, not a re-read.
 //! - A serializer's error comes out unchanged (not turned into a message); a JSON syntax error
 //!   is the serializer's `custom` error with serde_json's text (line and column).
@@ -14,7 +17,7 @@
 use std::cell::Cell;
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 
 /// One JSON value still to be read from its deserializer (taken on first serialization).
@@ -29,6 +32,12 @@ impl<D> Json<D> {
 impl<'de, D: Deserializer<'de>> Serialize for Json<D> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let d = self.0.take().ok_or_else(|| ser::Error::custom("a JSON value was serialized twice"))?;
+        if !serializer.is_human_readable() {
+            // Asked for the text itself (a protobuf field that carries JSON): it is handed
+            // over as it stands in the document, not parsed and written again.
+            let text = <&serde_json::value::RawValue>::deserialize(d).map_err(ser::Error::custom)?;
+            return serializer.serialize_newtype_struct(super::ser::RAW_JSON, text.get());
+        }
         let failed = Cell::new(None);
         d.deserialize_any(Forward { ser: serializer, failed: &failed })
             .map_err(|e| failed.take().unwrap_or_else(|| ser::Error::custom(e)))
