@@ -541,12 +541,6 @@ impl Serializer for RawText<'_> {
     fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
         v.serialize(self)
     }
-    fn serialize_str(self, _: &str) -> Result<(), Error> {
-        Err(unsupported("a value not read from JSON text"))
-    }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), Error> {
-        Err(unsupported("a value not read from JSON text"))
-    }
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         _: &'static str,
@@ -557,6 +551,7 @@ impl Serializer for RawText<'_> {
         Err(unsupported("a value not read from JSON text"))
     }
     refuse! {
+        serialize_str(&str) -> (); serialize_unit_variant(&'static str, u32, &'static str) -> ();
         serialize_bool(bool) -> (); serialize_i8(i8) -> (); serialize_i16(i16) -> ();
         serialize_i32(i32) -> (); serialize_i64(i64) -> (); serialize_u8(u8) -> ();
         serialize_u16(u16) -> (); serialize_u32(u32) -> (); serialize_u64(u64) -> ();
