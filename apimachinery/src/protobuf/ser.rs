@@ -112,6 +112,18 @@ macro_rules! refuse {
     ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
         $(fn $name(self, $(_: $arg),*) -> Result<$ret, Error> { Err(unsupported(stringify!($name))) })*
     };
+    // An enum variant with data (generic, so it cannot take the form above): `$err`.
+    (newtype_variant -> $ret:ty = $err:expr) => {
+        fn serialize_newtype_variant<T: Serialize + ?Sized>(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: &T,
+        ) -> Result<$ret, Error> {
+            Err($err)
+        }
+    };
 }
 
 impl Serializer for &mut Sniff {
@@ -137,15 +149,7 @@ impl Serializer for &mut Sniff {
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self, Error> {
         Ok(self)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Error> {
-        Err(Error::MissingTypeMeta)
-    }
+    refuse!(newtype_variant -> () = Error::MissingTypeMeta);
     refuse! {
         serialize_bool(bool) -> (); serialize_i8(i8) -> (); serialize_i16(i16) -> (); serialize_i32(i32) -> ();
         serialize_i64(i64) -> (); serialize_u8(u8) -> (); serialize_u16(u16) -> (); serialize_u32(u32) -> ();
@@ -226,15 +230,7 @@ impl<R, F: FnOnce(&str) -> Result<R, Error>> Serializer for StrArg<F> {
     fn serialize_unit_variant(self, _: &'static str, _: u32, variant: &'static str) -> Result<R, Error> {
         (self.0)(variant)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<R, Error> {
-        Err(unsupported("a variant as a string"))
-    }
+    refuse!(newtype_variant -> R = unsupported("a variant as a string"));
     refuse! {
         serialize_bool(bool) -> R; serialize_i8(i8) -> R; serialize_i16(i16) -> R;
         serialize_i32(i32) -> R; serialize_i64(i64) -> R; serialize_u8(u8) -> R;
@@ -307,15 +303,7 @@ impl<'a> Serializer for MessageSer<'a> {
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Fields<'a>, Error> {
         Ok(self.fields(Patches::default()))
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Error> {
-        Err(unsupported("an enum variant"))
-    }
+    refuse!(newtype_variant -> () = unsupported("an enum variant"));
     refuse! {
         serialize_bool(bool) -> (); serialize_i8(i8) -> (); serialize_i16(i16) -> (); serialize_i32(i32) -> ();
         serialize_i64(i64) -> (); serialize_u8(u8) -> (); serialize_u16(u16) -> (); serialize_u32(u32) -> ();
@@ -541,15 +529,7 @@ impl Serializer for RawText<'_> {
     fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Error> {
         v.serialize(self)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Error> {
-        Err(unsupported("a value not read from JSON text"))
-    }
+    refuse!(newtype_variant -> () = unsupported("a value not read from JSON text"));
     refuse! {
         serialize_str(&str) -> (); serialize_unit_variant(&'static str, u32, &'static str) -> ();
         serialize_bool(bool) -> (); serialize_i8(i8) -> (); serialize_i16(i16) -> ();
@@ -807,15 +787,7 @@ impl<'a> Serializer for One<'a> {
     fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<(), Error> {
         v.serialize(self)
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Error> {
-        Err(unsupported("an enum variant"))
-    }
+    refuse!(newtype_variant -> () = unsupported("an enum variant"));
     fn serialize_seq(mut self, _: Option<usize>) -> Result<Elements<'a>, Error> {
         let Kind::Message(idx) = self.field.kind else { return Err(self.mismatch("an array")) };
         let msg = descriptor::message(idx);
@@ -950,15 +922,7 @@ impl<'a> Serializer for Many<'a> {
         let value = entry.field(2).ok_or_else(|| unsupported("a map without value"))?;
         Ok(Entries { out: self.out, number: self.field.number, key, value, depth: self.depth, open: None })
     }
-    fn serialize_newtype_variant<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: &T,
-    ) -> Result<(), Error> {
-        Err(unsupported("an enum variant"))
-    }
+    refuse!(newtype_variant -> () = unsupported("an enum variant"));
     refuse! {
         serialize_bool(bool) -> (); serialize_i8(i8) -> (); serialize_i16(i16) -> (); serialize_i32(i32) -> ();
         serialize_i64(i64) -> (); serialize_u8(u8) -> (); serialize_u16(u16) -> (); serialize_u32(u32) -> ();
