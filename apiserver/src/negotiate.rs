@@ -359,15 +359,10 @@ pub fn list_parts(cache: &EncodeCache, info: &ResourceInfo, meta: &Value, items:
 
 impl ListParts {
     /// The whole body's length.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         self.head.len()
             + self.messages.iter().map(|m| 1 + varint_len(m.len()) + m.len()).sum::<usize>()
             + LIST_TRAILER.len()
-    }
-
-    /// Whether the body is empty (never: it always has its envelope).
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// Writes the items from the `from`-th on into `out` until it holds at least `until` bytes;
@@ -394,11 +389,6 @@ impl ListParts {
         debug_assert_eq!(out.len(), total);
         out.freeze()
     }
-}
-
-/// The whole protobuf list body of `items` (see [`list_parts`]).
-pub fn list_body(cache: &EncodeCache, info: &ResourceInfo, meta: &Value, items: &[Arc<Obj>]) -> Option<Bytes> {
-    Some(list_parts(cache, info, meta, items)?.into_bytes())
 }
 
 /// A 200 answer carrying a protobuf list: in one piece when small, else written in chunks by
@@ -503,7 +493,7 @@ mod tests {
         let cache = EncodeCache::default();
         let items: Vec<_> = (0..25_000).map(|i| pod(&format!("p{i}"), 10 + i)).collect();
         let meta = serde_json::json!({"resourceVersion": "99"});
-        let whole = list_body(&cache, &pods, &meta, &items).unwrap();
+        let whole = list_parts(&cache, &pods, &meta, &items).unwrap().into_bytes();
         assert!(whole.len() > 2 * LIST_CHUNK && whole.len() >= STREAM_LIST_BYTES, "{}", whole.len());
         let resp = list_response(list_parts(&cache, &pods, &meta, &items).unwrap());
         assert!(matches!(resp.body(), crate::server::Body::Chan(_)), "a large list is streamed");
@@ -521,7 +511,7 @@ mod tests {
         // Enough pods for multi-byte lengths.
         let items: Vec<_> = (0..40).map(|i| pod(&format!("p{i}"), 10 + i)).collect();
         let meta = serde_json::json!({"resourceVersion": "99"});
-        let body = list_body(&cache, &pods, &meta, &items).unwrap();
+        let body = list_parts(&cache, &pods, &meta, &items).unwrap().into_bytes();
         let mut list = Vec::new();
         let meta_msg = protobuf::to_vec_as(&meta, "v1", "ListMeta").unwrap();
         let field = |out: &mut Vec<u8>, n: u8, b: &[u8]| {

@@ -112,6 +112,26 @@ macro_rules! refuse {
     ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
         $(fn $name(self, $(_: $arg),*) -> Result<$ret, Error> { Err(unsupported(stringify!($name))) })*
     };
+    // A serializer of one scalar: every compound value (sequence, tuple, map, struct, variant
+    // with fields) is refused, and its compound serializer types are `Impossible`.
+    (compounds -> $ret:ty) => {
+        type SerializeSeq = Impossible<$ret, Error>;
+        type SerializeTuple = Impossible<$ret, Error>;
+        type SerializeTupleStruct = Impossible<$ret, Error>;
+        type SerializeTupleVariant = Impossible<$ret, Error>;
+        type SerializeMap = Impossible<$ret, Error>;
+        type SerializeStruct = Impossible<$ret, Error>;
+        type SerializeStructVariant = Impossible<$ret, Error>;
+        refuse! {
+            serialize_seq(Option<usize>) -> Self::SerializeSeq;
+            serialize_tuple(usize) -> Self::SerializeTuple;
+            serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+            serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+            serialize_map(Option<usize>) -> Self::SerializeMap;
+            serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+            serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
+        }
+    };
     // An enum variant with data (generic, so it cannot take the form above): `$err`.
     (newtype_variant -> $ret:ty = $err:expr) => {
         fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -210,13 +230,7 @@ fn key_field(msg: &'static Message) -> StrArg<impl FnOnce(&str) -> Result<Resolv
 impl<R, F: FnOnce(&str) -> Result<R, Error>> Serializer for StrArg<F> {
     type Ok = R;
     type Error = Error;
-    type SerializeSeq = Impossible<R, Error>;
-    type SerializeTuple = Impossible<R, Error>;
-    type SerializeTupleStruct = Impossible<R, Error>;
-    type SerializeTupleVariant = Impossible<R, Error>;
-    type SerializeMap = Impossible<R, Error>;
-    type SerializeStruct = Impossible<R, Error>;
-    type SerializeStructVariant = Impossible<R, Error>;
+    refuse!(compounds -> R);
 
     fn serialize_str(self, v: &str) -> Result<R, Error> {
         (self.0)(v)
@@ -238,13 +252,6 @@ impl<R, F: FnOnce(&str) -> Result<R, Error>> Serializer for StrArg<F> {
         serialize_f32(f32) -> R; serialize_f64(f64) -> R; serialize_char(char) -> R;
         serialize_bytes(&[u8]) -> R; serialize_none() -> R; serialize_unit() -> R;
         serialize_unit_struct(&'static str) -> R;
-        serialize_seq(Option<usize>) -> Self::SerializeSeq;
-        serialize_tuple(usize) -> Self::SerializeTuple;
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-        serialize_map(Option<usize>) -> Self::SerializeMap;
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 }
 
@@ -505,13 +512,7 @@ struct RawText<'a>(&'a mut Vec<u8>);
 impl Serializer for RawText<'_> {
     type Ok = ();
     type Error = Error;
-    type SerializeSeq = Impossible<(), Error>;
-    type SerializeTuple = Impossible<(), Error>;
-    type SerializeTupleStruct = Impossible<(), Error>;
-    type SerializeTupleVariant = Impossible<(), Error>;
-    type SerializeMap = Impossible<(), Error>;
-    type SerializeStruct = Impossible<(), Error>;
-    type SerializeStructVariant = Impossible<(), Error>;
+    refuse!(compounds -> ());
 
     fn is_human_readable(&self) -> bool {
         false
@@ -538,13 +539,6 @@ impl Serializer for RawText<'_> {
         serialize_f32(f32) -> (); serialize_f64(f64) -> (); serialize_char(char) -> ();
         serialize_bytes(&[u8]) -> (); serialize_none() -> (); serialize_unit() -> ();
         serialize_unit_struct(&'static str) -> ();
-        serialize_seq(Option<usize>) -> Self::SerializeSeq;
-        serialize_tuple(usize) -> Self::SerializeTuple;
-        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
-        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
-        serialize_map(Option<usize>) -> Self::SerializeMap;
-        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
-        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
 }
 
