@@ -144,7 +144,35 @@ const META_V1: &str = "k8s.io.apimachinery.pkg.apis.meta.v1";
 
 /// The message of a top-level object: the kind in its group/version's package, else (as the
 /// server does for `Status`, `WatchEvent`, `DeleteOptions`... in every group version) meta/v1.
+///
+/// Each thread remembers its last few answers: a list or watch asks for the same kind for every
+/// object, and the two binary searches over package names (long shared prefixes) were 5% of
+/// decoding a small object from a watch.
 pub(crate) fn for_kind(api_version: &str, kind: &str) -> Option<&'static Message> {
+    const REMEMBERED: usize = 4;
+    type Recent = [Option<(Box<str>, Box<str>, Option<&'static Message>)>; REMEMBERED];
+    thread_local! {
+        static RECENT: std::cell::RefCell<(Recent, usize)> = const { std::cell::RefCell::new(([None, None, None, None], 0)) };
+    }
+    let remembered = RECENT.try_with(|r| {
+        let r = r.try_borrow().ok()?;
+        r.0.iter().flatten().find(|(a, k, _)| **a == *api_version && **k == *kind).map(|(_, _, m)| *m)
+    });
+    if let Ok(Some(found)) = remembered {
+        return found;
+    }
+    let found = search_kind(api_version, kind);
+    let _ = RECENT.try_with(|r| {
+        if let Ok(mut r) = r.try_borrow_mut() {
+            let (slots, next) = &mut *r;
+            slots[*next % REMEMBERED] = Some((api_version.into(), kind.into(), found));
+            *next = next.wrapping_add(1);
+        }
+    });
+    found
+}
+
+fn search_kind(api_version: &str, kind: &str) -> Option<&'static Message> {
     let (group, version) = match api_version.split_once('/') {
         Some((g, v)) => (g, v),
         None => ("", api_version),
@@ -188,6 +216,32 @@ mod tests {
         }
         assert!(find("k8s.io.apimachinery.pkg.runtime", "Unknown").is_some());
         assert!(find(META_V1, "WatchEvent").is_some());
+    }
+
+    #[test]
+    fn remembered_answers_are_the_searched_ones() {
+        let asked = [
+            ("v1", "Pod"),
+            ("apps/v1", "Deployment"),
+            ("v1", "Status"),
+            ("example.com/v1", "Widget"),
+            ("v1", "ConfigMap"),
+            ("batch/v1", "Job"),
+            ("v1", "Pod"),
+            ("apps/v1", "Pod"),
+            ("v1", "Time"),
+        ];
+        for round in 0..3 {
+            for (i, (api_version, kind)) in asked.iter().enumerate() {
+                let (a, b) = (for_kind(api_version, kind), search_kind(api_version, kind));
+                assert_eq!(
+                    a.map(|m| (m.package, m.name)),
+                    b.map(|m| (m.package, m.name)),
+                    "{round}/{i}: {api_version} {kind}"
+                );
+            }
+        }
+        assert!(for_kind("apps/v1", "Pod").is_none());
     }
 
     #[test]
