@@ -1,6 +1,6 @@
 //! Criterion: rudder's informer over JSON and over protobuf (`ContentType::Protobuf`), same run,
-//! same embedded server: the initial sync of 10,000 realistic pods and the throughput of
-//! MODIFIED events on 1,000 pods, caching full `Pod`s and the partial `PodView`.
+//! same server: the initial sync of 10,000 realistic pods and the throughput of MODIFIED events
+//! on 1,000 pods, caching full `Pod`s and the partial `PodView`.
 //!
 //! Each sync starts from a new client (a new connection) and ends when the handler has seen an
 //! add for every pod; each watch round makes the server emit `WATCH_EVENTS` MODIFIED events and
@@ -9,10 +9,15 @@
 //! JSON) is printed from criterion's estimates, then the memory each format's cache holds: for
 //! each case one more sync of the 10,000 pods, the heap in use (glibc's `mallinfo2`) read
 //! before it starts and once it has synced, the growth divided by the pod count. The server
-//! shares the process, so this pass runs last, when its caches (the protobuf messages of every
-//! stored pod) are already full and stay the same size through it. RSS is not the measure
-//! here: by then the heap holds the freed memory of every earlier round, which a new cache
-//! reuses without growing RSS (`informer-mem` measures RSS, one process per case).
+//! shares the process, so this pass runs last, when its caches (the embedded server's protobuf
+//! messages of every stored pod; the replay server renders both encodings when seeded) are
+//! already full and stay the same size through it. RSS is not the measure here: by then the
+//! heap holds the freed memory of every earlier round, which a new cache reuses without growing
+//! RSS (`informer-mem` measures RSS, one process per case).
+//!
+//! `RUDDER_BENCH_SERVER=embedded|replay` picks the server (default: the embedded API server);
+//! `RUDDER_BENCH_SERVER=replay` serves pre-rendered JSON and protobuf, nearly free server side,
+//! so the figures are (nearly) the client's alone.
 //!
 //! `cargo bench -p rudder-benches --bench protobuf_wire`
 
@@ -97,7 +102,14 @@ async fn start_shape(url: &str, n: usize, content_type: ContentType, shape: Shap
 }
 
 fn main() {
-    let backend = Backend::Embedded;
+    let backend = match Backend::from_env() {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    println!("server: {}", backend.name());
     let sync_server = BenchServer::start(backend, SYNC_PODS, 2).expect("sync server");
     let watch_server = BenchServer::start(backend, WATCH_PODS, 2).expect("watch server");
     let rt = client_runtime(2).expect("client runtime");
