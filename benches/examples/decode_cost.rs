@@ -43,6 +43,7 @@ fn inputs() -> (Vec<u8>, Vec<u8>) {
 fn decode<K: DeserializeOwned>(format: &str, json: &[u8], raw: &[u8]) -> K {
     match format {
         "json" => rudder_apimachinery::json::from_slice::<K>(json).expect("JSON decodes"),
+        "serde_json" => serde_json::from_slice::<K>(json).expect("JSON decodes"),
         _ => protobuf::from_message::<K>(raw, "v1", "Pod").expect("protobuf decodes"),
     }
 }
@@ -69,7 +70,7 @@ fn main() {
     let (json, raw) = inputs();
     if args.first().map(String::as_str) == Some("all") {
         println!("pod: {} bytes of JSON, {} bytes of protobuf", json.len(), raw.len());
-        for format in ["json", "protobuf", "encode"] {
+        for format in ["json", "serde_json", "protobuf", "encode"] {
             for shape in ["full", "view"] {
                 if format == "encode" && shape == "view" {
                     continue;
@@ -87,7 +88,7 @@ fn main() {
     }
     let (Some(format), Some(shape), Some(n)) = (args.first(), args.get(1), args.get(2).and_then(|n| n.parse().ok()))
     else {
-        eprintln!("usage: decode_cost <json|protobuf|encode> <full|view> <N>  |  decode_cost all");
+        eprintln!("usage: decode_cost <json|serde_json|protobuf|encode> <full|view> <N>  |  decode_cost all");
         std::process::exit(2);
     };
     match shape.as_str() {
