@@ -96,6 +96,8 @@ struct Stats {
     missed: usize,
     /// Bytes the scan went through.
     scanned: usize,
+    /// Objects handed to serde_json whole, known to hold no array.
+    plain: usize,
 }
 
 /// [`from_slice`], also saying what the hinting did.
@@ -110,6 +112,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], opts: JsonOptions) -> serde_json::R
         pending: Cell::new(0),
         tables: RefCell::new(tables),
         missed: Cell::new(0),
+        plain: Cell::new(0),
         skip_managed_fields: opts.skip_managed_fields,
         metadata_next: Cell::new(false),
     };
@@ -122,7 +125,7 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], opts: JsonOptions) -> serde_json::R
         Err(_) => decode_with(serde_json::Deserializer::from_slice(bytes), &hints),
     };
     let tables = hints.tables.into_inner();
-    let stats = Stats { missed: hints.missed.get(), scanned: tables.scanned };
+    let stats = Stats { missed: hints.missed.get(), scanned: tables.scanned, plain: hints.plain.get() };
     if tables.arrays.capacity().max(tables.elems.capacity()) <= MAX_KEPT {
         let _ = SCRATCH.try_with(|s| s.set(tables));
     }
@@ -159,6 +162,8 @@ struct Hints<'h> {
     pending: Cell<usize>,
     tables: RefCell<Tables>,
     missed: Cell<usize>,
+    /// Objects decoded without the wrapper ([`Stats::plain`]).
+    plain: Cell<usize>,
     /// [`JsonOptions::skip_managed_fields`].
     skip_managed_fields: bool,
     /// The last key read was `metadata`, and no value or element has started since: a map
@@ -181,6 +186,12 @@ impl Hints<'_> {
         if self.skip_managed_fields {
             self.metadata_next.set(key == b"metadata");
         }
+    }
+
+    /// Whether the value at `at` is known to hold no array, so decoding it needs no hints.
+    /// Never when skipping managedFields: a `metadata` object inside must still be seen.
+    fn holds_no_array(&self, at: usize) -> bool {
+        !self.skip_managed_fields && at != UNKNOWN && self.tables.borrow().no_array_from(at)
     }
 
     /// The length of the array about to be decoded and where its element offsets are.
@@ -345,6 +356,12 @@ impl<'de, 'h, V: Visitor<'de>> Visitor<'de> for HintVisitor<'h, V> {
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
         let at = self.hints.pending.get();
         let metadata = self.hints.metadata_next.replace(false);
+        if self.hints.holds_no_array(at) {
+            // Nothing inside needs a hint: serde_json decodes the object on its own (the
+            // FieldsV1 trees of managedFields, conditions, tolerations...).
+            self.hints.plain.set(self.hints.plain.get() + 1);
+            return self.inner.visit_map(map);
+        }
         self.inner.visit_map(HintMap { inner: map, hints: self.hints, members: Members::new(at), metadata })
     }
 
@@ -844,12 +861,52 @@ mod tests {
         let b = br#"{"managed":[{"f":{"a":[1,2,3]}},{"g":[[4]]}],"name":"x","big":{"list":[1,2,3,4,5,6,7,8]},
                      "spec":{"other":[5,6],"ports":[80,443]}}"#;
         let (v, stats) = decode::<View>(b, JsonOptions::default()).unwrap();
-        assert_eq!(stats, Stats { missed: 0, scanned: "[80,443]".len() });
+        assert_eq!(stats, Stats { missed: 0, scanned: "[80,443]".len(), plain: 0 });
         assert_eq!(v.spec.ports.capacity(), 2);
         // Values decoding everything scan every array, once.
         let (_, stats) = decode::<Value>(b, JsonOptions::default()).unwrap();
         let arrays = r#"[{"f":{"a":[1,2,3]}},{"g":[[4]]}][1,2,3,4,5,6,7,8][5,6][80,443]"#;
-        assert_eq!(stats, Stats { missed: 0, scanned: arrays.len() });
+        assert_eq!(stats, Stats { missed: 0, scanned: arrays.len(), plain: 0 });
+    }
+
+    #[test]
+    fn objects_after_the_last_array_of_a_scanned_array_skip_the_wrapper() {
+        // The first element holds no array but one follows it: wrapped, and `b` gets its hint.
+        // The last two hold none and none follows: decoded by serde_json alone.
+        let b = br#"{"l":[{"x":{"y":1}},{"b":[1,2,3]},{"c":{"d":{}}},{"e":2}],"after":[4,5]}"#;
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Doc {
+            l: Vec<Elem>,
+            after: Vec<u8>,
+        }
+        #[derive(Deserialize, Debug, PartialEq)]
+        struct Elem {
+            #[serde(default)]
+            b: Vec<u8>,
+            x: Option<Value>,
+            c: Option<Value>,
+            e: Option<u8>,
+        }
+        let (doc, stats) = decode::<Doc>(b, JsonOptions::default()).unwrap();
+        assert_eq!(doc, serde_json::from_slice::<Doc>(b).unwrap());
+        assert_eq!(stats.missed, 0);
+        assert_eq!(stats.plain, 2);
+        assert_eq!(doc.l[1].b.capacity(), 3);
+        assert_eq!(doc.after.capacity(), 2);
+        // A Pod: its managedFields entries and its conditions, each after the last array of
+        // the array holding it; the containers (arrays follow) keep their hints.
+        use k8s_openapi::api::core::v1::Pod;
+        let pod_bytes = pod_doc();
+        let (pod, stats) = decode::<Pod>(&pod_bytes, JsonOptions::default()).unwrap();
+        assert_eq!(pod, serde_json::from_slice::<Pod>(&pod_bytes).unwrap());
+        assert_eq!(stats.missed, 0);
+        assert!(stats.plain >= 2, "{stats:?}");
+        let spec = pod.spec.unwrap();
+        assert_eq!(spec.containers.capacity(), 2);
+        assert_eq!(spec.containers[0].env.as_ref().map(Vec::capacity), Some(2));
+        // Skipping managedFields keeps every object wrapped (a metadata object must be seen).
+        let (_, stats) = decode::<Pod>(&pod_bytes, JsonOptions { skip_managed_fields: true }).unwrap();
+        assert_eq!(stats.plain, 0);
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub(super) struct Tables {
     open: Vec<(u32, u32)>,
     /// Element offsets of the arrays still open during a scan.
     pending: Vec<u32>,
+    /// Start of the last scanned region (its `[`).
+    start: usize,
     /// End of the last scanned region: arrays before it are in `arrays`, or absent.
     end: usize,
     /// The first array in `arrays` a later lookup can ask for.
@@ -40,6 +42,7 @@ impl Tables {
     pub fn clear(&mut self) {
         self.arrays.clear();
         self.elems.clear();
+        self.start = 0;
         self.end = 0;
         self.cursor = 0;
         self.scanned = 0;
@@ -117,7 +120,15 @@ impl Tables {
             top = t;
         }
         self.scanned += i - p;
+        self.start = p;
         self.end = i;
+    }
+
+    /// Whether the value starting at `at` is known to hold no array: it starts inside the
+    /// last scanned region, after every array found in it, so no `[` of that region (which
+    /// holds the whole value, the region being one balanced array) is at or after `at`.
+    pub fn no_array_from(&self, at: usize) -> bool {
+        at > self.start && at < self.end && self.arrays.last().is_none_or(|a| (a.pos as usize) < at)
     }
 }
 
