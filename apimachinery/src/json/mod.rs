@@ -18,6 +18,10 @@
 //!   (one pass, skipping strings eight bytes at a time): its length, the offsets of its
 //!   elements, and the same for every array nested in it. Later sequences inside that array
 //!   are looked up, in document order, without scanning again.
+//! - An object that starts inside a scanned array after the last array found in it holds no
+//!   array, so serde_json decodes it alone, without the wrapper: managedFields entries with
+//!   their FieldsV1 trees (most of a Pod's keys), conditions, tolerations. Not when skipping
+//!   managedFields, where every `metadata` object must be seen.
 //! - Nothing else is scanned: values a type ignores (unknown fields, `IgnoredAny`), RawValues
 //!   and objects and scalars outside arrays cost no scan at all, so a view type that keeps a
 //!   few fields of a Pod pays only for the arrays it decodes.
