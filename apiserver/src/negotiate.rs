@@ -304,30 +304,13 @@ impl EncodeCache {
     }
 }
 
-fn put_varint(out: &mut BytesMut, mut v: u64) {
-    while v >= 0x80 {
-        out.put_u8((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.put_u8(v as u8);
-}
-
-fn put_len_field(out: &mut BytesMut, number: u64, bytes: &[u8]) {
-    put_varint(out, number << 3 | 2);
-    put_varint(out, bytes.len() as u64);
-    out.put_slice(bytes);
-}
-
 /// A protobuf list of stored objects, as its parts: `head` is the envelope and the list message
 /// up to its items (every length is known from the cached item messages), then each item is
 /// field 2 around its message, then the envelope's two empty trailing fields.
 pub struct ListParts {
-    head: BytesMut,
+    head: Vec<u8>,
     messages: Vec<Bytes>,
 }
-
-/// The envelope's empty `contentEncoding` (3) and `contentType` (4), written as Go writes them.
-const LIST_TRAILER: [u8; 4] = [3 << 3 | 2, 0, 4 << 3 | 2, 0];
 
 /// Lists at least this large are sent in chunks from their own task (see [`list_response`]).
 const STREAM_LIST_BYTES: usize = 1 << 20;
@@ -341,19 +324,7 @@ pub fn list_parts(cache: &EncodeCache, info: &ResourceInfo, meta: &Value, items:
     let meta_msg = protobuf::to_vec_as(meta, "v1", "ListMeta").ok()?;
     let meta_raw = protobuf::Unknown::decode(&meta_msg).ok()?.raw;
     let messages: Vec<Bytes> = items.iter().map(|o| cache.message(info, o)).collect::<Option<_>>()?;
-    let field = |len: usize| 1 + varint_len(len) + len;
-    let list_len = field(meta_raw.len()) + messages.iter().map(|m| field(m.len())).sum::<usize>();
-    let type_meta = field(info.api.api_version.len()) + field(list_kind.len());
-    let mut head = BytesMut::with_capacity(64 + meta_raw.len());
-    // runtime.Unknown: typeMeta 1 {apiVersion 1, kind 2}, raw 2, contentEncoding 3, contentType 4.
-    head.put_slice(&protobuf::MAGIC);
-    put_varint(&mut head, 1 << 3 | 2);
-    put_varint(&mut head, type_meta as u64);
-    put_len_field(&mut head, 1, info.api.api_version.as_bytes());
-    put_len_field(&mut head, 2, list_kind.as_bytes());
-    put_varint(&mut head, 2 << 3 | 2);
-    put_varint(&mut head, list_len as u64);
-    put_len_field(&mut head, 1, meta_raw);
+    let head = protobuf::list_head(&info.api.api_version, &list_kind, meta_raw, messages.iter().map(|m| m.len()));
     Some(ListParts { head, messages })
 }
 
@@ -361,8 +332,8 @@ impl ListParts {
     /// The whole body's length.
     fn len(&self) -> usize {
         self.head.len()
-            + self.messages.iter().map(|m| 1 + varint_len(m.len()) + m.len()).sum::<usize>()
-            + LIST_TRAILER.len()
+            + self.messages.iter().map(|m| protobuf::list_item_len(m.len())).sum::<usize>()
+            + protobuf::LIST_TRAILER.len()
     }
 
     /// Writes the items from the `from`-th on into `out` until it holds at least `until` bytes;
@@ -370,11 +341,11 @@ impl ListParts {
     fn write(&self, out: &mut BytesMut, from: usize, until: usize) -> usize {
         let mut i = from;
         while i < self.messages.len() && out.len() < until {
-            put_len_field(out, 2, &self.messages[i]);
+            protobuf::put_list_item(out, &self.messages[i]);
             i += 1;
         }
         if i == self.messages.len() && out.len() < until {
-            out.put_slice(&LIST_TRAILER);
+            out.put_slice(&protobuf::LIST_TRAILER);
             i += 1;
         }
         i
@@ -412,11 +383,6 @@ pub fn list_response(parts: ListParts) -> Response<crate::server::Body> {
         }
     });
     response(200, PROTOBUF, Body::Chan(rx))
-}
-
-fn varint_len(v: usize) -> usize {
-    let bits = usize::BITS - (v | 1).leading_zeros();
-    bits.div_ceil(7) as usize
 }
 
 /// Appends the frame of one watch event about a stored object, written straight into `out`
@@ -514,10 +480,16 @@ mod tests {
         let body = list_parts(&cache, &pods, &meta, &items).unwrap().into_bytes();
         let mut list = Vec::new();
         let meta_msg = protobuf::to_vec_as(&meta, "v1", "ListMeta").unwrap();
+        // Length-delimited field `n`, written here independently of the code under test.
         let field = |out: &mut Vec<u8>, n: u8, b: &[u8]| {
-            let mut m = BytesMut::new();
-            put_len_field(&mut m, u64::from(n), b);
-            out.extend_from_slice(&m);
+            out.push(n << 3 | 2);
+            let mut v = b.len() as u64;
+            while v >= 0x80 {
+                out.push((v as u8) | 0x80);
+                v >>= 7;
+            }
+            out.push(v as u8);
+            out.extend_from_slice(b);
         };
         field(&mut list, 1, protobuf::Unknown::decode(&meta_msg).unwrap().raw);
         for o in &items {

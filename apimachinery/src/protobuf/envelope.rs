@@ -112,15 +112,6 @@ pub fn put_watch_frame<B: bytes::BufMut>(
     let unknown = MAGIC.len() + field(meta) + field(message.len()) + field(0) + field(0);
     let event = field(event_type.len()) + field(field(unknown));
     let len = u32::try_from(event).map_err(|_| Error::FrameTooLarge { len: event as u64, max: u32::MAX as usize })?;
-    let put_len = |out: &mut B, number: u32, len: usize| {
-        out.put_u8(((number << 3) | u32::from(wire::LEN)) as u8);
-        let mut v = len as u64;
-        while v >= 0x80 {
-            out.put_u8((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.put_u8(v as u8);
-    };
     out.put_slice(&len.to_be_bytes());
     put_len(out, 1, event_type.len());
     out.put_slice(event_type.as_bytes());
@@ -137,6 +128,61 @@ pub fn put_watch_frame<B: bytes::BufMut>(
     put_len(out, 3, 0);
     put_len(out, 4, 0);
     Ok(())
+}
+
+/// Appends the tag of length-delimited field `number` (below 16) and the length `len`.
+fn put_len<B: bytes::BufMut>(out: &mut B, number: u32, len: usize) {
+    out.put_u8(((number << 3) | u32::from(wire::LEN)) as u8);
+    let mut v = len as u64;
+    while v >= 0x80 {
+        out.put_u8((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.put_u8(v as u8);
+}
+
+/// What follows the last item of a list body: the envelope's empty `contentEncoding` (3) and
+/// `contentType` (4), as Go writes them.
+pub const LIST_TRAILER: [u8; 4] = [3 << 3 | 2, 0, 4 << 3 | 2, 0];
+
+/// The bytes [`put_list_item`] writes for an item message of `len` bytes.
+pub fn list_item_len(len: usize) -> usize {
+    1 + wire::varint_len(len as u64) + len
+}
+
+/// The start of an enveloped list body, up to its first item: `k8s\0`, then `runtime.Unknown`
+/// whose typeMeta is `api_version`/`kind` (the list kind, `PodList`) and whose raw bytes are the
+/// list message: `list_meta` (a bare `ListMeta` message) as field 1, then the items as field 2,
+/// of the lengths `item_lens` (bare messages). Write each item with [`put_list_item`], in the
+/// same order, then [`LIST_TRAILER`]: the body is then what the API server sends, and its
+/// lengths are known before any item is written, so it can be streamed.
+pub fn list_head(
+    api_version: &str,
+    kind: &str,
+    list_meta: &[u8],
+    item_lens: impl IntoIterator<Item = usize>,
+) -> Vec<u8> {
+    let field = list_item_len;
+    let list = field(list_meta.len()) + item_lens.into_iter().map(field).sum::<usize>();
+    let type_meta = field(api_version.len()) + field(kind.len());
+    let mut out = Vec::with_capacity(MAGIC.len() + field(type_meta) + 24 + list_meta.len());
+    out.extend_from_slice(&MAGIC);
+    put_len(&mut out, 1, type_meta);
+    put_len(&mut out, 1, api_version.len());
+    out.extend_from_slice(api_version.as_bytes());
+    put_len(&mut out, 2, kind.len());
+    out.extend_from_slice(kind.as_bytes());
+    put_len(&mut out, 2, list);
+    put_len(&mut out, 1, list_meta.len());
+    out.extend_from_slice(list_meta);
+    out
+}
+
+/// Appends one list item (field 2 of the list message) holding the bare message `message`;
+/// see [`list_head`].
+pub fn put_list_item<B: bytes::BufMut>(out: &mut B, message: &[u8]) {
+    put_len(out, 2, message.len());
+    out.put_slice(message);
 }
 
 /// Prepends the 4-byte big-endian length to `payload`. A payload over 4 GiB cannot be framed.

@@ -75,7 +75,10 @@ mod tests;
 mod transcode;
 mod wire;
 
-pub use envelope::{encode_frame, put_watch_frame, FrameDecoder, Unknown, DEFAULT_MAX_FRAME, MAGIC};
+pub use envelope::{
+    encode_frame, list_head, list_item_len, put_list_item, put_watch_frame, FrameDecoder, Unknown, DEFAULT_MAX_FRAME,
+    LIST_TRAILER, MAGIC,
+};
 
 use serde::{Deserialize, Serialize};
 

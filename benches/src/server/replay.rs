@@ -212,65 +212,29 @@ fn proto_with_rv(json: &[u8], rv: u64) -> Result<(Bytes, usize)> {
     }
 }
 
-fn varint_len(v: u64) -> usize {
-    let bits = u64::BITS - (v | 1).leading_zeros();
-    bits.div_ceil(7) as usize
-}
-
-fn put_varint(out: &mut BytesMut, mut v: u64) {
-    while v >= 0x80 {
-        out.put_u8((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.put_u8(v as u8);
-}
-
-/// The tag of length-delimited field `number` (< 16) and the length `len`.
-fn put_len(out: &mut BytesMut, number: u8, len: usize) {
-    out.put_u8(number << 3 | 2);
-    put_varint(out, len as u64);
-}
-
-/// Length-delimited field `number` (< 16) holding `bytes`.
-fn put_len_field(out: &mut BytesMut, number: u8, bytes: &[u8]) {
-    put_len(out, number, bytes.len());
-    out.put_slice(bytes);
-}
-
-/// The encoded size of a length-delimited field (number < 16) of `len` bytes.
-fn field_len(len: usize) -> usize {
-    1 + varint_len(len as u64) + len
-}
-
-/// The protobuf list body: `k8s\0` + `runtime.Unknown` {typeMeta {v1, PodList}, raw = PodList
-/// {metadata 1, items 2}, contentEncoding "", contentType ""}, the items being `items`' bare
-/// messages; `more` is (continue token, remainingItemCount) when a page follows.
-fn proto_list(rv: u64, more: Option<(usize, usize)>, items: &[Bytes]) -> Bytes {
-    let mut meta = BytesMut::with_capacity(48);
-    put_len_field(&mut meta, 2, rv.to_string().as_bytes());
-    if let Some((next, remaining)) = more {
-        put_len_field(&mut meta, 3, next.to_string().as_bytes());
-        meta.put_u8(4 << 3); // remainingItemCount: varint
-        put_varint(&mut meta, remaining as u64);
-    }
-    let (api_version, kind) = (b"v1", b"PodList");
-    let list = field_len(meta.len()) + items.iter().map(|m| field_len(m.len())).sum::<usize>();
-    let type_meta = field_len(api_version.len()) + field_len(kind.len());
-    const TRAILER: [u8; 4] = [3 << 3 | 2, 0, 4 << 3 | 2, 0];
-    let total = protobuf::MAGIC.len() + field_len(type_meta) + field_len(list) + TRAILER.len();
+/// The protobuf list body: the `k8s\0` envelope around a `PodList` message of `items` (bare
+/// messages) whose `ListMeta` has `rv` and, when a page follows, `more` (continue token,
+/// remainingItemCount).
+fn proto_list(rv: u64, more: Option<(usize, usize)>, items: &[Bytes]) -> Result<Bytes> {
+    let meta = match more {
+        Some((next, remaining)) => {
+            format!(r#"{{"resourceVersion":"{rv}","continue":"{next}","remainingItemCount":{remaining}}}"#)
+        }
+        None => format!(r#"{{"resourceVersion":"{rv}"}}"#),
+    };
+    let meta = protobuf::json_to_message(meta.as_bytes(), "v1", "ListMeta")
+        .map_err(|e| BenchError::ctx("list metadata to protobuf", e))?;
+    let head = protobuf::list_head("v1", "PodList", &meta, items.iter().map(|m| m.len()));
+    let total = head.len()
+        + items.iter().map(|m| protobuf::list_item_len(m.len())).sum::<usize>()
+        + protobuf::LIST_TRAILER.len();
     let mut out = BytesMut::with_capacity(total);
-    out.put_slice(&protobuf::MAGIC);
-    put_len(&mut out, 1, type_meta);
-    put_len_field(&mut out, 1, api_version);
-    put_len_field(&mut out, 2, kind);
-    put_len(&mut out, 2, list);
-    put_len_field(&mut out, 1, &meta);
+    out.put_slice(&head);
     for m in items {
-        put_len_field(&mut out, 2, m);
+        protobuf::put_list_item(&mut out, m);
     }
-    out.put_slice(&TRAILER);
-    debug_assert_eq!(out.len(), total);
-    out.freeze()
+    out.put_slice(&protobuf::LIST_TRAILER);
+    Ok(out.freeze())
 }
 
 /// Appends one watch event about `obj` (a pod in `format`: JSON text or bare message).
@@ -475,7 +439,10 @@ impl ReplayServer {
         drop(guard);
         let more = (end < total).then_some((end, total - end));
         match format {
-            Format::Protobuf => response(200, protobuf::CONTENT_TYPE, proto_list(rv, more, &items)),
+            Format::Protobuf => match proto_list(rv, more, &items) {
+                Ok(body) => response(200, protobuf::CONTENT_TYPE, body),
+                Err(e) => full(500, status_json(500, "InternalError", &e.to_string())),
+            },
             Format::Json => {
                 let size: usize = items.iter().map(|p| p.len() + 1).sum();
                 let mut out = Vec::with_capacity(size + 200);
@@ -660,7 +627,7 @@ mod tests {
     #[test]
     fn list_body_is_an_enveloped_pod_list() {
         let items = [Bytes::from(protobuf::json_to_message(br#"{"metadata":{"name":"a"}}"#, "v1", "Pod").unwrap())];
-        let body = proto_list(7, Some((5, 300)), &items);
+        let body = proto_list(7, Some((5, 300)), &items).unwrap();
         let list: serde_json::Value = protobuf::from_slice(&body).unwrap();
         assert_eq!(list["kind"], "PodList");
         assert_eq!(list["metadata"]["resourceVersion"], "7");
