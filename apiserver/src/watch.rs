@@ -274,7 +274,14 @@ async fn run(
     // Initial events, formatted and sent in chunks of about BATCH bytes; each object's
     // reference is dropped once it is written.
     let mut out = BytesMut::new();
+    // Each chunk sized once, for what is left of the events (a few for a small watch): growing
+    // it by doubling would copy every byte again, and its large steps are fresh mappings.
+    let mut left: usize = initial.events.iter().map(|(_, obj)| obj.body.len() + 64).sum();
     for (kind, obj) in initial.events {
+        if out.is_empty() {
+            out.reserve(left.min(BATCH) + obj.body.len() + 128);
+        }
+        left = left.saturating_sub(obj.body.len() + 64);
         fmt.put(&mut out, kind, &obj);
         if out.len() >= BATCH && !deliver(&tx, &closed, out.split().freeze()).await {
             return;
