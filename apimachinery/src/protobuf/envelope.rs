@@ -107,7 +107,7 @@ pub fn put_watch_frame<B: bytes::BufMut>(
     kind: &str,
     message: &[u8],
 ) -> Result<(), Error> {
-    let field = |len: usize| 1 + wire::varint_len(len as u64) + len;
+    let field = field_size;
     let meta = field(api_version.len()) + field(kind.len());
     let unknown = MAGIC.len() + field(meta) + field(message.len()) + field(0) + field(0);
     let event = field(event_type.len()) + field(field(unknown));
@@ -145,9 +145,14 @@ fn put_len<B: bytes::BufMut>(out: &mut B, number: u32, len: usize) {
 /// `contentType` (4), as Go writes them.
 pub const LIST_TRAILER: [u8; 4] = [3 << 3 | 2, 0, 4 << 3 | 2, 0];
 
+/// The size of a length-delimited field (number below 16) holding `len` bytes.
+fn field_size(len: usize) -> usize {
+    1 + wire::varint_len(len as u64) + len
+}
+
 /// The bytes [`put_list_item`] writes for an item message of `len` bytes.
 pub fn list_item_len(len: usize) -> usize {
-    1 + wire::varint_len(len as u64) + len
+    field_size(len)
 }
 
 /// The start of an enveloped list body, up to its first item: `k8s\0`, then `runtime.Unknown`
@@ -162,7 +167,7 @@ pub fn list_head(
     list_meta: &[u8],
     item_lens: impl IntoIterator<Item = usize>,
 ) -> Vec<u8> {
-    let field = list_item_len;
+    let field = field_size;
     let list = field(list_meta.len()) + item_lens.into_iter().map(field).sum::<usize>();
     let type_meta = field(api_version.len()) + field(kind.len());
     let mut out = Vec::with_capacity(MAGIC.len() + field(type_meta) + 24 + list_meta.len());
