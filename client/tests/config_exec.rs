@@ -2,10 +2,12 @@
 //! as `sh <script>` so no freshly written file is exec'd), caching, expiry, forced refresh,
 //! shared runs, KUBERNETES_EXEC_INFO content and the error paths.
 //!
-//! Plugins are bounded: stdout up to `MAX_OUTPUT_BYTES` (one byte more is an error naming the
-//! limit, never the output or the args), a deadline on the run, and a plugin given up on is
-//! killed, not left running (those plugins record their pid in `$STATE_DIR/pid`; `exec` keeps
-//! that pid for the last command).
+//! Plugins are bounded: stdout up to `MAX_OUTPUT_BYTES` (one byte more is
+//! `ConfigError::ExecOutputTooLarge`, never showing the output or the args), a deadline on the
+//! run (`ConfigError::ExecTimeout`), and a plugin given up on is killed, not left running (those
+//! plugins record their pid in `$STATE_DIR/pid`; `exec` keeps that pid for the last command).
+//! On unix, so are the children it forked (its process group): those record their pid in
+//! `$STATE_DIR/grandchild`.
 
 use std::io::IsTerminal as _;
 use std::path::Path;
@@ -301,6 +303,11 @@ async fn slow_plugin_times_out() {
         .with_timeout(Duration::from_millis(200));
     let started = std::time::Instant::now();
     let err = provider.credentials(false).await.unwrap_err();
+    assert!(
+        matches!(err, ConfigError::ExecTimeout { ref command, timeout } if command == "sh"
+        && timeout == Duration::from_millis(200)),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("did not finish"), "{err}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
@@ -353,25 +360,47 @@ async fn output_over_the_limit_is_refused_and_the_plugin_killed() {
     let tmp = tempfile::tempdir().unwrap();
     // One byte too many, then the plugin stays alive: only a kill ends it before the deadline.
     let body = format!("{}exec sleep 30\n", padded_credential(MAX_OUTPUT_BYTES + 1));
-    let provider =
-        ExecCredentialProvider::new(pid_plugin(tmp.path(), &body), None).with_timeout(Duration::from_secs(20));
+    let mut cfg = pid_plugin(tmp.path(), &body);
+    cfg.args.push("ARGSECRET".into());
+    let provider = ExecCredentialProvider::new(cfg, None).with_timeout(Duration::from_secs(20));
     let err = provider.credentials(false).await.unwrap_err();
-    let msg = err.to_string();
-    assert!(matches!(err, ConfigError::Exec(_)), "{msg}");
+    let (msg, debug) = (err.to_string(), format!("{err:?}"));
+    assert!(
+        matches!(err, ConfigError::ExecOutputTooLarge { ref command, limit } if command == "sh"
+            && limit == MAX_OUTPUT_BYTES),
+        "{debug}"
+    );
     assert!(msg.contains(&format!("more than {MAX_OUTPUT_BYTES} bytes")) && msg.contains("killed"), "{msg}");
-    assert!(!msg.contains("tok-secret") && !msg.contains("plugin.sh"), "the error shows output or args: {msg}");
+    for text in [&msg, &debug] {
+        assert!(
+            !text.contains("tok-secret") && !text.contains("plugin.sh") && !text.contains("ARGSECRET"),
+            "the error shows output or args: {text}"
+        );
+    }
     assert!(plugin_stopped(tmp.path()), "the plugin is still running");
 }
 
 #[tokio::test]
 async fn plugin_that_never_exits_hits_the_deadline_and_is_killed() {
     let tmp = tempfile::tempdir().unwrap();
-    let provider = ExecCredentialProvider::new(pid_plugin(tmp.path(), "exec sleep 30\n"), None)
-        .with_timeout(Duration::from_millis(300));
+    let mut cfg = pid_plugin(tmp.path(), "exec sleep 30\n");
+    cfg.args.push("ARGSECRET".into());
+    cfg.env.push(("PLUGIN_PASSWORD".into(), "ENVSECRET".into()));
+    let provider = ExecCredentialProvider::new(cfg, None).with_timeout(Duration::from_millis(300));
     let err = provider.credentials(false).await.unwrap_err();
-    let msg = err.to_string();
+    let (msg, debug) = (err.to_string(), format!("{err:?}"));
+    assert!(
+        matches!(err, ConfigError::ExecTimeout { ref command, timeout } if command == "sh"
+            && timeout == Duration::from_millis(300)),
+        "{debug}"
+    );
     assert!(msg.contains("did not finish within 300ms") && msg.contains("killed"), "{msg}");
-    assert!(!msg.contains("plugin.sh"), "the error shows the args: {msg}");
+    for text in [&msg, &debug] {
+        assert!(
+            !text.contains("plugin.sh") && !text.contains("ARGSECRET") && !text.contains("ENVSECRET"),
+            "the error shows the args or env: {text}"
+        );
+    }
     assert!(plugin_stopped(tmp.path()), "the plugin is still running");
 }
 
@@ -392,4 +421,86 @@ async fn a_flood_on_stderr_neither_blocks_the_plugin_nor_fills_the_error() {
         .unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("truncated") && msg.len() < 3000, "stderr must be cut: {} bytes", msg.len());
+}
+
+/// A plugin that forks `(child) &` (a grandchild, with the plugin's stdout open, whose pid is
+/// recorded in `$STATE_DIR/grandchild`), then runs `rest`.
+#[cfg(unix)]
+fn forking_plugin(dir: &Path, child: &str, rest: &str) -> ExecConfig {
+    let record = r#"echo $! > "$STATE_DIR/grandchild.tmp" && mv "$STATE_DIR/grandchild.tmp" "$STATE_DIR/grandchild""#;
+    pid_plugin(dir, &format!("({child}) &\n{record}\n{rest}"))
+}
+
+/// Waits (up to 10 s) until the grandchild the plugin recorded is gone or a zombie.
+#[cfg(unix)]
+async fn grandchild_gone(dir: &Path) -> bool {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let pid = loop {
+        match std::fs::read_to_string(dir.join("grandchild")) {
+            Ok(pid) => break pid.trim().to_string(),
+            Err(_) if std::time::Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(20)).await,
+            Err(e) => panic!("the plugin never recorded its grandchild: {e}"),
+        }
+    };
+    assert!(pid.parse::<u32>().is_ok_and(|p| p > 1), "bad pid {pid:?}");
+    loop {
+        let gone = match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+            Err(_) => true,
+            Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        };
+        if gone {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            // Do not leave it behind for the rest of the run.
+            let _ = std::process::Command::new("kill").args(["-9", &pid]).status();
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_plugin_past_its_deadline_is_killed_with_its_children() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The plugin waits for its grandchild, which holds stdout open: only the deadline ends it.
+    let provider = ExecCredentialProvider::new(forking_plugin(tmp.path(), "exec sleep 300", "wait\n"), None)
+        .with_timeout(Duration::from_secs(1));
+    let err = provider.credentials(false).await.unwrap_err();
+    assert!(matches!(err, ConfigError::ExecTimeout { .. }), "{err:?}");
+    assert!(plugin_stopped(tmp.path()), "the plugin is still running");
+    assert!(grandchild_gone(tmp.path()).await, "the plugin's child survived it");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_plugin_whose_child_floods_stdout_is_killed_with_its_children() {
+    let tmp = tempfile::tempdir().unwrap();
+    // The plugin exits at once; its child (once recorded) prints too much and lives on.
+    let flood = format!(
+        "while [ ! -e \"$STATE_DIR/grandchild\" ]; do sleep 0.01; done\n{}exec sleep 300",
+        padded_credential(MAX_OUTPUT_BYTES + 1)
+    );
+    let provider =
+        ExecCredentialProvider::new(forking_plugin(tmp.path(), &flood, ""), None).with_timeout(Duration::from_secs(20));
+    let err = provider.credentials(false).await.unwrap_err();
+    assert!(matches!(err, ConfigError::ExecOutputTooLarge { .. }), "{err:?}");
+    assert!(grandchild_gone(tmp.path()).await, "the plugin's child survived it");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_cancelled_run_kills_the_plugin_with_its_children() {
+    let tmp = tempfile::tempdir().unwrap();
+    let provider = ExecCredentialProvider::new(forking_plugin(tmp.path(), "exec sleep 300", "wait\n"), None)
+        .with_timeout(Duration::from_secs(60));
+    let mut run = Box::pin(provider.credentials(false));
+    // Drop the run once the grandchild is there (the caller gave up, e.g. its request timed out).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !tmp.path().join("grandchild").exists() && std::time::Instant::now() < deadline {
+        assert!(tokio::time::timeout(Duration::from_millis(20), &mut run).await.is_err(), "the run ended");
+    }
+    drop(run);
+    assert!(grandchild_gone(tmp.path()).await, "the plugin's child survived it");
 }

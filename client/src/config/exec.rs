@@ -20,11 +20,26 @@
 //!   exit), so a hung plugin would hang every request. The plugin's stdout is read up to
 //!   [`MAX_OUTPUT_BYTES`] (client-go reads it whole); its stderr is read to the end but only the
 //!   first few KiB are kept. A plugin that passes its deadline or prints more than the limit is
-//!   killed (and reaped) and the run fails with an error naming the limit.
-//! - Errors: a missing command shows `installHint`; a non-zero exit shows the (truncated)
-//!   stderr; malformed output or an apiVersion mismatch is an error that never echoes the
-//!   output (it may hold a token), and never shows the args. `Debug` never shows tokens, keys,
-//!   args (as client-go, which redacts them too), env values or the cluster info.
+//!   killed (and reaped, waiting at most a second) and the run fails with an error naming the
+//!   limit.
+//! - Process group (unix): a non-interactive plugin runs in a process group of its own, and a
+//!   plugin given up on (deadline, output limit, read error, or the run's future dropped) is
+//!   killed with its whole group (SIGKILL), so children it forked (a helper holding stdout, a
+//!   `sleep &`) die with it. The group is signalled only while the plugin is not yet reaped
+//!   (its pid, the group's id, cannot have been reused). A child that leaves the group
+//!   (`setsid`, daemonizing) is not reached, nor is anything left behind by a plugin that
+//!   exited successfully (as client-go). A plugin in its own group no longer gets the
+//!   terminal's Ctrl-C, and it must not use the terminal (it would be stopped by SIGTTIN).
+//!   An interactive plugin (given the terminal as stdin) stays in our process group, which a
+//!   background group could not read from the terminal, so only the plugin itself is killed.
+//!   Elsewhere only the plugin is killed.
+//! - Errors: [`ConfigError::ExecOutputTooLarge`] (command and limit) and
+//!   [`ConfigError::ExecTimeout`] (command and deadline) for a plugin given up on;
+//!   [`ConfigError::Exec`] for everything else: a missing command shows `installHint`; a non-zero
+//!   exit shows the (truncated) stderr; malformed output or an apiVersion mismatch is an error
+//!   that never echoes the output (it may hold a token). No error shows the args, env values or
+//!   the output. `Debug` never shows tokens, keys, args (as client-go, which redacts them too),
+//!   env values or the cluster info.
 
 use std::fmt;
 use std::io::IsTerminal as _;
@@ -379,8 +394,11 @@ impl ExecCredentialProvider {
             cmd.stdin(Stdio::inherit()).stderr(Stdio::inherit());
         } else {
             cmd.stdin(Stdio::null()).stderr(Stdio::piped());
+            // Leads a group of its own, so the children it forks can be killed with it.
+            #[cfg(unix)]
+            cmd.process_group(0);
         }
-        let mut child = cmd.spawn().map_err(|e| {
+        let child = cmd.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 let hint = config
                     .install_hint
@@ -392,21 +410,68 @@ impl ExecCredentialProvider {
                 ConfigError::Exec(format!("cannot run {:?}: {e}", config.command))
             }
         })?;
+        let mut plugin = Plugin { child, own_group: !interactive };
         let timeout = self.timeout.unwrap_or(if interactive { DEFAULT_INTERACTIVE_TIMEOUT } else { DEFAULT_TIMEOUT });
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let failure = match tokio::time::timeout(timeout, collect(&mut child, stdout, stderr)).await {
+        let (stdout, stderr) = (plugin.child.stdout.take(), plugin.child.stderr.take());
+        let failure = match tokio::time::timeout(timeout, collect(&mut plugin.child, stdout, stderr)).await {
             Ok(Ok(output)) => return finish(config, output),
             Ok(Err(Failure::TooLarge)) => {
-                format!(
-                    "{:?} printed more than {MAX_OUTPUT_BYTES} bytes (the limit) on stdout; killed it",
-                    config.command
-                )
+                ConfigError::ExecOutputTooLarge { command: config.command.clone(), limit: MAX_OUTPUT_BYTES }
             }
-            Ok(Err(Failure::Io(e))) => format!("reading from {:?} failed: {e}; killed it", config.command),
-            Err(_) => format!("{:?} did not finish within {timeout:?}; killed it", config.command),
+            Ok(Err(Failure::Io(e))) => {
+                ConfigError::Exec(format!("reading from {:?} failed: {e}; killed it", config.command))
+            }
+            Err(_) => ConfigError::ExecTimeout { command: config.command.clone(), timeout },
         };
-        kill(&mut child).await;
-        Err(ConfigError::Exec(failure))
+        plugin.kill().await;
+        Err(failure)
+    }
+}
+
+/// A spawned plugin. A non-interactive one on unix leads its own process group (see the module
+/// docs), which is killed whole when the plugin is given up on or dropped before it is reaped.
+struct Plugin {
+    child: tokio::process::Child,
+    /// Whether the plugin was started in a process group of its own.
+    own_group: bool,
+}
+
+impl Plugin {
+    /// Kills the plugin (and its group) and reaps it, waiting at most [`REAP_TIMEOUT`].
+    async fn kill(&mut self) {
+        self.kill_group();
+        let _ = self.child.start_kill(); // fails only when it has already exited
+        let _ = tokio::time::timeout(REAP_TIMEOUT, self.child.wait()).await;
+    }
+
+    /// SIGKILL to the plugin's process group, if it has one and the plugin is not reaped yet:
+    /// until then its pid (the group's id) cannot name anyone else's group.
+    #[cfg(unix)]
+    fn kill_group(&self) {
+        if !self.own_group {
+            return;
+        }
+        // `id()` is `None` once the plugin is reaped. Pid 1 would mean "every process we may
+        // signal": a child of ours never has it, but never send that.
+        let pgid = self.child.id().and_then(|id| i32::try_from(id).ok()).filter(|&id| id > 1);
+        if let Some(pgid) = pgid.and_then(rustix::process::Pid::from_raw) {
+            // Fails only when the group is already gone.
+            let _ = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
+        }
+    }
+
+    /// Only the plugin itself is killed (by [`kill`](Self::kill) or `kill_on_drop`).
+    #[cfg(not(unix))]
+    fn kill_group(&self) {
+        let _ = self.own_group;
+    }
+}
+
+impl Drop for Plugin {
+    /// A run dropped mid-way (its caller cancelled) takes the group down too; `kill_on_drop`
+    /// kills the plugin and tokio reaps it.
+    fn drop(&mut self) {
+        self.kill_group();
     }
 }
 
@@ -457,12 +522,6 @@ async fn collect(
     let (stdout, stderr) = tokio::try_join!(out, err)?;
     let status = child.wait().await.map_err(Failure::Io)?;
     Ok(Output { status, stdout, stderr })
-}
-
-/// Kills a plugin that is given up on and reaps it (within [`REAP_TIMEOUT`]).
-async fn kill(child: &mut tokio::process::Child) {
-    let _ = child.start_kill(); // fails only when it has already exited
-    let _ = tokio::time::timeout(REAP_TIMEOUT, child.wait()).await;
 }
 
 /// A finished run's credentials, or why there are none.

@@ -374,7 +374,24 @@ pub enum ConfigError {
         #[source]
         source: base64::DecodeError,
     },
-    /// The exec credential plugin failed.
+    /// The exec credential plugin failed (other than [`ExecOutputTooLarge`](Self::ExecOutputTooLarge)
+    /// or [`ExecTimeout`](Self::ExecTimeout)).
     #[error("exec plugin: {0}")]
     Exec(String),
+    /// The exec credential plugin printed more than `limit` bytes on stdout; it was killed.
+    #[error("exec plugin: {command:?} printed more than {limit} bytes (the limit) on stdout; killed it")]
+    ExecOutputTooLarge {
+        /// The plugin's command (never its args).
+        command: String,
+        /// The limit, in bytes ([`exec::MAX_OUTPUT_BYTES`]).
+        limit: usize,
+    },
+    /// The exec credential plugin did not finish within `timeout`; it was killed.
+    #[error("exec plugin: {command:?} did not finish within {timeout:?}; killed it")]
+    ExecTimeout {
+        /// The plugin's command (never its args).
+        command: String,
+        /// The deadline the run had.
+        timeout: Duration,
+    },
 }
