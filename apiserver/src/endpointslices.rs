@@ -21,17 +21,25 @@
 //!   most [`MAX_ENDPOINTS_PER_SLICE`] endpoints. A selected Service without endpoints gets one
 //!   placeholder slice (`endpoints` and `ports` null).
 //! - It reacts, through the after-commit hook of every write, to Services (created, changed,
-//!   deleted: its slices go) and to pods (every Service with a selector in the pod's
-//!   namespace is synced): one sync lists that namespace's pods, so it suits test-sized
-//!   namespaces. Slices are created, updated in place (nothing is written when unchanged)
-//!   and deleted as the desired set changes; changes to a slice by others are not undone
-//!   until the next sync, and a Service's slices are found by their labels. Node label
-//!   changes (zones) show at the next sync; no `last-change-trigger-time` annotation is set.
+//!   deleted: its slices go) and to pods (`GetPodServiceMemberships`, with the old labels read
+//!   from the slices since the hook sees only the new or deleted pod): a pod's write syncs
+//!   the Services with a selector in its namespace that select it now or whose managed
+//!   slices hold an endpoint for it (`targetRef` naming it: kind Pod, its name, and its uid
+//!   when the reference has one), which covers a pod relabelled away from a Service and a
+//!   deleted pod; other Services are not synced. Finding them reads the selectors of the
+//!   namespace's Services and scans the namespace's slices (parsing only those whose body
+//!   names the pod); one sync lists that namespace's pods (a range of the pods table, which
+//!   is ordered by namespace) and its slices. Slices are created, updated in place (nothing
+//!   is written when unchanged) and deleted as the desired set changes; changes to a slice by
+//!   others are not undone until its Service's next sync, and a Service's slices are found
+//!   by their labels. Node label changes (zones) show at the next sync; no
+//!   `last-change-trigger-time` annotation is set.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::handlers::{controller_update, create_internal, delete_object, target_of, DeleteOpts};
@@ -80,30 +88,88 @@ pub(crate) fn observe(shared: &Arc<Shared>, st: &mut State, info: &ResourceInfo,
             }
         }
         "pods" => {
-            let services: Vec<String> = st
-                .store
-                .tables
-                .get(&services_res())
-                .map(|t| {
-                    t.objects
-                        .values()
-                        .filter(|s| s.ns == ns)
-                        .filter(|s| {
-                            s.value()
-                                .pointer("/spec/selector")
-                                .and_then(Value::as_object)
-                                .is_some_and(|m| !m.is_empty())
-                        })
-                        .map(|s| s.name.clone())
-                        .collect()
-                })
-                .unwrap_or_default();
-            for name in services {
+            for name in services_of_pod(st, &ns, v) {
                 sync_service(shared, st, &ns, &name);
             }
         }
         _ => {}
     }
+}
+
+/// The Services a pod's write concerns, in name order: those with a selector in its namespace
+/// that select it now, or whose managed slices hold an endpoint for it (its labels may have
+/// changed away from their selector, or it is gone).
+fn services_of_pod(st: &State, ns: &str, pod: &Value) -> BTreeSet<String> {
+    let labels: BTreeMap<&str, &str> = pod
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.as_str(), v.as_str()?))).collect())
+        .unwrap_or_default();
+    let held = services_holding(st, ns, pod);
+    let Some(services) = st.store.tables.get(&services_res()) else { return BTreeSet::new() };
+    services
+        .in_namespace(ns)
+        .filter(|svc| {
+            let selector = selector_of(svc);
+            !selector.is_empty()
+                && (held.contains(&svc.name)
+                    || selector.iter().all(|(k, v)| labels.get(k.as_str()) == Some(&v.as_str())))
+        })
+        .map(|svc| svc.name.clone())
+        .collect()
+}
+
+/// The names of the Services whose managed slices in `ns` hold an endpoint for `pod`.
+fn services_holding(st: &State, ns: &str, pod: &Value) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let Some(name) = pod.pointer("/metadata/name").and_then(Value::as_str).filter(|n| !n.is_empty()) else {
+        return out;
+    };
+    let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+    let Some(slices) = st.store.tables.get(&slices_res()) else { return out };
+    // The name as the stored JSON spells it: a slice whose body lacks it does not hold the pod.
+    let Ok(needle) = serde_json::to_vec(name) else { return out };
+    for slice in slices.in_namespace(ns) {
+        if slice.labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(CONTROLLER_NAME) {
+            continue;
+        }
+        let Some(service) = slice.labels.get(SERVICE_NAME_LABEL) else { continue };
+        if out.contains(service) || memchr::memmem::find(&slice.body, &needle).is_none() {
+            continue;
+        }
+        let s = slice.value();
+        let holds = s.get("endpoints").and_then(Value::as_array).into_iter().flatten().any(|e| {
+            let Some(r) = e.get("targetRef") else { return false };
+            let field = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default();
+            field("kind") == "Pod"
+                && field("name") == name
+                && (field("namespace").is_empty() || field("namespace") == ns)
+                && (field("uid").is_empty() || field("uid") == uid)
+        });
+        if holds {
+            out.insert(service.clone());
+        }
+    }
+    out
+}
+
+/// A Service's `spec.selector` (its string entries), read without parsing the rest.
+fn selector_of(svc: &Obj) -> BTreeMap<String, String> {
+    #[derive(Deserialize)]
+    struct Service {
+        #[serde(default)]
+        spec: Option<Spec>,
+    }
+    #[derive(Deserialize)]
+    struct Spec {
+        #[serde(default)]
+        selector: Option<Map<String, Value>>,
+    }
+    serde_json::from_slice::<Service>(&svc.body)
+        .ok()
+        .and_then(|s| s.spec?.selector)
+        .map(|m| m.into_iter().filter_map(|(k, v)| Some((k, v.as_str()?.to_string()))).collect())
+        .unwrap_or_default()
 }
 
 /// Brings one Service's slices to what its pods say.
@@ -118,11 +184,7 @@ fn sync_service(shared: &Arc<Shared>, st: &mut State, ns: &str, name: &str) {
 /// The slices a Service should have, by name (empty when it has no selector).
 fn desired_slices(st: &State, svc: &Obj) -> BTreeMap<String, Value> {
     let s = svc.value();
-    let selector: BTreeMap<String, String> = s
-        .pointer("/spec/selector")
-        .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-        .unwrap_or_default();
+    let selector = selector_of(svc);
     if selector.is_empty() {
         return BTreeMap::new();
     }
@@ -131,19 +193,18 @@ fn desired_slices(st: &State, svc: &Obj) -> BTreeMap<String, Value> {
     let family = s.pointer("/spec/ipFamilies/0").and_then(Value::as_str).unwrap_or("IPv4").to_string();
     let service_ports = s.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
 
-    let mut pods: Vec<Arc<Obj>> = st
+    // In name order (the namespace's range of the table).
+    let pods: Vec<Arc<Obj>> = st
         .store
         .tables
         .get(&pods_res())
         .map(|t| {
-            t.objects
-                .values()
-                .filter(|p| p.ns == svc.ns && selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
+            t.in_namespace(&svc.ns)
+                .filter(|p| selector.iter().all(|(k, v)| p.labels.get(k) == Some(v)))
                 .cloned()
                 .collect()
         })
         .unwrap_or_default();
-    pods.sort_by(|a, b| a.name.cmp(&b.name));
     // Endpoints grouped by their resolved ports (the real controller's port map key).
     let mut groups: BTreeMap<String, (Value, Vec<Value>)> = BTreeMap::new();
     for pod in pods {
@@ -312,11 +373,9 @@ fn reconcile(shared: &Arc<Shared>, st: &mut State, ns: &str, service: &str, desi
         .get(&slices_res())
         .map(|table| {
             table
-                .objects
-                .values()
+                .in_namespace(ns)
                 .filter(|o| {
-                    o.ns == ns
-                        && o.labels.get(SERVICE_NAME_LABEL).map(String::as_str) == Some(service)
+                    o.labels.get(SERVICE_NAME_LABEL).map(String::as_str) == Some(service)
                         && o.labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(CONTROLLER_NAME)
                 })
                 .cloned()
@@ -369,6 +428,18 @@ mod tests {
                 {"name": "raw", "port": 9090, "protocol": "TCP", "appProtocol": "h2c"}]),
             "dns/TCP has no container port: left out"
         );
+    }
+
+    #[test]
+    fn selectors_are_read_from_the_stored_body_whatever_its_shape() {
+        let sel = |v: Value| selector_of(&crate::store::encode(&v, 2, &[]));
+        let svc =
+            json!({"metadata": {"name": "s"}, "spec": {"selector": {"app": "a", "n": 1}, "ports": [{"port": 80}]}});
+        assert_eq!(sel(svc), BTreeMap::from([("app".to_string(), "a".to_string())]), "non-strings are left out");
+        assert!(sel(json!({"metadata": {"name": "s"}})).is_empty());
+        assert!(sel(json!({"metadata": {"name": "s"}, "spec": "x"})).is_empty());
+        assert!(sel(json!({"metadata": {"name": "s"}, "spec": {"selector": ["app"]}})).is_empty());
+        assert!(sel(json!({"metadata": {"name": "s"}, "spec": {"selector": null}})).is_empty());
     }
 
     #[test]

@@ -500,6 +500,14 @@ pub struct Table {
     pub prefix: Bytes,
 }
 
+impl Table {
+    /// The objects of one namespace (empty: the cluster-scoped ones), in name order: a range
+    /// of [`Table::objects`], whose keys are ordered by namespace first.
+    pub fn in_namespace<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Arc<Obj>> + 'a {
+        self.objects.range((ns.to_string(), String::new())..).take_while(move |(k, _)| k.0 == ns).map(|(_, o)| o)
+    }
+}
+
 /// A registered watcher.
 #[derive(Debug)]
 pub struct WatcherTx {

@@ -184,3 +184,196 @@ async fn a_deleted_service_takes_its_slices_and_the_controller_is_off_by_default
     h.post(SERVICES, &svc).await;
     assert_eq!(slices_of(&h, "api").await, Vec::<Value>::new(), "off by default");
 }
+
+// Pod events sync the Services that select the pod now and those whose slices hold it. These
+// tests run without a kubelet and write pod status themselves: the controller runs in the
+// write's after-commit hook, so the slices are settled when the write answers.
+
+fn pods_in(ns: &str) -> String {
+    format!("/api/v1/namespaces/{ns}/pods")
+}
+
+fn slices_in(ns: &str) -> String {
+    format!("/apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices")
+}
+
+async fn service_in(h: &Http, ns: &str, name: &str, selector: Value) {
+    let svc = json!({"metadata": {"name": name}, "spec": {"selector": selector, "ports": [{"port": 80}]}});
+    let r = h.post(&format!("/api/v1/namespaces/{ns}/services"), &svc).await;
+    assert_eq!(r.code, 201, "{}", r.body);
+}
+
+/// Creates an unbound pod and reports it Running and Ready at `ip`.
+async fn running_pod(h: &Http, ns: &str, name: &str, labels: Value, ip: &str) {
+    let pod = json!({"metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}});
+    let r = h.post(&pods_in(ns), &pod).await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    let mut pod = r.json();
+    pod["status"] = json!({"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+        "conditions": [{"type": "Ready", "status": "True"}]});
+    let r = h.put(&format!("{}/{name}/status", pods_in(ns)), &pod).await;
+    assert_eq!(r.code, 200, "{}", r.body);
+}
+
+async fn service_slices(h: &Http, ns: &str, service: &str) -> Vec<Value> {
+    let path = format!("{}?labelSelector=kubernetes.io%2Fservice-name%3D{service}", slices_in(ns));
+    h.get(&path).await.json()["items"].as_array().cloned().unwrap_or_default()
+}
+
+/// The `namespace/name` of every pod the Service's slices hold, sorted.
+async fn endpoint_pods(h: &Http, ns: &str, service: &str) -> Vec<String> {
+    let slices = service_slices(h, ns, service).await;
+    assert!(!slices.is_empty(), "{ns}/{service} has no slices");
+    let mut pods: Vec<String> = slices
+        .iter()
+        .flat_map(|s| s["endpoints"].as_array().cloned().unwrap_or_default())
+        .map(|e| {
+            format!("{}/{}", e["targetRef"]["namespace"].as_str().unwrap(), e["targetRef"]["name"].as_str().unwrap())
+        })
+        .collect();
+    pods.sort();
+    pods
+}
+
+#[tokio::test]
+async fn a_relabelled_pod_leaves_the_old_services_slice_and_joins_the_new_ones() {
+    let s = ApiServer::builder().endpoint_slices().start().await.unwrap();
+    let h = Http::new(&s);
+    service_in(&h, "default", "a", json!({"app": "a"})).await;
+    service_in(&h, "default", "b", json!({"app": "b"})).await;
+    running_pod(&h, "default", "p", json!({"app": "a"}), "10.0.0.1").await;
+    running_pod(&h, "default", "q", json!({"app": "a"}), "10.0.0.2").await;
+    assert_eq!(endpoint_pods(&h, "default", "a").await, ["default/p", "default/q"]);
+    assert_eq!(endpoint_pods(&h, "default", "b").await, Vec::<String>::new());
+
+    let r = h
+        .patch(&format!("{PODS}/p"), "application/merge-patch+json", &json!({"metadata": {"labels": {"app": "b"}}}))
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(endpoint_pods(&h, "default", "a").await, ["default/q"], "p left a's slice");
+    assert_eq!(endpoint_pods(&h, "default", "b").await, ["default/p"], "p joined b's slice");
+
+    // Relabelled away from every Service: a's only endpoint goes, a keeps a placeholder.
+    let r = h
+        .patch(&format!("{PODS}/q"), "application/merge-patch+json", &json!({"metadata": {"labels": {"app": "none"}}}))
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let a = service_slices(&h, "default", "a").await;
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert_eq!((a[0]["endpoints"].is_null(), a[0]["ports"].is_null()), (true, true), "the placeholder: {}", a[0]);
+    assert_eq!(endpoint_pods(&h, "default", "b").await, ["default/p"]);
+}
+
+#[tokio::test]
+async fn a_deleted_pod_leaves_every_slice_that_held_it() {
+    let s = ApiServer::builder().endpoint_slices().start().await.unwrap();
+    let h = Http::new(&s);
+    service_in(&h, "default", "a", json!({"app": "a"})).await;
+    service_in(&h, "default", "t", json!({"tier": "t"})).await;
+    running_pod(&h, "default", "p", json!({"app": "a", "tier": "t"}), "10.0.0.1").await;
+    running_pod(&h, "default", "q", json!({"app": "a", "tier": "t"}), "10.0.0.2").await;
+    assert_eq!(endpoint_pods(&h, "default", "a").await, ["default/p", "default/q"]);
+    assert_eq!(endpoint_pods(&h, "default", "t").await, ["default/p", "default/q"]);
+
+    let r = h.delete(&format!("{PODS}/p?gracePeriodSeconds=0")).await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(h.get(&format!("{PODS}/p")).await.code, 404, "gone, not terminating");
+    assert_eq!(endpoint_pods(&h, "default", "a").await, ["default/q"]);
+    assert_eq!(endpoint_pods(&h, "default", "t").await, ["default/q"]);
+}
+
+#[tokio::test]
+async fn pods_of_another_namespace_are_never_endpoints() {
+    let s = ApiServer::builder().endpoint_slices().start().await.unwrap();
+    let h = Http::new(&s);
+    let r = h.post("/api/v1/namespaces", &json!({"metadata": {"name": "other"}})).await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    // The same Service in both namespaces, and a Service whose only matching pod is elsewhere.
+    service_in(&h, "default", "a", json!({"app": "a"})).await;
+    service_in(&h, "other", "a", json!({"app": "a"})).await;
+    service_in(&h, "default", "lonely", json!({"app": "o"})).await;
+    // The pods of "other" (listed after "default") first, then a write in "default".
+    running_pod(&h, "other", "o-0", json!({"app": "a"}), "10.0.1.1").await;
+    running_pod(&h, "other", "o-1", json!({"app": "o"}), "10.0.1.2").await;
+    running_pod(&h, "default", "d-0", json!({"app": "a"}), "10.0.0.1").await;
+
+    assert_eq!(endpoint_pods(&h, "default", "a").await, ["default/d-0"]);
+    assert_eq!(endpoint_pods(&h, "other", "a").await, ["other/o-0"]);
+    assert_eq!(endpoint_pods(&h, "default", "lonely").await, Vec::<String>::new());
+    // Relabelling the other namespace's pod to match "lonely" changes nothing here.
+    let r = h
+        .patch(
+            &format!("{}/o-0", pods_in("other")),
+            "application/merge-patch+json",
+            &json!({"metadata": {"labels": {"app": "o"}}}),
+        )
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(endpoint_pods(&h, "default", "lonely").await, Vec::<String>::new());
+    assert_eq!(endpoint_pods(&h, "default", "a").await, ["default/d-0"]);
+    assert_eq!(endpoint_pods(&h, "other", "a").await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn every_service_selecting_a_pod_lists_it() {
+    let s = ApiServer::builder().endpoint_slices().start().await.unwrap();
+    let h = Http::new(&s);
+    service_in(&h, "default", "a", json!({"app": "a"})).await;
+    service_in(&h, "default", "w", json!({"tier": "web"})).await;
+    service_in(&h, "default", "both", json!({"app": "a", "tier": "web"})).await;
+    running_pod(&h, "default", "p", json!({"app": "a", "tier": "web"}), "10.0.0.1").await;
+    for svc in ["a", "w", "both"] {
+        assert_eq!(endpoint_pods(&h, "default", svc).await, ["default/p"], "{svc}");
+    }
+    // A status change shows in every one of them.
+    let mut pod = h.get(&format!("{PODS}/p")).await.json();
+    pod["status"]["conditions"] = json!([{"type": "Ready", "status": "False"}]);
+    assert_eq!(h.put(&format!("{PODS}/p/status"), &pod).await.code, 200);
+    for svc in ["a", "w", "both"] {
+        let slices = service_slices(&h, "default", svc).await;
+        assert_eq!(slices.len(), 1, "{slices:?}");
+        assert_eq!(
+            endpoint(&slices[0], "p")["conditions"],
+            json!({"ready": false, "serving": false, "terminating": false}),
+            "{svc}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_pod_event_leaves_unrelated_services_slices_alone() {
+    let s = ApiServer::builder().endpoint_slices().start().await.unwrap();
+    let h = Http::new(&s);
+    service_in(&h, "default", "a", json!({"app": "a"})).await;
+    service_in(&h, "default", "u", json!({"app": "u"})).await;
+    running_pod(&h, "default", "u-0", json!({"app": "u"}), "10.0.0.9").await;
+    // Someone else edits u's slice: only a sync of u would undo that.
+    let u = service_slices(&h, "default", "u").await;
+    assert_eq!(u.len(), 1, "{u:?}");
+    let path = format!("{SLICES}/{}", u[0]["metadata"]["name"].as_str().unwrap());
+    let r =
+        h.patch(&path, "application/merge-patch+json", &json!({"metadata": {"labels": {"edited": "by-hand"}}})).await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    let edited = r.json();
+
+    // A pod of a comes, changes, is relabelled and goes.
+    running_pod(&h, "default", "a-0", json!({"app": "a"}), "10.0.0.1").await;
+    assert_eq!(endpoint_pods(&h, "default", "a").await, ["default/a-0"]);
+    let r = h
+        .patch(&format!("{PODS}/a-0"), "application/merge-patch+json", &json!({"metadata": {"labels": {"app": "x"}}}))
+        .await;
+    assert_eq!(r.code, 200, "{}", r.body);
+    assert_eq!(endpoint_pods(&h, "default", "a").await, Vec::<String>::new());
+    assert_eq!(h.delete(&format!("{PODS}/a-0?gracePeriodSeconds=0")).await.code, 200);
+
+    let now = h.get(&path).await.json();
+    assert_eq!(now["metadata"]["resourceVersion"], edited["metadata"]["resourceVersion"], "u's slice untouched");
+    assert_eq!(now["metadata"]["labels"]["edited"], "by-hand");
+    assert_eq!(endpoint_pods(&h, "default", "u").await, ["default/u-0"]);
+
+    // u's own pods still sync it (and its sync restores the labels it manages).
+    running_pod(&h, "default", "u-1", json!({"app": "u"}), "10.0.0.10").await;
+    assert_eq!(endpoint_pods(&h, "default", "u").await, ["default/u-0", "default/u-1"]);
+    assert_eq!(h.get(&path).await.json()["metadata"]["labels"].get("edited"), None);
+}
