@@ -64,11 +64,48 @@ impl ResourceInfo {
         self.subresources.iter().any(|s| s == "status")
     }
 
+    /// Whether objects of this kind carry `metadata.generation`: 1 on create, one more on each
+    /// write that changes anything but metadata and status. kube-apiserver leaves that to each
+    /// kind's strategy: custom resources and the kinds in [`TRACKS_GENERATION`] have it;
+    /// ConfigMaps, Secrets, Services, Namespaces, Nodes and the other built-ins never get one
+    /// (so a generation-changed predicate on them sees no change, as against a real cluster).
+    pub fn tracks_generation(&self) -> bool {
+        self.custom || TRACKS_GENERATION.contains(&(self.api.group.as_ref(), self.api.plural.as_ref()))
+    }
+
     /// The resource's GVR.
     pub fn gvr(&self) -> GroupVersionResource {
         self.api.gvr()
     }
 }
+
+/// The built-in kinds (group, plural) whose kube-apiserver strategy sets `metadata.generation`
+/// (`PrepareForCreate` sets it to 1, `PrepareForUpdate` bumps it when the spec changes).
+/// HorizontalPodAutoscalers are left out: theirs is behind the `HPAGeneration` feature gate.
+pub const TRACKS_GENERATION: &[(&str, &str)] = &[
+    ("", "pods"),
+    ("", "replicationcontrollers"),
+    ("apps", "deployments"),
+    ("apps", "replicasets"),
+    ("apps", "statefulsets"),
+    ("apps", "daemonsets"),
+    ("batch", "jobs"),
+    ("batch", "cronjobs"),
+    ("policy", "poddisruptionbudgets"),
+    ("networking.k8s.io", "ingresses"),
+    ("networking.k8s.io", "ingressclasses"),
+    ("networking.k8s.io", "networkpolicies"),
+    ("discovery.k8s.io", "endpointslices"),
+    ("apiextensions.k8s.io", "customresourcedefinitions"),
+    ("admissionregistration.k8s.io", "validatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "mutatingwebhookconfigurations"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicies"),
+    ("admissionregistration.k8s.io", "validatingadmissionpolicybindings"),
+    ("admissionregistration.k8s.io", "mutatingadmissionpolicies"),
+    ("admissionregistration.k8s.io", "mutatingadmissionpolicybindings"),
+    ("flowcontrol.apiserver.k8s.io", "flowschemas"),
+    ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations"),
+];
 
 /// The served resources.
 #[derive(Debug, Clone, Default)]

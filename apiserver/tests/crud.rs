@@ -354,3 +354,48 @@ async fn server_side_apply_tracks_managers() {
     let wrong = h.patch(&p("mgr2", false), apply, &json!({"metadata":{"name":"ssa"}})).await;
     assert_eq!(wrong.code, 400);
 }
+
+/// `metadata.generation` as kube-apiserver's strategies keep it: only the kinds whose strategy
+/// sets it (workloads, pods, custom resources ...) have one, bumped by spec changes; a
+/// ConfigMap, Secret or Service never gets one, whatever changes.
+#[tokio::test]
+async fn only_kinds_whose_strategy_tracks_it_have_a_generation() {
+    let s = ApiServer::start().await.unwrap();
+    let h = Http::new(&s);
+    let merge = "application/merge-patch+json";
+    for (path, body, change) in [
+        (
+            "/api/v1/namespaces/default/configmaps",
+            json!({"metadata": {"name": "g"}, "data": {"a": "1"}}),
+            json!({"data": {"a": "2"}}),
+        ),
+        (
+            "/api/v1/namespaces/default/secrets",
+            json!({"metadata": {"name": "g"}, "stringData": {"a": "1"}}),
+            json!({"data": {"a": "Mg=="}}),
+        ),
+        (
+            "/api/v1/namespaces/default/services",
+            json!({"metadata": {"name": "g"}, "spec": {"ports": [{"port": 80}]}}),
+            json!({"spec": {"ports": [{"port": 81}]}}),
+        ),
+    ] {
+        let created = h.post(path, &body).await;
+        assert_eq!(created.code, 201, "{}", created.body);
+        assert!(created.json()["metadata"].get("generation").is_none(), "{path}: {}", created.body);
+        let patched = h.patch(&format!("{path}/g"), merge, &change).await;
+        assert_eq!(patched.code, 200, "{}", patched.body);
+        assert!(patched.json()["metadata"].get("generation").is_none(), "{path}: {}", patched.body);
+    }
+
+    let deployments = "/apis/apps/v1/namespaces/default/deployments";
+    let d = json!({"metadata": {"name": "g"}, "spec": {"selector": {"matchLabels": {"app": "g"}},
+        "template": {"metadata": {"labels": {"app": "g"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    let created = h.post(deployments, &d).await;
+    assert_eq!(created.code, 201, "{}", created.body);
+    assert_eq!(created.json()["metadata"]["generation"], 1);
+    let labelled = h.patch(&format!("{deployments}/g"), merge, &json!({"metadata": {"labels": {"x": "y"}}})).await;
+    assert_eq!(labelled.json()["metadata"]["generation"], 1, "metadata changes leave it");
+    let scaled = h.patch(&format!("{deployments}/g"), merge, &json!({"spec": {"replicas": 3}})).await;
+    assert_eq!(scaled.json()["metadata"]["generation"], 2, "spec changes bump it");
+}

@@ -176,7 +176,9 @@ pub(super) fn create_object(
         for k in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"] {
             m.remove(k);
         }
-        m.insert("generation".into(), Value::from(1));
+        if info.tracks_generation() {
+            m.insert("generation".into(), Value::from(1));
+        }
     }
     prepare_kind_on_create(info, &mut v, user);
     // Defaults belong to whoever sent an update, and to no applier.

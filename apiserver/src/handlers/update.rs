@@ -133,7 +133,7 @@ pub(super) fn write_update(
             ));
         }
     }
-    if without(&old, &["metadata", "status"]) != without(&new, &["metadata", "status"]) {
+    if info.tracks_generation() && without(&old, &["metadata", "status"]) != without(&new, &["metadata", "status"]) {
         let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
         meta_mut(&mut new).insert("generation".into(), Value::from(g + 1));
     }

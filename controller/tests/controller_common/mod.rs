@@ -49,7 +49,8 @@ pub async fn create_cm(client: &Client, name: &str, labels: &[(&str, &str)]) -> 
     cms(client).create(&CreateOptions::default(), &c).await.expect("create configmap")
 }
 
-/// Changes the ConfigMap's data (a change that bumps the generation).
+/// Changes the ConfigMap's data (ConfigMaps have no generation, so `generation_changed` passes
+/// the update).
 pub async fn touch_cm(client: &Client, name: &str, value: &str) {
     let patch = Patch::Merge(json!({"data": {"v": value}}));
     cms(client).patch(name, &PatchOptions::default(), &patch).await.expect("patch configmap");
