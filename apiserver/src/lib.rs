@@ -68,6 +68,7 @@ pub mod namespaces;
 pub mod negotiate;
 pub mod openapi;
 pub mod partial;
+mod printers;
 pub mod registry;
 pub mod reviews;
 pub mod seed;

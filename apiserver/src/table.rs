@@ -1,10 +1,12 @@
 //! `meta.k8s.io/v1` `Table` responses (what `kubectl get` asks for with
 //! `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`).
 //!
-//! Contract: columns follow kube-apiserver's printers for pods (Name, Ready, Status, Restarts,
-//! Age, then at priority 1 IP, Node, Nominated Node, Readiness Gates), configmaps (Name, Data,
-//! Age), namespaces (Name, Status, Age) and certificatesigningrequests (Name, Age, SignerName,
-//! Requestor, RequestedDuration, Condition); every other kind gets Name and Age. A custom
+//! Contract: a built-in kind kube-apiserver has a printer for gets that printer's columns and
+//! cells (module `printers`: pods, configmaps, namespaces, secrets, serviceaccounts,
+//! services, endpoints, events, nodes, persistentvolumes, persistentvolumeclaims, deployments,
+//! replicasets, statefulsets, daemonsets, jobs, cronjobs, poddisruptionbudgets and
+//! certificatesigningrequests), every cell including the priority 1 (`-o wide`) ones; every
+//! other kind gets Name and Age. A custom
 //! resource's columns are Name and its CRD's `additionalPrinterColumns` (Name and Age when it
 //! declares none), each cell the value at the column's JSONPath (dotted fields and `[n]`
 //! indexes) typed as the column says; `date` columns read as ages. Age cells are
@@ -16,6 +18,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
+use super::printers;
 use super::registry::ResourceInfo;
 use super::store::Obj;
 
@@ -46,15 +49,8 @@ pub fn wants_table(accept: &str) -> bool {
     accept.contains("as=Table") && accept.contains("g=meta.k8s.io")
 }
 
-const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
-const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
-
-// The CertificateSigningRequest columns' descriptions (the API's field documentation).
-const CSR_SIGNER_DOC: &str = "signerName indicates the requested signer, and is a qualified name.\n\nList/watch requests for CertificateSigningRequests can filter on this field using a \"spec.signerName=NAME\" fieldSelector.\n\nWell-known Kubernetes signers are:\n 1. \"kubernetes.io/kube-apiserver-client\": issues client certificates that can be used to authenticate to kube-apiserver.\n  Requests for this signer are never auto-approved by kube-controller-manager, can be issued by the \"csrsigning\" controller in kube-controller-manager.\n 2. \"kubernetes.io/kube-apiserver-client-kubelet\": issues client certificates that kubelets use to authenticate to kube-apiserver.\n  Requests for this signer can be auto-approved by the \"csrapproving\" controller in kube-controller-manager, and can be issued by the \"csrsigning\" controller in kube-controller-manager.\n 3. \"kubernetes.io/kubelet-serving\" issues serving certificates that kubelets use to serve TLS endpoints, which kube-apiserver can connect to securely.\n  Requests for this signer are never auto-approved by kube-controller-manager, and can be issued by the \"csrsigning\" controller in kube-controller-manager.\n\nMore details are available at https://k8s.io/docs/reference/access-authn-authz/certificate-signing-requests/#kubernetes-signers\n\nCustom signerNames can also be specified. The signer defines:\n 1. Trust distribution: how trust (CA bundles) are distributed.\n 2. Permitted subjects: and behavior when a disallowed subject is requested.\n 3. Required, permitted, or forbidden x509 extensions in the request (including whether subjectAltNames are allowed, which types, restrictions on allowed values) and behavior when a disallowed extension is requested.\n 4. Required, permitted, or forbidden key usages / extended key usages.\n 5. Expiration/certificate lifetime: whether it is fixed by the signer, configurable by the admin.\n 6. Whether or not requests for CA certificates are allowed.";
-const CSR_REQUEST_DOC: &str = "request contains an x509 certificate signing request encoded in a \"CERTIFICATE REQUEST\" PEM block. When serialized as JSON or YAML, the data is additionally base64-encoded.";
-const CSR_DURATION_DOC: &str = "expirationSeconds is the requested duration of validity of the issued certificate. The certificate signer may issue a certificate with a different validity duration so a client must check the delta between the notBefore and and notAfter fields in the issued certificate to determine the actual duration.\n\nThe v1.22+ in-tree implementations of the well-known Kubernetes signers will honor this field as long as the requested duration is not greater than the maximum duration they will honor per the --cluster-signing-duration CLI flag to the Kubernetes controller manager.\n\nCertificate signers may not honor this field for various reasons:\n\n  1. Old signer that is unaware of the field (such as the in-tree\n     implementations prior to v1.22)\n  2. Signer whose configured maximum is shorter than the requested duration\n  3. Signer whose configured minimum is longer than the requested duration\n\nThe minimum valid value for expirationSeconds is 600, i.e. 10 minutes.";
-const CSR_CONDITIONS_DOC: &str =
-    "conditions applied to the request. Known conditions are \"Approved\", \"Denied\", and \"Failed\".";
+pub(crate) const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+pub(crate) const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 
 fn column(name: &str, ty: &str, format: &str, description: &str, priority: u8) -> Value {
     json!({"name": name, "type": ty, "format": format, "description": description, "priority": priority})
@@ -64,41 +60,19 @@ fn column(name: &str, ty: &str, format: &str, description: &str, priority: u8) -
 pub fn columns(info: &ResourceInfo) -> Vec<Value> {
     let name = column("Name", "string", "name", NAME_DOC, 0);
     let age = column("Age", "string", "", AGE_DOC, 0);
-    match (info.api.group.as_ref(), info.api.plural.as_ref()) {
-        ("", "pods") => vec![
-            name,
-            column("Ready", "string", "", "The aggregate readiness state of this pod for accepting traffic.", 0),
-            column("Status", "string", "", "The aggregate status of the containers in this pod.", 0),
-            column("Restarts", "string", "", "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted.", 0),
-            age,
-            column("IP", "string", "", "IP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated.", 1),
-            column("Node", "string", "", "NodeName is a request to schedule this pod onto a specific node.", 1),
-            column("Nominated Node", "string", "", "nominatedNodeName is set only when this pod preempts other pods on the node.", 1),
-            column("Readiness Gates", "string", "", "If specified, all readiness gates will be evaluated for pod readiness.", 1),
-        ],
-        ("", "configmaps") => vec![name, column("Data", "string", "", "Data contains the configuration data.", 0), age],
-        ("", "namespaces") => {
-            vec![name, column("Status", "string", "", "The status of the namespace", 0), age]
-        }
-        ("certificates.k8s.io", "certificatesigningrequests") => vec![
-            name,
-            age,
-            column("SignerName", "string", "", CSR_SIGNER_DOC, 0),
-            column("Requestor", "string", "", CSR_REQUEST_DOC, 0),
-            column("RequestedDuration", "string", "", CSR_DURATION_DOC, 0),
-            column("Condition", "string", "", CSR_CONDITIONS_DOC, 0),
-        ],
-        _ if !info.printer_columns.is_empty() => {
-            let mut cols = vec![name];
-            for c in &info.printer_columns {
-                let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
-                let priority = c.get("priority").and_then(Value::as_u64).unwrap_or(0).min(u64::from(u8::MAX)) as u8;
-                cols.push(column(s("name"), s("type"), s("format"), s("description"), priority));
-            }
-            cols
-        }
-        _ => vec![name, age],
+    if let Some(p) = printers::builtin(&info.api.group, &info.api.plural) {
+        return p.columns.iter().map(|c| column(c.name, c.ty, c.format, c.description, c.priority)).collect();
     }
+    if info.printer_columns.is_empty() {
+        return vec![name, age];
+    }
+    let mut cols = vec![name];
+    for c in &info.printer_columns {
+        let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
+        let priority = c.get("priority").and_then(Value::as_u64).unwrap_or(0).min(u64::from(u8::MAX)) as u8;
+        cols.push(column(s("name"), s("type"), s("format"), s("description"), priority));
+    }
+    cols
 }
 
 /// The value at a printer column's JSONPath (`.spec.replicas`, `.status.conditions[0].type`),
@@ -171,7 +145,7 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-fn age(v: &Value, now: jiff::Timestamp) -> String {
+pub(crate) fn age(v: &Value, now: jiff::Timestamp) -> String {
     match v
         .pointer("/metadata/creationTimestamp")
         .and_then(Value::as_str)
@@ -182,109 +156,15 @@ fn age(v: &Value, now: jiff::Timestamp) -> String {
     }
 }
 
-fn or_none(v: Option<&Value>) -> String {
-    match v.and_then(Value::as_str) {
-        Some(s) if !s.is_empty() => s.to_string(),
-        _ => "<none>".into(),
-    }
-}
-
-/// The aggregate status kubectl shows for a pod (phase, or a container's waiting/terminated
-/// reason, or `Terminating`).
-fn pod_status(v: &Value) -> String {
-    let mut reason = v
-        .pointer("/status/reason")
-        .or_else(|| v.pointer("/status/phase"))
-        .and_then(Value::as_str)
-        .unwrap_or("Unknown")
-        .to_string();
-    for cs in v.pointer("/status/containerStatuses").and_then(Value::as_array).into_iter().flatten() {
-        if let Some(r) = cs.pointer("/state/waiting/reason").and_then(Value::as_str).filter(|r| !r.is_empty()) {
-            reason = r.to_string();
-        } else if let Some(r) = cs.pointer("/state/terminated/reason").and_then(Value::as_str).filter(|r| !r.is_empty())
-        {
-            reason = r.to_string();
-        }
-    }
-    if v.pointer("/metadata/deletionTimestamp").is_some_and(|t| !t.is_null()) {
-        reason = "Terminating".into();
-    }
-    reason
-}
-
-/// A CertificateSigningRequest's Condition cell as the printer builds it: Denied, else
-/// Approved, else Pending (any condition of those types counts, whatever its status), then
-/// `,Failed` and `,Issued` when they apply.
-fn csr_condition(v: &Value) -> String {
-    let has = |kind: &str| {
-        v.pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|c| c.get("type").and_then(Value::as_str) == Some(kind)))
-    };
-    let mut s = String::from(if has("Denied") {
-        "Denied"
-    } else if has("Approved") {
-        "Approved"
-    } else {
-        "Pending"
-    });
-    if has("Failed") {
-        s.push_str(",Failed");
-    }
-    if v.pointer("/status/certificate").and_then(Value::as_str).is_some_and(|c| !c.is_empty()) {
-        s.push_str(",Issued");
-    }
-    s
-}
-
 fn cells(info: &ResourceInfo, v: &Value, now: jiff::Timestamp) -> Vec<Value> {
     let name = Value::from(v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default());
-    match (info.api.group.as_ref(), info.api.plural.as_ref()) {
-        ("", "pods") => {
-            let total = v.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-            let statuses = v.pointer("/status/containerStatuses").and_then(Value::as_array);
-            let ready = statuses.map_or(0, |s| s.iter().filter(|c| c["ready"] == true).count());
-            let restarts: i64 = statuses.map_or(0, |s| s.iter().filter_map(|c| c["restartCount"].as_i64()).sum());
-            vec![
-                name,
-                format!("{ready}/{total}").into(),
-                pod_status(v).into(),
-                restarts.to_string().into(),
-                age(v, now).into(),
-                or_none(v.pointer("/status/podIP")).into(),
-                or_none(v.pointer("/spec/nodeName")).into(),
-                or_none(v.pointer("/status/nominatedNodeName")).into(),
-                "<none>".into(),
-            ]
-        }
-        ("", "configmaps") => {
-            let n = ["data", "binaryData"]
-                .iter()
-                .filter_map(|k| v.get(*k).and_then(Value::as_object))
-                .map(|m| m.len())
-                .sum::<usize>();
-            vec![name, n.into(), age(v, now).into()]
-        }
-        ("", "namespaces") => {
-            vec![name, or_none(v.pointer("/status/phase")).into(), age(v, now).into()]
-        }
-        ("certificates.k8s.io", "certificatesigningrequests") => vec![
-            name,
-            age(v, now).into(),
-            or_none(v.pointer("/spec/signerName")).into(),
-            v.pointer("/spec/username").and_then(Value::as_str).unwrap_or_default().into(),
-            match v.pointer("/spec/expirationSeconds").and_then(Value::as_i64) {
-                Some(secs) => human_duration(secs),
-                None => "<none>".into(),
-            }
-            .into(),
-            csr_condition(v).into(),
-        ],
-        _ if !info.printer_columns.is_empty() => {
-            std::iter::once(name).chain(info.printer_columns.iter().map(|c| printer_cell(c, v, now))).collect()
-        }
-        _ => vec![name, age(v, now).into()],
+    if let Some(p) = printers::builtin(&info.api.group, &info.api.plural) {
+        return (p.cells)(v, now);
     }
+    if info.printer_columns.is_empty() {
+        return vec![name, age(v, now).into()];
+    }
+    std::iter::once(name).chain(info.printer_columns.iter().map(|c| printer_cell(c, v, now))).collect()
 }
 
 fn row(info: &ResourceInfo, obj: &Obj, include: Include, now: jiff::Timestamp) -> Value {
@@ -383,5 +263,69 @@ mod tests {
         );
         let both = json!({"conditions": [cond("Approved"), cond("Denied")]});
         assert_eq!(row(&csr(spec, both))[3], "Denied", "Denied comes first");
+    }
+    #[test]
+    fn builtin_table_rows_have_a_cell_per_column_whatever_the_object() {
+        let now = jiff::Timestamp::now();
+        let malformed = [
+            json!({}),
+            json!(null),
+            json!({"metadata": 5, "spec": "x", "status": [1], "subsets": "no", "data": 3, "series": 7}),
+            json!({"metadata": {"name": 1, "labels": [], "annotations": 2}, "spec": {"selector": 5, "ports": [7, null],
+                "template": {"spec": {"containers": [1, {"name": 2}]}}, "replicas": "3", "claimRef": "x",
+                "capacity": {"storage": "lots"}}, "status": {"conditions": ["Ready"], "addresses": [3],
+                "loadBalancer": {"ingress": [null]}, "capacity": {"storage": 5}}, "subsets": [{"addresses": [1], "ports": [2]}]}),
+        ];
+        for ((group, plural), p) in printers::PRINTERS {
+            for v in &malformed {
+                assert_eq!((p.cells)(v, now).len(), p.columns.len(), "{group}/{plural} on {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn builtin_table_cells_render_selectors_endpoints_and_quantities_like_go() {
+        let now = jiff::Timestamp::now();
+        let cells = |group: &str, plural: &str, v: Value| match printers::builtin(group, plural) {
+            Some(p) => (p.cells)(&v, now),
+            None => panic!("no printer for {group}/{plural}"),
+        };
+        let selector = json!({"matchLabels": {"b": "2", "a": "1"}, "matchExpressions": [
+            {"key": "c", "operator": "NotIn", "values": ["z", "y"]}, {"key": "d", "operator": "DoesNotExist"},
+            {"key": "aa", "operator": "Exists"}]});
+        let rs = cells("apps", "replicasets", json!({"spec": {"selector": selector}}));
+        assert_eq!(rs[7], "a=1,aa,b=2,c notin (y,z),!d");
+        let bad = json!({"matchExpressions": [{"key": "c", "operator": "In"}]});
+        assert_eq!(cells("apps", "replicasets", json!({"spec": {"selector": bad}}))[7], "<error>");
+        assert_eq!(cells("apps", "deployments", json!({"spec": {"selector": bad}}))[7], "<invalid>");
+        assert_eq!(cells("apps", "deployments", json!({}))[7], "", "printDeployment prints an empty selector as is");
+        assert_eq!(cells("apps", "replicasets", json!({}))[7], "<none>");
+
+        let ep = |subsets: Value| cells("", "endpoints", json!({"subsets": subsets}))[1].clone();
+        assert_eq!(ep(json!([])), "<none>");
+        assert_eq!(ep(json!([{"addresses": [{"ip": "10.0.0.1"}, {"ip": "10.0.0.2"}]}])), "10.0.0.1,10.0.0.2");
+        let many = json!([{"addresses": [{"ip": "1.1.1.1"}, {"ip": "2.2.2.2"}], "ports": [{"port": 1}, {"port": 2}, {"port": 3}]}]);
+        assert_eq!(ep(many), "1.1.1.1:1,2.2.2.2:1,1.1.1.1:2 + 3 more...");
+
+        let pv = cells("", "persistentvolumes", json!({"spec": {"capacity": {"storage": "1536Mi"}}}));
+        assert_eq!(
+            (&pv[1], &pv[3], &pv[5], &pv[7], &pv[10]),
+            (&json!("1536Mi"), &json!(""), &json!(""), &json!("<unset>"), &json!("<unset>"))
+        );
+        assert_eq!(cells("", "persistentvolumes", json!({"spec": {"capacity": {"storage": "2048Mi"}}}))[1], "2Gi");
+        assert_eq!(cells("", "persistentvolumes", json!({}))[1], "0");
+
+        let deleting = json!({"metadata": {"deletionTimestamp": "2024-01-01T00:00:00Z"},
+            "status": {"conditions": [{"type": "Complete", "status": "False"}, {"type": "Complete", "status": "True"}]}});
+        assert_eq!(
+            cells("batch", "jobs", deleting)[1],
+            "Terminating",
+            "only a condition type's first occurrence counts"
+        );
+        let svc = cells("", "services", json!({"spec": {"type": "Weird"}}));
+        assert_eq!(
+            (&svc[2], &svc[3], &svc[4], &svc[6]),
+            (&json!("<none>"), &json!("<unknown>"), &json!("<none>"), &json!("<none>"))
+        );
     }
 }

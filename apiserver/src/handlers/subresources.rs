@@ -25,14 +25,8 @@ use super::Resp;
 /// that does not convert (the real server's validation refuses those) shows none.
 pub(super) fn scale_selector(spec_selector: Option<&Value>) -> String {
     match spec_selector {
-        Some(Value::Object(m)) if m.contains_key("matchLabels") || m.contains_key("matchExpressions") => {
-            serde_json::from_value::<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>(Value::Object(
-                m.clone(),
-            ))
-            .ok()
-            .and_then(|ls| Selector::from_label_selector(Some(&ls)).ok())
-            .map(|s| s.to_string())
-            .unwrap_or_default()
+        Some(sel @ Value::Object(m)) if m.contains_key("matchLabels") || m.contains_key("matchExpressions") => {
+            crate::printers::selector_string(Some(sel)).unwrap_or_default()
         }
         Some(Value::Object(m)) => {
             let labels = m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())));
