@@ -399,3 +399,49 @@ async fn only_kinds_whose_strategy_tracks_it_have_a_generation() {
     let scaled = h.patch(&format!("{deployments}/g"), merge, &json!({"spec": {"replicas": 3}})).await;
     assert_eq!(scaled.json()["metadata"]["generation"], 2, "spec changes bump it");
 }
+
+/// A new object's `status` as kube-apiserver writes it: a built-in kind's strategy resets it to
+/// the zero struct, which Go always writes (`{}`, a Service's `{"loadBalancer": {}}`), whatever
+/// the request said; a custom resource with a status subresource starts without one.
+#[tokio::test]
+async fn new_objects_carry_the_status_go_writes() {
+    let s = ApiServer::start().await.unwrap();
+    let h = Http::new(&s);
+    let template = json!({"metadata": {"labels": {"app": "s"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}});
+    for (path, body, want) in [
+        (
+            "/apis/apps/v1/namespaces/default/deployments",
+            json!({"metadata": {"name": "s"}, "spec": {"selector": {"matchLabels": {"app": "s"}}, "template": template},
+                "status": {"replicas": 7}}),
+            json!({}),
+        ),
+        (
+            "/api/v1/namespaces/default/services",
+            json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]},
+                "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}}),
+            json!({"loadBalancer": {}}),
+        ),
+    ] {
+        let r = h.post(path, &body).await;
+        assert_eq!(r.code, 201, "{}", r.body);
+        assert_eq!(r.json()["status"], want, "{path}");
+        assert_eq!(h.get(&format!("{path}/s")).await.json()["status"], want, "{path}");
+    }
+    let cm = h.post("/api/v1/namespaces/default/configmaps", &json!({"metadata": {"name": "s"}})).await;
+    assert!(cm.json().get("status").is_none(), "a ConfigMap has no status: {}", cm.body);
+
+    let crd = json!({"metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "kind": "Widget", "singular": "widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}}}]}});
+    let r = h.post("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", &crd).await;
+    assert_eq!(r.code, 201, "{}", r.body);
+    let w = h
+        .post(
+            "/apis/example.com/v1/namespaces/default/widgets",
+            &json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "status": {"x": 1}}),
+        )
+        .await;
+    assert_eq!(w.code, 201, "{}", w.body);
+    assert!(w.json().get("status").is_none(), "{}", w.body);
+}

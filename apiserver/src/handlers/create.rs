@@ -225,7 +225,7 @@ pub(super) fn create_object(
 pub(super) fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value, user: Option<&UserInfo>) {
     match (info.api.group.as_ref(), info.api.plural.as_ref()) {
         // The CSR strategy: the requestor is whoever sent the request, never what the body
-        // says, and a new request has no status (it cannot be created approved).
+        // says, and a new request has an empty status (it cannot be created approved).
         ("certificates.k8s.io", "certificatesigningrequests") => {
             if let Some(Value::Object(spec)) = v.get_mut("spec") {
                 for k in ["username", "uid", "groups", "extra"] {
@@ -238,9 +238,7 @@ pub(super) fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value, user: O
                     }
                 }
             }
-            if let Value::Object(m) = v {
-                m.remove("status");
-            }
+            v["status"] = json!({});
         }
         ("", "namespaces") => {
             v["spec"] = json!({"finalizers": ["kubernetes"]});
@@ -257,11 +255,18 @@ pub(super) fn prepare_kind_on_create(info: &ResourceInfo, v: &mut Value, user: O
         // PrepareForCreate): a kubelet registers its node with its status.
         ("", "nodes") => {}
         ("apiextensions.k8s.io", "customresourcedefinitions") => v["status"] = crd_status(v),
-        _ if info.has_status() => {
+        // A Service's or an Ingress's status holds a struct field of its own, which Go always
+        // writes out.
+        ("", "services") | ("networking.k8s.io", "ingresses") => v["status"] = json!({"loadBalancer": {}}),
+        // A custom resource with a status subresource starts without one.
+        _ if info.has_status() && info.custom => {
             if let Value::Object(m) = v {
                 m.remove("status");
             }
         }
+        // A built-in kind's strategy resets its status to the zero struct, which Go writes as
+        // `{}` (the field is a struct, not a pointer), so `status` is always there.
+        _ if info.has_status() => v["status"] = json!({}),
         _ => {}
     }
 }
