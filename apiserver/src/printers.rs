@@ -23,7 +23,10 @@ use rudder_apimachinery::labels::Selector;
 use rudder_apimachinery::quantity::Quantity;
 use serde_json::Value;
 
-use crate::table::{age, human_duration, AGE_DOC, NAME_DOC};
+use crate::table::human_duration;
+
+const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
+const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
 
 /// One column definition.
 pub(crate) struct Column {
@@ -44,8 +47,9 @@ const fn col(name: &'static str, ty: &'static str, description: &'static str, pr
     Column { name, ty, format: "", description, priority }
 }
 
-const NAME: Column = Column { name: "Name", ty: "string", format: "name", description: NAME_DOC, priority: 0 };
-const AGE: Column = col("Age", "string", AGE_DOC, 0);
+pub(crate) const NAME: Column =
+    Column { name: "Name", ty: "string", format: "name", description: NAME_DOC, priority: 0 };
+pub(crate) const AGE: Column = col("Age", "string", AGE_DOC, 0);
 const CONTAINERS: Column = col("Containers", "string", "Names of each container in the template.", 1);
 const IMAGES: Column = col("Images", "string", "Images referenced by each container in the template.", 1);
 const SELECTOR: Column = col("Selector", "string", "A label query over pods that should match the replica count.", 1);
@@ -361,7 +365,7 @@ fn or_none(s: &str) -> String {
     }
 }
 
-fn name(v: &Value) -> Value {
+pub(crate) fn name(v: &Value) -> Value {
     text(v, "/metadata/name").into()
 }
 
@@ -375,6 +379,11 @@ fn since(v: &Value, ptr: &str, now: Timestamp) -> String {
         Some(t) => human_duration(now.as_second() - t.as_second()),
         None => "<unknown>".into(),
     }
+}
+
+/// How long ago the object was created (the Age column).
+pub(crate) fn age(v: &Value, now: Timestamp) -> String {
+    since(v, "/metadata/creationTimestamp", now)
 }
 
 /// The container names and images of the pod spec at `spec`, comma-separated.

@@ -49,24 +49,20 @@ pub fn wants_table(accept: &str) -> bool {
     accept.contains("as=Table") && accept.contains("g=meta.k8s.io")
 }
 
-pub(crate) const NAME_DOC: &str = "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
-pub(crate) const AGE_DOC: &str = "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
-
 fn column(name: &str, ty: &str, format: &str, description: &str, priority: u8) -> Value {
     json!({"name": name, "type": ty, "format": format, "description": description, "priority": priority})
 }
 
 /// The column definitions for a resource.
 pub fn columns(info: &ResourceInfo) -> Vec<Value> {
-    let name = column("Name", "string", "name", NAME_DOC, 0);
-    let age = column("Age", "string", "", AGE_DOC, 0);
+    let json = |c: &printers::Column| column(c.name, c.ty, c.format, c.description, c.priority);
     if let Some(p) = printers::builtin(&info.api.group, &info.api.plural) {
-        return p.columns.iter().map(|c| column(c.name, c.ty, c.format, c.description, c.priority)).collect();
+        return p.columns.iter().map(json).collect();
     }
     if info.printer_columns.is_empty() {
-        return vec![name, age];
+        return [printers::NAME, printers::AGE].iter().map(json).collect();
     }
-    let mut cols = vec![name];
+    let mut cols = vec![json(&printers::NAME)];
     for c in &info.printer_columns {
         let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default();
         let priority = c.get("priority").and_then(Value::as_u64).unwrap_or(0).min(u64::from(u8::MAX)) as u8;
@@ -145,24 +141,13 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-pub(crate) fn age(v: &Value, now: jiff::Timestamp) -> String {
-    match v
-        .pointer("/metadata/creationTimestamp")
-        .and_then(Value::as_str)
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-    {
-        Some(t) => human_duration(now.as_second() - t.as_second()),
-        None => "<unknown>".into(),
-    }
-}
-
 fn cells(info: &ResourceInfo, v: &Value, now: jiff::Timestamp) -> Vec<Value> {
-    let name = Value::from(v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default());
     if let Some(p) = printers::builtin(&info.api.group, &info.api.plural) {
         return (p.cells)(v, now);
     }
+    let name = printers::name(v);
     if info.printer_columns.is_empty() {
-        return vec![name, age(v, now).into()];
+        return vec![name, printers::age(v, now).into()];
     }
     std::iter::once(name).chain(info.printer_columns.iter().map(|c| printer_cell(c, v, now))).collect()
 }
